@@ -1,0 +1,43 @@
+"""Model adapters and `load_model`: any supported MLLM by local path or hub id, the bundled model by default."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+
+from mllm_explain.adapters import internvl, llava, qwen2_vl  # noqa: F401  (registers)
+from mllm_explain.adapters.base import ModelAdapter, Trace
+from mllm_explain.adapters.registry import ADAPTERS, register_adapter
+from mllm_explain.errors import UserError
+
+BUNDLED_MODEL = Path(str(files("mllm_explain") / "checkpoints" / "synth-qwen2-vl"))
+
+__all__ = ["ADAPTERS", "BUNDLED_MODEL", "ModelAdapter", "Trace", "load_model", "register_adapter"]
+
+
+def load_model(name_or_path: str | Path | None = None, device: str | None = None,
+               dtype: torch.dtype | str | None = None) -> ModelAdapter:
+    """Load an MLLM and its processor (`from_pretrained`), wrapped in its family's adapter.
+
+    With no argument, the bundled model.  A hub id is only looked up in the local cache unless the
+    environment allows downloads (HF_HUB_OFFLINE unset); nothing here forces a download.
+    """
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    source = str(name_or_path or BUNDLED_MODEL)
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load model {source!r}: {str(exc).splitlines()[0]}") from None
+    adapter_cls = ADAPTERS.get(config.model_type)
+    if adapter_cls is None:
+        raise UserError(f"unsupported model type {config.model_type!r}; supported: {', '.join(sorted(ADAPTERS))}")
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype or torch.float32)
+    processor = AutoProcessor.from_pretrained(source)
+    if device:
+        model = model.to(device)
+    return adapter_cls(model, processor, source)

@@ -1,0 +1,244 @@
+"""The model side of explanations: one adapter per model family turns (image, prompt, answer) into a
+`Trace` -- final-norm hidden states of one teacher-forced forward, plus where the vision tokens sit
+and the grid they form.  Nothing outside `adapters/` knows a model class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from mllm_explain.errors import UserError
+
+
+@dataclass
+class Trace:
+    """What one teacher-forced forward at one input scale yields.
+
+    Positions index the full token sequence.  Vision positions are row-major over `grid`;
+    `image_box` is (top, left, bottom, right) as fractions of the grid that show the image
+    (all of it, except for letterboxed fixed-resolution encoders).
+    """
+
+    scale: float
+    input_ids: Tensor  # (L,)
+    hidden: Tensor  # (L, d) final-norm hidden states, float32
+    vision_positions: Tensor  # (gh * gw,)
+    grid: tuple[int, int]
+    prompt_positions: Tensor  # (P,) the user's prompt text
+    answer_positions: Tensor  # (T,) answer tokens
+    image_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    attention: Tensor | None = None  # (T, L) last-layer attention rows of the positions predicting answer tokens
+    inputs: Any = field(default=None, repr=False)  # the processor inputs that were run
+
+    @property
+    def answer_ids(self) -> Tensor:
+        return self.input_ids[self.answer_positions]
+
+    @property
+    def context_positions(self) -> Tensor:
+        """Text that can be context for an answer token: the prompt, then the answer."""
+        return torch.cat([self.prompt_positions, self.answer_positions])
+
+
+def _find_subsequence(haystack: Sequence[int], needle: Sequence[int], start: int) -> int:
+    n = len(needle)
+    for i in range(len(haystack) - n, start - 1, -1):
+        if list(haystack[i:i + n]) == list(needle):
+            return i
+    return -1
+
+
+class ModelAdapter:
+    """Wraps a Hugging Face MLLM and its processor behind the calls the explanation methods use.
+
+    A family adapter declares its `model_types` and overrides `vision_grid` (and `scaled_image` for
+    fixed-resolution encoders); everything else is shared.
+    """
+
+    model_types: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
+        self.model = model.eval()
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.name_or_path = name_or_path
+
+    # --- family facts -------------------------------------------------------------------------
+    def vision_grid(self, inputs) -> tuple[int, int]:
+        """(gh, gw) of the vision tokens that `inputs` (the processor's output) puts in the sequence."""
+        raise NotImplementedError
+
+    def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
+        """The image to feed at `scale` and the part of the grid it covers (native resolution: all)."""
+        if scale == 1.0:
+            return image, (0.0, 0.0, 1.0, 1.0)
+        width, height = image.size
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return image.resize(size, Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
+
+    @property
+    def final_norm(self) -> torch.nn.Module:
+        return self.model.model.language_model.norm
+
+    @property
+    def last_attention(self) -> torch.nn.Module:
+        return self.model.model.language_model.layers[-1].self_attn
+
+    # --- shared machinery ----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def unembedding(self) -> Tensor:
+        """(V, d) LM-head matrix W: row c scores token id c."""
+        return self.model.get_output_embeddings().weight
+
+    @property
+    def image_token_id(self) -> int:
+        config = self.model.config
+        value = getattr(config, "image_token_id", None)
+        return int(value if value is not None else config.image_token_index)
+
+    def chat_text(self, prompt: str) -> str:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True)
+
+    def encode(self, image: Image.Image, prompt: str, answer_ids: Sequence[int] = ()):
+        """Processor inputs for the chat turn, with `answer_ids` appended (teacher forcing)."""
+        if not prompt.strip():
+            raise UserError("the prompt is empty")
+        inputs = self.processor(images=[image], text=[self.chat_text(prompt)], return_tensors="pt")
+        if answer_ids:
+            extra = torch.as_tensor(list(answer_ids), dtype=torch.long)[None]
+            length = inputs["input_ids"].shape[1]
+            for key, value in list(inputs.items()):
+                if torch.is_tensor(value) and value.dim() == 2 and value.shape == (1, length) and key != "pixel_values":
+                    fill = extra if key == "input_ids" else torch.full_like(extra, 1 if key == "attention_mask" else 0)
+                    inputs[key] = torch.cat([value, fill.to(value.dtype)], dim=1)
+        return inputs.to(self.device)
+
+    def tokenize_answer(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise UserError(f"the answer {text!r} tokenises to nothing")
+        return list(ids)
+
+    def token_texts(self, ids: Sequence[int]) -> list[str]:
+        """The text each token stands for (with its leading space), for display."""
+        return [self.tokenizer.decode([i], clean_up_tokenization_spaces=False) for i in ids]
+
+    @torch.inference_mode()
+    def generate(self, image: Image.Image, prompt: str, max_new_tokens: int = 64) -> list[int]:
+        """Greedy answer token ids (without the end-of-turn token), from the view `trace` sees at scale 1."""
+        inputs = self.encode(self.scaled_image(image, 1.0)[0], prompt)
+        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        new = out[0, inputs["input_ids"].shape[1]:].tolist()
+        stops = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id, *self._eos_ids()}
+        for i, token in enumerate(new):
+            if token in stops:
+                return new[:i]
+        return new
+
+    def _eos_ids(self) -> list[int]:
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+
+    @property
+    def last_layer(self) -> torch.nn.Module:
+        return self.model.model.language_model.layers[-1]
+
+    @contextmanager
+    def _capture(self, module: torch.nn.Module, index: int | None = None, detach: bool = True):
+        """Record `module`'s output (or its element `index`) during one forward; the hook never outlives it."""
+        store: list[Tensor] = []
+
+        def hook(_module, _args, output):
+            value = output if index is None else output[index]
+            store.append(value.detach() if detach else value)
+
+        handle = module.register_forward_hook(hook)
+        try:
+            yield store
+        finally:
+            handle.remove()
+
+    @contextmanager
+    def _eager_attention(self):
+        """Attention weights need the eager kernel; switch to it for one forward only."""
+        previous = self.model.config._attn_implementation
+        self.model.set_attn_implementation("eager")
+        try:
+            yield
+        finally:
+            self.model.set_attn_implementation(previous)
+
+    def _prompt_positions(self, input_ids: list[int], prompt: str, after: int, before: int) -> Tensor:
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        start = _find_subsequence(input_ids[:before], prompt_ids, after)
+        if start >= 0:
+            return torch.arange(start, start + len(prompt_ids))
+        special = set(self.tokenizer.all_special_ids)  # tokenised differently in context: keep plain text
+        return torch.tensor([i for i in range(after, before) if input_ids[i] not in special], dtype=torch.long)
+
+    @torch.no_grad()  # not inference_mode: `last_layer_gradients` runs a grad forward on `Trace.inputs`
+    def trace(self, image: Image.Image, prompt: str, answer_ids: Sequence[int], scale: float = 1.0,
+              attention: bool = False) -> Trace:
+        """One teacher-forced forward over prompt + answer at `scale`; keeps only final-norm states."""
+        if not answer_ids:
+            raise UserError("nothing to explain: the answer is empty")
+        if not 0 < scale <= 4:
+            raise UserError(f"scale {scale} is outside (0, 4]")
+        scaled, box = self.scaled_image(image, scale)
+        inputs = self.encode(scaled, prompt, answer_ids)
+        ids = inputs["input_ids"][0]
+        vision = (ids == self.image_token_id).nonzero().flatten()
+        grid = self.vision_grid(inputs)
+        if grid[0] * grid[1] != len(vision):
+            raise RuntimeError(f"{len(vision)} vision tokens do not fill a {grid[0]}x{grid[1]} grid")
+        length = len(ids)
+        answer_positions = torch.arange(length - len(answer_ids), length)
+        with self._capture(self.final_norm) as hidden, (self._eager_attention() if attention else _null()):
+            with (self._capture(self.last_attention, index=1) if attention else _null()) as weights:
+                self.model(**inputs, use_cache=False, logits_to_keep=1)
+        attn = None
+        if attention:  # (1, heads, L, L) -> mean over heads, the rows that predict each answer token
+            attn = weights[0][0].float().mean(0)[answer_positions - 1].cpu()
+        return Trace(
+            scale=scale, input_ids=ids.cpu(), hidden=hidden[-1][0].float().cpu(), vision_positions=vision.cpu(),
+            grid=grid, prompt_positions=self._prompt_positions(ids.tolist(), prompt, int(vision.max()) + 1,
+                                                               int(answer_positions[0])),
+            answer_positions=answer_positions, image_box=box, attention=attn, inputs=inputs,
+        )
+
+    def last_layer_gradients(self, trace: Trace) -> tuple[Tensor, Tensor]:
+        """Gradient of each answer token's logit w.r.t. the vision tokens' states entering the last
+        decoder layer, (T, N, d), and those states (N, d): one forward, one backward per token."""
+        entering: list[Tensor] = []
+
+        def pre_hook(_module, args, kwargs):
+            entering.append(kwargs["hidden_states"] if "hidden_states" in kwargs else args[0])
+
+        handle = self.last_layer.register_forward_pre_hook(pre_hook, with_kwargs=True)
+        try:
+            with torch.enable_grad(), self._capture(self.final_norm, detach=False) as final:
+                self.model(**trace.inputs, use_cache=False, logits_to_keep=1)
+        finally:
+            handle.remove()
+        states = entering[-1]  # (1, L, d): differentiate w.r.t. the graph's own tensor, not a view made after
+        positions = trace.answer_positions.to(states.device)
+        logits = (final[-1][0][positions - 1] * self.unembedding[trace.answer_ids.to(states.device)]).sum(-1)
+        vision = trace.vision_positions.to(states.device)
+        grads = [torch.autograd.grad(logit, states, retain_graph=True)[0][0, vision] for logit in logits]
+        return torch.stack(grads).float().cpu(), states[0, vision].detach().float().cpu()
+
+
+@contextmanager
+def _null():
+    yield []

@@ -1,0 +1,37 @@
+"""Qwen2-VL and Qwen2.5-VL: native dynamic resolution; 2x2 merged patches form the vision grid.
+
+A scale is a different input size: the size the processor would give the image, times the scale
+(it then rounds to whole merged patches).  Scales outside the processor's pixel range are refused.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.errors import UserError
+
+
+@register_adapter
+class Qwen2VLAdapter(ModelAdapter):
+    model_types = ("qwen2_vl", "qwen2_5_vl")
+
+    def vision_grid(self, inputs) -> tuple[int, int]:
+        _, height, width = inputs["image_grid_thw"][0].tolist()
+        merge = self.model.config.vision_config.spatial_merge_size
+        return height // merge, width // merge
+
+    def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
+        if scale == 1.0:
+            return image, (0.0, 0.0, 1.0, 1.0)
+        processor = self.processor.image_processor
+        factor = processor.patch_size * processor.merge_size
+        low, high = processor.size["shortest_edge"], processor.size["longest_edge"]
+        height, width = smart_resize(image.height, image.width, factor=factor, min_pixels=low, max_pixels=high)
+        size = (round(width * scale), round(height * scale))
+        if not low <= size[0] * size[1] <= high:
+            raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, outside this model's range of "
+                            f"{low}..{high} pixels")
+        return image.resize(size, Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)

@@ -1,0 +1,75 @@
+"""`explain(model, image, prompt)`: the one call from inputs to an `Explanation`.
+
+inputs -> traces (one teacher-forced forward per scale) -> method maps -> image-resolution maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.errors import UserError
+from mllm_explain.explanation import Explanation
+from mllm_explain.images import load_image
+from mllm_explain.maps import crop_resize
+from mllm_explain.methods import get_method
+
+
+def explain(
+    model: ModelAdapter,
+    image: Image.Image | str | Path,
+    prompt: str,
+    answer: str | None = None,
+    method: str = "msea_arc",
+    *,
+    max_new_tokens: int = 64,
+    n_candidates: int = 5,
+    progress: Callable[[str], None] | None = None,
+    **options,
+) -> Explanation:
+    """Explain every token of `answer` (greedy generation when None) with `method`.
+
+    Options are the method's keyword settings (e.g. `scales=(1.0, 0.5)`, `arc_k=50`, `filter=False`);
+    see `mllm_explain.methods`.  `progress` is called with a short label before each stage.
+    """
+    step = progress or (lambda _label: None)
+    explainer = get_method(method, **options)
+    picture = image if isinstance(image, Image.Image) else load_image(image)
+    if not prompt or not prompt.strip():
+        raise UserError("the prompt is empty")
+    if answer is None:
+        step("generating")
+        answer_ids = model.generate(picture, prompt, max_new_tokens=max_new_tokens)
+    else:
+        answer_ids = model.tokenize_answer(answer)
+    traces = []
+    for scale in explainer.scales:
+        step(f"forward at scale {scale}")
+        traces.append(model.trace(picture, prompt, answer_ids, scale=scale, attention=explainer.needs_attention))
+    step(f"{explainer.name} maps")
+    result = explainer.attribute(model, traces)
+    reference = traces[0]
+    grid_maps = result.maps.float()
+    image_maps = crop_resize(grid_maps, result.image_box, (picture.height, picture.width))
+    return Explanation(
+        method=explainer.name, options=explainer.options(), prompt=prompt, image=picture,
+        tokens=model.token_texts(answer_ids), token_ids=list(answer_ids),
+        grid_maps=grid_maps.numpy(), image_maps=image_maps.clamp(0, 1).numpy(),
+        context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
+        relevance=result.relevance.float().numpy(),
+        candidates=_candidates(model, reference, n_candidates), model=model.name_or_path,
+    )
+
+
+def _candidates(model: ModelAdapter, trace, n: int) -> list[list[tuple[str, float]]]:
+    """Top-n next-token predictions (text, probability) at each answer token's predicting position."""
+    W = model.unembedding.detach().float().cpu()
+    probabilities = torch.softmax(trace.hidden[trace.answer_positions - 1] @ W.T, -1)
+    top = probabilities.topk(n, dim=-1)
+    return [[(text, float(p)) for text, p in zip(model.token_texts(ids.tolist()), probs)]
+            for ids, probs in zip(top.indices, top.values)]
+

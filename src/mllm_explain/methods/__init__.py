@@ -1,0 +1,8 @@
+"""Explanation methods, found by name: `get_method("msea_arc", scales=(1.0, 0.5))`."""
+
+from mllm_explain.methods import arc, attention, grad_act, logit_lens, msea, msea_arc, tam  # noqa: F401
+from mllm_explain.methods.base import ExplanationMethod, TokenActivation, TokenMaps
+from mllm_explain.methods.registry import METHODS, get_method, list_methods, register_method
+
+__all__ = ["METHODS", "ExplanationMethod", "TokenActivation", "TokenMaps", "get_method", "list_methods",
+           "register_method"]

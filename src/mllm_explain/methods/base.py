@@ -1,0 +1,212 @@
+"""The one pipeline every token-activation method runs, and the common method signature.
+
+    trace per scale -> base maps (logit lens, DESIGN §2)
+                    -> remove context interference (none | ECI §3 | ARC §5)
+                    -> normalise (joint with text relevances §3, or per map)
+                    -> rank Gaussian filter (optional, §3)
+                    -> bring scales to one grid and aggregate (MSEA §4)
+
+TAM, MSEA, ARC and MSEA+ARC are this pipeline with different settings; each lives in its own
+module and states only what it changes.  Non-logit baselines override `scale_maps`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import Tensor
+
+from mllm_explain.errors import UserError
+from mllm_explain.maps import FULL_BOX, Box, box_grid, crop_resize
+from mllm_explain.methods.filters import rank_gaussian_filter
+from mllm_explain.methods.rbo import rbo_matrix
+
+if TYPE_CHECKING:
+    from mllm_explain.adapters.base import ModelAdapter, Trace
+
+
+@dataclass
+class TokenMaps:
+    """A method's output for every answer token: maps over the image region on one grid, in [0, 1],
+    and context relevances (T, C) over `trace.context_positions` (NaN where not before the token)."""
+
+    maps: Tensor  # (T, gh, gw)
+    relevance: Tensor  # (T, C)
+    image_box: Box = FULL_BOX
+
+
+@dataclass
+class ScaleMaps:
+    """One scale's processed maps before aggregation."""
+
+    maps: Tensor  # (T, gh, gw)
+    relevance: Tensor  # (T, C)
+    token_probability: Tensor  # (T,) probability the model gave each answer token at this scale
+
+
+@dataclass(kw_only=True)
+class ExplanationMethod:
+    """Common signature: `attribute(model, traces) -> TokenMaps` (Captum-style, one for all methods).
+
+    Options are the dataclass fields; `scales` says which traces `explain` must run.
+    """
+
+    name: ClassVar[str]
+    needs_attention: ClassVar[bool] = False
+    scales: tuple[float, ...] = (1.0,)
+    aggregation: str = "mean"  # mean | max | confidence (weights = token probability per scale)
+
+    def __post_init__(self) -> None:
+        self.scales = tuple(float(s) for s in self.scales)
+        if not self.scales:
+            raise UserError("at least one scale is needed")
+        _check_choice("aggregation", self.aggregation, ("mean", "max", "confidence"))
+
+    def options(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def attribute(self, model: ModelAdapter, traces: list[Trace]) -> TokenMaps:
+        """Maps for every answer token of `traces` (one per scale, first = reference for the grid)."""
+        per_scale = [self.scale_maps(model, trace) for trace in traces]
+        boxes = [trace.image_box for trace in traces]
+        size = max((box_grid(trace.grid, trace.image_box) for trace in traces), key=lambda g: g[0] * g[1])
+        stacked = torch.stack([crop_resize(s.maps, box, size) for s, box in zip(per_scale, boxes)])
+        relevance = torch.stack([s.relevance for s in per_scale]).mean(0)
+        if self.aggregation == "max":
+            maps = stacked.max(0).values
+        elif self.aggregation == "confidence":
+            weights = torch.stack([s.token_probability for s in per_scale])  # (S, T)
+            weights = weights / weights.sum(0, keepdim=True).clamp_min(1e-12)
+            maps = (weights[:, :, None, None] * stacked).sum(0)
+        else:
+            maps = stacked.mean(0)
+        return TokenMaps(maps=maps, relevance=relevance)
+
+    def scale_maps(self, model: ModelAdapter, trace: Trace) -> ScaleMaps:
+        raise NotImplementedError
+
+
+@dataclass(kw_only=True)
+class TokenActivation(ExplanationMethod):
+    """The token-activation pipeline; defaults are plain TAM (ECI, joint normalisation, filter)."""
+
+    context: str = "eci"  # none | eci | arc
+    normalise: str = "joint"  # joint (map + text relevances, TAM) | map
+    filter: bool = True
+    arc_k: int = 50
+    arc_p: float = 0.9
+    arc_form: str = "weight"  # weight: w ∝ r·(1-ρ) | threshold: w ∝ r·1[ρ < arc_tau]
+    arc_tau: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice("context", self.context, ("none", "eci", "arc"))
+        _check_choice("normalise", self.normalise, ("joint", "map"))
+        _check_choice("arc_form", self.arc_form, ("weight", "threshold"))
+        if not 0 < self.arc_p < 1:
+            raise UserError(f"arc_p must be in (0, 1), got {self.arc_p}")
+        if self.arc_k < 1:
+            raise UserError(f"arc_k must be positive, got {self.arc_k}")
+
+    def scale_maps(self, model: ModelAdapter, trace: Trace) -> ScaleMaps:
+        W = model.unembedding.detach().float().cpu()
+        scores = base_scores(trace, W)
+        maps = scores.answer_maps
+        if self.context != "none":
+            weights = scores.relevance * scores.before * ~scores.same_word
+            if self.context == "arc":
+                rho = arc_correlation(trace, W, self.arc_k, self.arc_p)
+                weights = weights * ((1 - rho) if self.arc_form == "weight" else (rho < self.arc_tau).float())
+            maps = remove_interference(maps, scores.context_maps, weights)
+        relevance = scores.relevance.masked_fill(~scores.before, float("nan"))
+        if self.normalise == "joint":
+            maps, relevance = joint_normalise(maps, relevance, exclude=scores.own)
+        else:
+            maps, relevance = normalise_rows(maps), normalise_rows(relevance)
+        maps = maps.reshape(-1, *trace.grid)
+        if self.filter:
+            maps = rank_gaussian_filter(maps)
+        return ScaleMaps(maps, relevance, scores.token_probability)
+
+
+@dataclass
+class BaseScores:
+    """Logit-lens scores of one trace (DESIGN §2), all answer tokens at once."""
+
+    context_maps: Tensor  # (C, N) map of every context token, class = its own id
+    relevance: Tensor  # (T, C) r_t[j] = relu(h_j · W[x_t])
+    before: Tensor  # (T, C) bool: context token j precedes answer token t
+    own: Tensor  # (T, C) bool: j is the position that predicts t (its score is the prediction itself)
+    same_word: Tensor  # (T, C) bool: j is the same word as t (ECI leaves repeats alone)
+    token_probability: Tensor  # (T,)
+    n_answer: int
+
+    @property
+    def answer_maps(self) -> Tensor:
+        return self.context_maps[-self.n_answer:]
+
+
+def base_scores(trace: Trace, W: Tensor) -> BaseScores:
+    hidden = trace.hidden
+    context = trace.context_positions
+    context_ids = trace.input_ids[context]
+    answer_ids, answer_positions = trace.answer_ids, trace.answer_positions
+    vision = hidden[trace.vision_positions]  # (N, d)
+    context_maps = torch.relu(W[context_ids] @ vision.T)  # (C, N): only a few rows of W, never (N, V)
+    relevance = torch.relu(W[answer_ids] @ hidden[context].T)  # (T, C)
+    before = context[None, :] < answer_positions[:, None]
+    own = context[None, :] == (answer_positions[:, None] - 1)
+    same_word = context_ids[None, :] == answer_ids[:, None]
+    logits = hidden[answer_positions - 1] @ W.T  # (T, V): text positions only
+    probability = torch.softmax(logits, -1).gather(1, answer_ids[:, None])[:, 0]
+    return BaseScores(context_maps, relevance, before, own, same_word, probability, len(answer_ids))
+
+
+def remove_interference(maps: Tensor, context_maps: Tensor, weights: Tensor) -> Tensor:
+    """ECI (DESIGN §3): subtract the least-squares-scaled weighted mix of context maps, then relu.
+
+    maps (T, N), context_maps (C, N), weights (T, C) >= 0.  A token with no weighted context is
+    returned unchanged (no context, no subtraction).
+    """
+    total = weights.sum(1, keepdim=True)
+    interference = (weights / (total + 1e-8)) @ context_maps  # (T, N)
+    energy = (interference * interference).sum(1)
+    alpha = torch.where(energy > 0, (maps * interference).sum(1) / energy.clamp_min(1e-30), torch.zeros_like(energy))
+    return torch.relu(maps - alpha[:, None] * interference)
+
+
+def joint_normalise(maps: Tensor, relevance: Tensor, exclude: Tensor) -> tuple[Tensor, Tensor]:
+    """Min-max over each token's map and its context relevances together (one min, one max),
+    leaving out the token's own score (`exclude`) and non-context entries (NaN)."""
+    usable = ~torch.isnan(relevance) & ~exclude
+    rel_for_min = torch.where(usable, relevance, torch.full_like(relevance, float("inf")))
+    rel_for_max = torch.where(usable, relevance, torch.full_like(relevance, float("-inf")))
+    low = torch.minimum(maps.min(1).values, rel_for_min.min(1).values)[:, None]
+    high = torch.maximum(maps.max(1).values, rel_for_max.max(1).values)[:, None]
+    span = (high - low).clamp_min(1e-12)
+    return (maps - low) / span, ((relevance - low) / span).clamp(0, 1)
+
+
+def normalise_rows(values: Tensor) -> Tensor:
+    """Per-row min-max to [0, 1], ignoring NaN (kept)."""
+    low = torch.where(torch.isnan(values), torch.full_like(values, float("inf")), values).min(1, keepdim=True).values
+    high = torch.where(torch.isnan(values), torch.full_like(values, float("-inf")), values).max(1, keepdim=True).values
+    return (values - low) / (high - low).clamp_min(1e-12)
+
+
+def arc_correlation(trace: Trace, W: Tensor, k: int, p: float) -> Tensor:
+    """ρ (T, C): RBO between the top-k next-token predictions that produced answer token t and
+    context token j (DESIGN §5).  Full-vocabulary logits only at the C text positions."""
+    context = trace.context_positions
+    logits = trace.hidden[context - 1] @ W.T  # (C, V)
+    top = logits.topk(min(k, logits.shape[1]), dim=1).indices
+    rho = rbo_matrix(top, p)
+    return rho[-len(trace.answer_positions):]
+
+
+def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"{option} must be one of {', '.join(choices)}; got {value!r}")
+

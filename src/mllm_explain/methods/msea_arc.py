@@ -1,0 +1,14 @@
+"""MSEA + ARC, the seed paper's method and the default: ARC context weights at every MSEA scale."""
+
+from dataclasses import dataclass
+
+from mllm_explain.methods.base import TokenActivation
+from mllm_explain.methods.registry import register_method
+
+
+@register_method
+@dataclass(kw_only=True)
+class MSEAARC(TokenActivation):
+    name = "msea_arc"
+    context: str = "arc"
+    scales: tuple[float, ...] = (1.0, 0.75, 0.5)

@@ -1,0 +1,73 @@
+"""report.html: one offline file (inline CSS/JS, images as data URIs) rendered with jinja2.
+
+Untrusted text (prompt, tokens, candidates, options) reaches the page only through autoescaped
+template fields or the `tojson` data block, which the page's script reads with JSON.parse."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from jinja2 import Environment, PackageLoader
+from PIL import Image
+
+from mllm_explain.report.images import data_uri, embed_size, heat_image
+
+if TYPE_CHECKING:
+    from mllm_explain.explanation import Explanation
+
+_ENV = Environment(loader=PackageLoader("mllm_explain", "report/templates"), autoescape=True)
+_ENV.policies["json.dumps_kwargs"] = {"allow_nan": False}  # NaN is not JSON: fail here, not in the browser
+
+
+def _finite(value: float) -> float | None:
+    """`value` as a float, or None for NaN/inf/None (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _tints(row: np.ndarray) -> list[float | None]:
+    """Context relevances scaled to [0, 1] by the row's largest positive one; None where j is no context."""
+    values = [_finite(r) for r in row]
+    top = max((v for v in values if v is not None and v > 0), default=0.0)
+    return [None if v is None else (max(v, 0.0) / top if top else 0.0) for v in values]
+
+
+def page_data(explanation: Explanation) -> dict:
+    """What the page's script needs per answer token: heat map (data URI), candidates, context tints."""
+    size = embed_size(explanation.image.width, explanation.image.height)
+    relevance = np.asarray(explanation.relevance, dtype=np.float64)
+    tokens = []
+    for t, text in enumerate(explanation.tokens):
+        tokens.append({
+            "text": text,
+            "heatmap": data_uri(heat_image(explanation.image_maps[t], size)),
+            "candidates": [{"text": c, "percent": round(100.0 * (_finite(p) or 0.0), 1)}
+                           for c, p in explanation.candidates[t]],
+            "relevance": [_finite(r) for r in relevance[t]],
+            "tint": _tints(relevance[t]),
+        })
+    return {"tokens": tokens}
+
+
+def render_html(explanation: Explanation) -> str:
+    """The whole report page as a string."""
+    prompt_count = max(0, len(explanation.context_tokens) - len(explanation.tokens))
+    image = explanation.image.convert("RGB")
+    small = image.resize(embed_size(image.width, image.height), Image.Resampling.LANCZOS)
+    return _ENV.get_template("report.html.j2").render(
+        title=f"mllm-explain: {explanation.answer}" if explanation.answer else "mllm-explain",
+        model=explanation.model,
+        method=explanation.method,
+        options=explanation.options,
+        prompt=explanation.prompt,
+        prompt_tokens=explanation.context_tokens[:prompt_count],
+        prompt_count=prompt_count,
+        tokens=explanation.tokens,
+        image_uri=data_uri(small),
+        display_size=embed_size(image.width, image.height, enlarge=True),
+        data=page_data(explanation),
+    )

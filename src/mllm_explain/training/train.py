@@ -1,0 +1,135 @@
+"""Train the bundled model: a small Qwen2-VL on synthetic scenes, plain next-token loss on the answer.
+
+No auxiliary loss touches localisation or the vision tokens: whatever the explanation methods find
+in this model was learnt only from captioning.  Inputs vary in resolution (long side 112-336 px) so
+the model works at several scales, and the number of objects grows over training (a curriculum).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import Qwen2VLForConditionalGeneration
+
+from mllm_explain.captioning import chat_text, greedy_captions
+from mllm_explain.data.synth import (
+    CATEGORIES, COLOURS, DEFAULT_PROMPT, NUMBER_WORDS, PLURALS, iter_scenes, random_size, render_scene,
+    scene_rng,
+)
+from mllm_explain.evaluation.caption_quality import score_caption, summarise
+from mllm_explain.training.build import build_config, build_processor, build_tokenizer
+
+# Curriculum (fraction of steps at which a stage ends, most objects, image long side in px, batch):
+# object-centred single-object crops first, so the vision tower learns what each category looks
+# like cheaply, then scenes of growing size and crowding.
+STAGES = (
+    (0.25, 1, (56, 140), 32),
+    (0.5, 3, (112, 280), 16),
+    (1.0, 5, (112, 336), 16),
+)
+PROMPTS = (DEFAULT_PROMPT, "Write a caption for this image:", "What do you see in this image?")
+EXTRA_TEXT = (
+    "Write a one-sentence caption for this image:",
+    "Write a one-sentence caption for this image in around two sentences:",
+    "Write a one-sentence caption for this image in around three sentences:",
+    "small large also there is are a an the of in to left right above below top bottom center image",
+    "<|im_start|>user\n<|im_end|>\n<|im_start|>assistant\n",
+)
+
+
+def tokenizer_corpus(n_captions: int = 400) -> list[str]:
+    """Captions of small scenes plus every vocabulary word and the prompts the tools use."""
+    captions = [s.caption for s in iter_scenes(n_captions, seed=12345, split="train")]
+    words = [*CATEGORIES, *PLURALS.values(), *COLOURS, *NUMBER_WORDS.values()]
+    return captions + [" ".join(words)] * 20 + list(PROMPTS) * 20 + list(EXTRA_TEXT) * 20
+
+
+def _batch(rng: np.random.Generator, processor, batch_size: int, max_objects: int, sizes: tuple[int, int]):
+    images, texts = [], []
+    for _ in range(batch_size):
+        low, high = sizes
+        long_side = int(rng.integers(low, high + 1))
+        width, height = random_size(rng, int(long_side / 1.6), long_side)
+        scene = render_scene(rng, size=(width, height), max_objects=max_objects)
+        images.append(Image.fromarray(scene.image))
+        texts.append(chat_text(processor, str(rng.choice(PROMPTS)), scene.caption + "<|im_end|>"))
+    processor.tokenizer.padding_side = "right"
+    inputs = processor(images=images, text=texts, return_tensors="pt", padding=True)
+    labels = inputs["input_ids"].clone()
+    # Loss on the answer only: mask everything up to the newline that ends "<|im_start|>assistant\n".
+    start, newline = processor.tokenizer.convert_tokens_to_ids(["<|im_start|>", "Ċ"])
+    for row, ids in enumerate(inputs["input_ids"]):
+        last_start = (ids == start).nonzero().max().item()
+        answer_start = last_start + 1 + (ids[last_start + 1:] == newline).nonzero().min().item() + 1
+        labels[row, :answer_start] = -100
+    labels[inputs["attention_mask"] == 0] = -100
+    return inputs, labels
+
+
+def evaluate_quality(model, processor, n: int, seed: int, split: str = "val", batch: int = 16) -> dict[str, float]:
+    scenes = list(iter_scenes(n, seed, split))
+    scores = []
+    model.eval()
+    for i in range(0, n, batch):
+        chunk = scenes[i:i + batch]
+        captions = greedy_captions(model, processor, [Image.fromarray(s.image) for s in chunk], DEFAULT_PROMPT)
+        scores += [score_caption(c, s) for c, s in zip(captions, chunk)]
+    model.train()
+    return summarise(scores) | {"example": captions[0], "truth": chunk[0].caption}
+
+
+def train(out: Path, steps: int = 4000, lr: float = 1e-3, seed: int = 0, eval_every: int = 500,
+          threads: int = 2, log=print) -> Path:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    tokenizer = build_tokenizer(tokenizer_corpus())
+    processor = build_processor(tokenizer)
+    model = Qwen2VLForConditionalGeneration(build_config(tokenizer))
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.05)
+    warmup = max(1, min(200, steps // 10))
+    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps)))  # noqa: E731
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    out.mkdir(parents=True, exist_ok=True)
+    history, started, smooth = [], time.time(), None
+    for step in range(steps):
+        _, max_objects, sizes, batch_size = next(stage for stage in STAGES if step < stage[0] * steps)
+        inputs, labels = _batch(rng, processor, batch_size, max_objects, sizes)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(**inputs, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
+        if step % 50 == 0:
+            log(f"step {step} loss {smooth:.3f} lr {sched.get_last_lr()[0]:.2e} {time.time() - started:.0f}s")
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            quality = evaluate_quality(model, processor, 48, seed=seed)
+            history.append({"step": step + 1, "loss": smooth, "seconds": time.time() - started, **quality})
+            log(json.dumps(history[-1]))
+            model.save_pretrained(out)
+            processor.save_pretrained(out)
+            (out / "training_log.json").write_text(json.dumps(history, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=500)
+    args = parser.parse_args()
+    train(args.out, args.steps, args.lr, args.seed, args.eval_every)

@@ -1,0 +1,182 @@
+"""The HTML report and word PNGs, from a synthetic Explanation (no model): files, self-containment,
+escaping of untrusted text, and (in headless Chromium) the token-click interaction."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mllm_explain.explanation import Explanation
+from mllm_explain.report import write_report
+from mllm_explain.report.images import heat_colours, safe_name
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOKENS = ["A", " red", " <b>star</b>", "."]
+PROMPT_TOKENS = ["Describe", " this", "<script>alert(1)</script>"]
+EVIL_CANDIDATE = "</script><script>alert(2)</script>"
+
+
+def make_explanation(height: int = 40, width: int = 60) -> Explanation:
+    """Four answer tokens, each with its own blob map, relevances only for earlier context tokens."""
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+    n, p = len(TOKENS), len(PROMPT_TOKENS)
+    ys, xs = np.mgrid[0:height, 0:width]
+    image_maps = np.stack([np.exp(-(((xs - width * (t + 0.5) / n) / (width / 8)) ** 2 + ((ys - height / 2) / (height / 4)) ** 2))
+                           for t in range(n)]).astype(np.float32)
+    grid_maps = rng.random((n, 3, 5)).astype(np.float32)
+    relevance = np.full((n, p + n), np.nan)
+    for t in range(n):
+        relevance[t, : p + t] = rng.random(p + t) + 0.1
+    candidates = [[(TOKENS[t], 0.6 - 0.1 * t), (f" cand{t}", 0.2), (EVIL_CANDIDATE, 0.05)] for t in range(n)]
+    return Explanation(
+        method="msea+arc", options={"layers": "all", "note": "<i>opt</i>"}, prompt="Describe this<script>alert(1)</script>",
+        image=image, tokens=list(TOKENS), token_ids=list(range(n)), grid_maps=grid_maps, image_maps=image_maps,
+        context_tokens=PROMPT_TOKENS + TOKENS, relevance=relevance, candidates=candidates, model="synthetic/model",
+    )
+
+
+@pytest.fixture(scope="module")
+def explanation() -> Explanation:
+    return make_explanation()
+
+
+@pytest.fixture(scope="module")
+def report(explanation: Explanation, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(explanation, tmp_path_factory.mktemp("report"))
+
+
+def page_data(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S)
+    assert match, "JSON data block missing"
+    return json.loads(match.group(1))
+
+
+def test_files(report: Path, explanation: Explanation) -> None:
+    assert report.name == "report.html" and report.is_file()
+    pngs = sorted((report.parent / "words").glob("*.png"))
+    assert len(pngs) == len(explanation.words) == 4
+    assert [p.name for p in pngs] == ["000_A.png", "001_red.png", "002_bstarb.png", "003_word.png"]
+    with Image.open(pngs[0]) as png:
+        assert png.size == explanation.image.size
+
+
+def test_word_png_is_half_blend(report: Path, explanation: Explanation) -> None:
+    with Image.open(report.parent / "words" / "001_red.png") as png:
+        got = np.asarray(png.convert("RGB"), dtype=np.float64)
+    expected = 0.5 * np.asarray(explanation.image, dtype=np.float64) + 0.5 * heat_colours(explanation.word_map(1))
+    assert np.abs(got - expected).max() <= 1.0
+
+
+def test_jet_colours() -> None:
+    assert heat_colours(np.array([[1.0]]))[0, 0].tolist() == [128, 0, 0]  # hot: dark red
+    assert heat_colours(np.array([[0.0]]))[0, 0].tolist() == [0, 0, 128]  # cold: dark blue
+    assert heat_colours(np.array([[np.nan]]))[0, 0].tolist() == [0, 0, 128]
+
+
+def test_safe_name() -> None:
+    assert safe_name("<b>star</b>") == "bstarb"
+    assert safe_name("../..") == "word"
+    assert safe_name("") == "word"
+
+
+def test_self_contained(report: Path, explanation: Explanation) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    assert "<link" not in html
+    assert all(src.startswith("data:") for src in re.findall(r'\bsrc="([^"]*)"', html))
+    assert html.count("data:image/") == 1 + len(explanation.tokens)  # the image once, one map per token
+
+
+def test_untrusted_text_escaped(report: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert "<script>alert(" not in html
+    assert "<b>star</b>" not in html and "<i>opt</i>" not in html
+    assert "&lt;b&gt;star&lt;/b&gt;" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "\\u003cb\\u003estar\\u003c/b\\u003e" in html  # the JSON block's form
+    assert len(re.findall(r"</script>", html)) == 2  # only the page's own two script blocks close
+
+
+def test_embedded_maps(report: Path, explanation: Explanation) -> None:
+    data = page_data(report.read_text(encoding="utf-8"))
+    maps = [token["heatmap"] for token in data["tokens"]]
+    assert len(maps) == len(explanation.tokens)
+    assert all(m.startswith("data:image/") for m in maps) and len(set(maps)) == len(maps)
+    assert data["tokens"][2]["text"] == " <b>star</b>"
+    assert data["tokens"][0]["tint"][3:] == [None] * 4  # answer tokens are no context of the first
+    assert data["tokens"][3]["candidates"][-1] == {"text": EVIL_CANDIDATE, "percent": 5.0}
+
+
+def test_embedded_images_downscaled(tmp_path: Path) -> None:
+    report = write_report(make_explanation(height=300, width=1200), tmp_path)
+    html = report.read_text(encoding="utf-8")
+    sizes = []
+    for payload in re.findall(r"data:image/\w+;base64,([A-Za-z0-9+/=]+)", html):
+        with Image.open(io.BytesIO(base64.b64decode(payload))) as image:
+            sizes.append(image.size)
+    assert sizes and all(size == (512, 128) for size in sizes)
+
+
+def test_explanation_save(tmp_path: Path) -> None:
+    path = make_explanation().save(tmp_path / "out")
+    assert path == tmp_path / "out" / "report.html" and path.is_file()
+    assert len(list((tmp_path / "out" / "words").glob("*.png"))) == 4
+
+
+def test_browser_interaction(report: Path) -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium missing at /usr/bin/chromium; CI must install it")
+        pytest.skip("Chromium not installed at /usr/bin/chromium: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    def tint(page, j: int) -> str:
+        return page.eval_on_selector(f'[data-context="{j}"]', "el => el.style.backgroundColor")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors, dialogs, remote = [], [], []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.on("request", lambda request: remote.append(request.url) if not request.url.startswith(("file:", "data:")) else None)
+            page.goto(report.as_uri())
+
+            heatmap = page.locator("#heatmap")
+            assert heatmap.get_attribute("data-shown-token") == "0"  # first token selected on load
+            assert "selected" in page.locator('.token[data-token="0"]').get_attribute("class")
+            assert tint(page, 0) != "" and tint(page, 3) == ""  # prompt is context of token 0, the answer not yet
+
+            page.click('.token[data-token="1"]')
+            src1, shown1 = heatmap.get_attribute("src"), heatmap.get_attribute("data-shown-token")
+            candidates1 = page.inner_text("#candidates")
+            page.click('.token[data-token="3"]')
+            src3, shown3 = heatmap.get_attribute("src"), heatmap.get_attribute("data-shown-token")
+            candidates3 = page.inner_text("#candidates")
+
+            assert (shown1, shown3) == ("1", "3")
+            assert src1 != src3 and src3.startswith("data:image/")
+            assert candidates1 != candidates3 and "cand3" in candidates3 and EVIL_CANDIDATE in candidates3
+            assert tint(page, 3).startswith("rgba(") and tint(page, 5) != ""  # earlier answer tokens tinted
+            assert tint(page, 6) == ""  # the selected token is not its own context
+            assert "selected" in page.locator('.token[data-token="3"]').get_attribute("class")
+            assert page.inner_text(".token >> nth=2") == " <b>star</b>"
+
+            page.keyboard.press("ArrowLeft")
+            assert heatmap.get_attribute("data-shown-token") == "2"
+            page.screenshot(path="/tmp/report_screenshot.png", full_page=True)
+            assert not errors and not dialogs and not remote
+        finally:
+            browser.close()
