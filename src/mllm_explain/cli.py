@@ -107,12 +107,13 @@ def train(
     steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 3000,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seed for weights and data.")] = 0,
-    eval_every: Annotated[int, typer.Option(help="Steps between checkpoints with a val-quality check.")] = 400,
+    eval_every: Annotated[int, typer.Option(help="Steps between checkpoints with a val-quality check.")] = 300,
+    init: Annotated[Optional[Path], typer.Option(help="Continue from this checkpoint instead of from scratch.")] = None,
 ) -> None:
     """Train the bundled Qwen2-VL model from scratch on synthetic scenes (next-token loss on answers)."""
     from mllm_explain.training.train import train as run
 
-    run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every,
+    run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init,
         log=lambda line: err.print(line, highlight=False))
 
 
@@ -146,6 +147,93 @@ def quality(
     typer.echo(json.dumps(report, indent=1))
     if out:
         out.write_text(json.dumps(report, indent=1))
+
+
+@app.command()
+def pointing(
+    model: ModelOption = None,
+    n: Annotated[int, typer.Option(help="Scenes.", min=1)] = 100,
+    seed: Annotated[int, typer.Option(help="Scene seed.")] = 0,
+    split: Annotated[str, typer.Option(help="Split to score on.")] = "val",
+    method: Annotated[str, typer.Option(help="Explanation method.")] = "logit_lens",
+) -> None:
+    """Pointing game: how often an object noun's map peaks inside its object (reference captions)."""
+    from mllm_explain.adapters import load_model
+    from mllm_explain.data.synth import iter_scenes
+    from mllm_explain.evaluation.pointing import pointing_game
+
+    adapter = load_model(model)
+    scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err)
+    typer.echo(json.dumps(pointing_game(adapter, scenes, method=method) | {"n_scenes": n, "split": split}, indent=1))
+
+
+@app.command("evaluate")
+def evaluate_command(
+    data: Annotated[Path, typer.Option(help="Dataset folder: anno.json layout, or COCO14's image/, seg_label/, "
+                                            "annotations/.")],
+    fmt: Annotated[str, typer.Option("--format", help="synthetic, coco14, grandf or openpsg.")] = "synthetic",
+    methods: Annotated[str, typer.Option(help="Comma-separated methods to compare.")] = "msea_arc,tam,logit_lens",
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N samples.", min=1)] = None,
+    answer: Annotated[str, typer.Option(help="generate: explain the model's caption; reference: teacher-force "
+                                             "the dataset's.")] = "generate",
+    model: ModelOption = None,
+    out: Annotated[Path, typer.Option(help="Folder for samples.jsonl, summary.json/.csv, by_word_class.json and "
+                                           "plots.")] = Path("evaluation"),
+    faithfulness: Annotated[bool, typer.Option(help="Also run deletion/insertion curves (slower).")] = True,
+    steps: Annotated[int, typer.Option(help="Perturbation steps per faithfulness curve.", min=1)] = 8,
+    scales: Annotated[Optional[str], typer.Option(help="Comma-separated input scales for every method, e.g. "
+                                                       "1,0.75,0.5.")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="Prompt instead of the format's default (TAM's).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
+) -> None:
+    """Score explanation methods on a dataset with masks: Obj-IoU, Func-IoU, F1-IoU, faithfulness, cost.
+
+    Resumable: rerun with the same --out to continue an interrupted run."""
+    from rich.progress import Progress
+
+    from mllm_explain.adapters import load_model
+    from mllm_explain.evaluation.datasets import load_samples
+    from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig, markdown_table
+    from mllm_explain.methods import get_method
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    if not names:
+        raise UserError("--methods names no method")
+    options = {} if scales is None else {"scales": tuple(_parse_scales(scales))}
+    for name in names:
+        get_method(name, **options)  # fail on a bad method or option before loading anything
+    config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
+                              faithfulness=faithfulness, steps=steps, options=options, prompt=prompt,
+                              max_new_tokens=max_new_tokens)
+    samples = load_samples(data, fmt, prompt)
+    run = Evaluation(load_model(model), config, samples)
+    with Progress(console=err) as progress:
+        task = progress.add_task("evaluating", total=len(run.samples))
+        summary = run.run(advance=lambda k: progress.advance(task, k))
+    typer.echo(markdown_table(summary))
+    err.print(f"results: {out}", highlight=False)
+
+
+@app.command("bench")
+def bench_command(
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes, one repeat: under two minutes on 2 CPU cores.")]
+    = False,
+    out: Annotated[Path, typer.Option(help="Folder for bench.json and bench.png.")] = Path("bench"),
+) -> None:
+    """Measure speed and memory as ratios on the same inputs: filter vs per-pixel loop, explanation vs
+    generation per method, ours vs the naive TAM pipeline, and scaling with length, image and scales."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from mllm_explain.bench import run_bench, tables
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+        report = run_bench(out, quick=quick, progress=lambda label: progress.update(task, description=label))
+    console = Console(width=max(Console().width, 160))  # wide tables stay readable when piped to a log
+    for table in tables(report):
+        console.print(table)
+    err.print(f"results: {out / 'bench.json'}, {out / 'bench.png'}", highlight=False)
 
 
 def _parse_scales(text: str) -> list[float]:

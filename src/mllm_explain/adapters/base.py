@@ -110,19 +110,40 @@ class ModelAdapter:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True)
 
-    def encode(self, image: Image.Image, prompt: str, answer_ids: Sequence[int] = ()):
-        """Processor inputs for the chat turn, with `answer_ids` appended (teacher forcing)."""
+    def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = ()):
+        """Processor inputs for the chat turn (one row per image, images of one size), with
+        `answer_ids` appended (teacher forcing)."""
         if not prompt.strip():
             raise UserError("the prompt is empty")
-        inputs = self.processor(images=[image], text=[self.chat_text(prompt)], return_tensors="pt")
+        images = [image] if isinstance(image, Image.Image) else list(image)
+        inputs = self.processor(images=images, text=[self.chat_text(prompt)] * len(images), return_tensors="pt")
         if answer_ids:
-            extra = torch.as_tensor(list(answer_ids), dtype=torch.long)[None]
-            length = inputs["input_ids"].shape[1]
+            rows, length = inputs["input_ids"].shape
+            extra = torch.as_tensor(list(answer_ids), dtype=torch.long)[None].expand(rows, -1)
             for key, value in list(inputs.items()):
-                if torch.is_tensor(value) and value.dim() == 2 and value.shape == (1, length) and key != "pixel_values":
+                if torch.is_tensor(value) and value.shape == (rows, length) and key != "pixel_values":
                     fill = extra if key == "input_ids" else torch.full_like(extra, 1 if key == "attention_mask" else 0)
                     inputs[key] = torch.cat([value, fill.to(value.dtype)], dim=1)
         return inputs.to(self.device)
+
+    @torch.no_grad()
+    def answer_probabilities(self, images: Sequence[Image.Image], prompt: str, answer_ids: Sequence[int],
+                             batch_size: int = 8) -> Tensor:
+        """(B, T): teacher-forced probability of every answer token, for each of several same-size
+        images (e.g. progressively masked copies), a batch of images per forward."""
+        W = self.unembedding
+        answer = torch.as_tensor(list(answer_ids), device=self.device)
+        rows = []
+        for start in range(0, len(images), batch_size):
+            chunk = [self.scaled_image(image, 1.0)[0] for image in images[start:start + batch_size]]
+            inputs = self.encode(chunk, prompt, answer_ids)
+            with self._capture(self.final_norm) as hidden:
+                self.model(**inputs, use_cache=False, logits_to_keep=1)
+            length = inputs["input_ids"].shape[1]
+            predicting = hidden[-1][:, length - len(answer) - 1:length - 1]  # (b, T, d)
+            probabilities = torch.softmax((predicting @ W.T).float(), -1)
+            rows.append(probabilities.gather(2, answer[None, :, None].expand(len(chunk), -1, 1))[..., 0].cpu())
+        return torch.cat(rows)
 
     def tokenize_answer(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -93,19 +93,26 @@ def _unit_area(category: str, samples: int = 400) -> float:
 
 UNIT_AREAS: dict[str, float] = {name: _unit_area(name) for name in CATEGORIES}
 
-# Surface patterns: the second shade fills where the pattern is True (period in pixels).
+# Surface patterns, one per category (period in pixels): the second shade fills where the pattern
+# is True.  A distinct texture makes each category recognisable from a few patches, as real object
+# categories are by their surfaces, not only by their outline.
 PATTERNS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "solid": lambda u, v: np.zeros(u.shape, dtype=bool),
-    "hstripes": lambda u, v: (v // 4) % 2 == 0,
-    "vstripes": lambda u, v: (u // 4) % 2 == 0,
-    "diagonal": lambda u, v: ((u + v) // 4) % 2 == 0,
-    "checker": lambda u, v: ((u // 5) + (v // 5)) % 2 == 0,
+    "hstripes": lambda u, v: (v // 3) % 2 == 0,
+    "vstripes": lambda u, v: (u // 3) % 2 == 0,
+    "diagonal": lambda u, v: ((u + v) // 3) % 2 == 0,
+    "antidiagonal": lambda u, v: ((u - v) // 3) % 2 == 0,
+    "checker": lambda u, v: ((u // 4) + (v // 4)) % 2 == 0,
     "dots": lambda u, v: ((u % 6) - 2.5) ** 2 + ((v % 6) - 2.5) ** 2 <= 2.5,
+    "grid": lambda u, v: (u % 6 < 2) | (v % 6 < 2),
+    "wide_hstripes": lambda u, v: (v // 7) % 2 == 0,
+    "wide_vstripes": lambda u, v: (u // 7) % 2 == 0,
+    "big_dots": lambda u, v: ((u % 12) - 5.5) ** 2 + ((v % 12) - 5.5) ** 2 <= 12,
 }
 CATEGORY_PATTERN: dict[str, str] = {
-    "circle": "solid", "ring": "solid", "square": "hstripes", "triangle": "vstripes", "star": "solid",
-    "cross": "diagonal", "heart": "solid", "diamond": "checker", "moon": "solid", "arrow": "solid",
-    "hexagon": "dots",
+    "circle": "solid", "ring": "big_dots", "square": "hstripes", "triangle": "vstripes", "star": "diagonal",
+    "cross": "antidiagonal", "heart": "checker", "diamond": "grid", "moon": "dots", "arrow": "wide_hstripes",
+    "hexagon": "wide_vstripes",
 }
 
 
@@ -175,7 +182,7 @@ def _object_mask(rng: np.random.Generator, category: str, height: int, width: in
 def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, category: str, colour: str) -> None:
     rgb = np.asarray(COLOURS[colour], dtype=np.float32) * rng.uniform(0.85, 1.08)
     rgb = np.clip(rgb + rng.uniform(-12, 12, size=3), 0, 255)
-    second = rgb * 0.55
+    second = rgb * 0.4
     vv, uu = np.nonzero(mask)
     shifted_u, shifted_v = uu + int(rng.integers(0, 8)), vv + int(rng.integers(0, 8))
     use_second = PATTERNS[CATEGORY_PATTERN[category]](shifted_u, shifted_v)
@@ -184,7 +191,8 @@ def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, catego
     image[vv, uu] = np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-def _sample_objects(rng: np.random.Generator, height: int, width: int, max_objects: int) -> list[SceneObject]:
+def _sample_objects(rng: np.random.Generator, height: int, width: int, max_objects: int,
+                    area_range: tuple[float, float]) -> list[SceneObject]:
     weights = np.array([0.2, 0.25, 0.25, 0.18, 0.12])[:max_objects]
     count = int(rng.choice(np.arange(1, max_objects + 1), p=weights / weights.sum()))
     max_total = 0.75
@@ -200,7 +208,8 @@ def _sample_objects(rng: np.random.Generator, height: int, width: int, max_objec
         budget = max_total - sum(o.area for o in objects)
         if budget < 0.03:
             break
-        area = float(np.exp(rng.uniform(math.log(0.03), math.log(min(0.4, budget)))))
+        low, high = area_range
+        area = float(np.exp(rng.uniform(math.log(low), math.log(max(low, min(high, budget))))))
         mask = _object_mask(rng, category, height, width, area)
         full = mask.sum()
         if full < 50:
@@ -279,11 +288,13 @@ def random_size(rng: np.random.Generator, low: int = 224, high: int = 448) -> tu
             return width, height
 
 
-def render_scene(rng: np.random.Generator, size: tuple[int, int] | None = None, max_objects: int = 5) -> Scene:
-    """Draw one scene of 1..`max_objects` objects; `size` is (width, height), random when None."""
+def render_scene(rng: np.random.Generator, size: tuple[int, int] | None = None, max_objects: int = 5,
+                 area_range: tuple[float, float] = (0.03, 0.4)) -> Scene:
+    """Draw one scene of 1..`max_objects` objects, each covering a fraction of the image drawn
+    log-uniformly from `area_range`; `size` is (width, height), random when None."""
     width, height = size if size is not None else random_size(rng)
     image = _background(rng, height, width)
-    objects = _sample_objects(rng, height, width, max_objects)
+    objects = _sample_objects(rng, height, width, max_objects, area_range)
     seg = np.zeros((height, width), dtype=np.uint8)
     for obj in objects:  # painter's order: later objects occlude earlier ones
         _paint(rng, image, obj.mask, obj.category, obj.colour)

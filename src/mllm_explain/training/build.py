@@ -29,8 +29,8 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 # Merged-token side is patch_size * merge = 28 px, as in Qwen2-VL.  Images are resized to at most
-# MAX_PIXELS (a 16x16 grid at 448x448) and at least MIN_PIXELS.
-MIN_PIXELS, MAX_PIXELS = 56 * 56, 448 * 448
+# MAX_PIXELS (a 12x12 grid at 336x336, the largest training size) and at least MIN_PIXELS.
+MIN_PIXELS, MAX_PIXELS = 56 * 56, 336 * 336
 
 
 def build_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:

@@ -1,0 +1,398 @@
+"""The evaluation run behind `mllm-explain evaluate`: caption each sample once, explain the caption
+with every method, score the maps, and write one JSON line per (sample, method) as it goes.
+
+Output folder:
+- `samples.jsonl`: one row per sample per method, flushed as written; a rerun skips the
+  (sample_id, method) pairs already there and drops a truncated last line, so an interrupted run
+  resumes without losing or repeating a sample.  Beside the methods there are two pseudo-methods:
+  the plain-inference baseline (`generation`, or `forward` when the reference caption is
+  teacher-forced) with the caption and its cost, and `random`, a seeded uniform random map per
+  token scored like a method.
+- `summary.json` / `summary.csv`: dataset-level metrics per method; `by_word_class.json`;
+  `metrics.png` and `curves.png`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import resource
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.errors import UserError
+from mllm_explain.evaluation.datasets import Sample, load_samples
+from mllm_explain.evaluation.metrics import (
+    HIGHER_IS_BETTER, CaptionScores, deletion_insertion, f1_iou, mean, random_saliency, score_explanation,
+    score_maps,
+)
+from mllm_explain.evaluation.words import synthetic_lexicon
+from mllm_explain.explain import explain
+from mllm_explain.explanation import word_starts
+from mllm_explain.images import load_image
+
+METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
+RANDOM = "random"
+ANSWER_MODES = ("generate", "reference")
+_NOTHING_SCORED = {"words": [], "mentions": [], "faithfulness": []}  # the row of an empty caption
+
+
+@dataclass
+class EvaluationConfig:
+    """What to evaluate and where to write it; `options` go to every method (e.g. scales)."""
+
+    data: Path
+    fmt: str
+    methods: list[str]
+    out: Path
+    limit: int | None = None
+    answer: str = "generate"
+    faithfulness: bool = True
+    steps: int = 8
+    options: dict = field(default_factory=dict)
+    prompt: str | None = None
+    max_new_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if self.answer not in ANSWER_MODES:
+            raise UserError(f"--answer must be one of {', '.join(ANSWER_MODES)}, got {self.answer!r}")
+
+    @property
+    def baseline(self) -> str:
+        """Name of the plain-inference row: greedy generation, or one teacher-forced forward."""
+        return "generation" if self.answer == "generate" else "forward"
+
+    @property
+    def rows_per_sample(self) -> list[str]:
+        return [self.baseline, *self.methods, *([RANDOM] if self.faithfulness else [])]
+
+
+@contextmanager
+def measure(device: torch.device):
+    """Wall time (time.perf_counter) and peak memory of the block, filled into the yielded dict.
+
+    Peak memory is the extra memory at the block's high point, in MB: on CUDA the peak of
+    allocated tensor memory; on a Linux CPU the process's resident high-water mark (VmHWM, reset
+    through /proc/self/clear_refs on entry) minus the resident size on entry -- tracemalloc would
+    miss torch's allocations; elsewhere the growth of ru_maxrss, a lower bound.
+    """
+    result: dict[str, float] = {}
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+    else:
+        hwm = _reset_high_water_mark()
+        before = _status_kb("VmRSS") * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    yield result
+    if cuda:
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device)
+    else:
+        peak = (_status_kb("VmHWM") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    result["seconds"] = time.perf_counter() - start
+    result["peak_mem_mb"] = max(0.0, (peak - before) / 2**20)
+
+
+def _reset_high_water_mark() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_kb(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{key} missing from /proc/self/status")
+
+
+# --- rows -----------------------------------------------------------------------------------------
+
+def read_rows(path: Path) -> list[dict]:
+    """The complete rows of `samples.jsonl`; a truncated last line (an interrupted write) is cut
+    from the file so that appending starts on a fresh line."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    end = raw.rfind(b"\n") + 1
+    if end < len(raw):
+        with path.open("r+b") as handle:
+            handle.truncate(end)
+    rows = []
+    for line in raw[:end].splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _plain(value):
+    """JSON-safe: NaN -> null, numpy scalars and arrays -> Python numbers and lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _scores_row(scores: CaptionScores) -> dict:
+    return {
+        "theta": scores.theta,
+        "words": [{"word": w.word, "class": w.word_class.kind, "category": w.word_class.category,
+                   "threshold": w.threshold, "background": w.background} for w in scores.words],
+        "mentions": [{"words": m.words, "category": m.category, "token": m.token, "best_token": m.best_token,
+                      "iou": m.iou, "precision": m.precision, "recall": m.recall} for m in scores.mentions],
+    }
+
+
+def _group_words(tokens: list[str], word_index: list[int]) -> list[str]:
+    """Words as `Explanation.words` forms them: the stripped concatenation of their tokens."""
+    words = [""] * (max(word_index, default=-1) + 1)
+    for text, w in zip(tokens, word_index):
+        words[w] += text
+    return [w.strip() for w in words]
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+class Evaluation:
+    """One evaluation run over a dataset (see the module docstring for what it writes)."""
+
+    def __init__(self, model: ModelAdapter, config: EvaluationConfig, samples: list[Sample] | None = None) -> None:
+        self.model = model
+        self.config = config
+        samples = samples if samples is not None else load_samples(config.data, config.fmt, config.prompt)
+        self.samples = samples[:config.limit]
+        config.out.mkdir(parents=True, exist_ok=True)
+        self.path = config.out / "samples.jsonl"
+        self.rows = read_rows(self.path)
+        self._check_same_run()
+
+    def _check_same_run(self) -> None:
+        """Resuming must not mix runs: the rows already there must share model, data and answer mode."""
+        expected = (self.model.name_or_path, str(self.config.data), self.config.baseline)
+        for row in self.rows:
+            if row["method"] in ("generation", "forward") and (row["model"], row["data"], row["method"]) != expected:
+                mode = "generate" if row["method"] == "generation" else "reference"
+                raise UserError(f"{self.path} holds results of model {row['model']} on {row['data']} with --answer "
+                                f"{mode}; use another --out for this run")
+
+    def run(self, advance: Callable[[int], None] | None = None) -> dict:
+        """Evaluate every sample not yet done, then write and return the summary."""
+        done = {(row["sample_id"], row["method"]) for row in self.rows}
+        with self.path.open("a") as handle:
+            for sample in self.samples:
+                missing = [m for m in self.config.rows_per_sample if (sample.sample_id, m) not in done]
+                if missing:
+                    for row in map(_plain, self._evaluate_sample(sample, missing)):
+                        handle.write(json.dumps(row) + "\n")
+                        handle.flush()
+                        self.rows.append(row)
+                if advance:
+                    advance(1)
+        return self.write_summary()
+
+    def _answer(self, sample: Sample, image: Image.Image) -> tuple[list[int], dict]:
+        """The caption's token ids (re-tokenised from its text, so they are the ids `explain`
+        sees) and the baseline row with the cost of plain inference."""
+        existing = next((r for r in self.rows if r["sample_id"] == sample.sample_id
+                         and r["method"] == self.config.baseline), None)
+        if existing is not None:
+            return existing["answer_ids"], {}
+        model = self.model
+        with measure(model.device) as cost:
+            if self.config.answer == "generate":
+                ids = model.generate(image, sample.prompt, max_new_tokens=self.config.max_new_tokens)
+            else:
+                ids = model.tokenize_answer(sample.caption)
+                model.answer_probabilities([image], sample.prompt, ids)
+        text = model.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        ids = model.tokenize_answer(text) if text else []
+        row = {"sample_id": sample.sample_id, "method": self.config.baseline, "model": model.name_or_path,
+               "data": str(self.config.data), "image": str(sample.image), "prompt": sample.prompt,
+               "answer": text, "answer_ids": ids, "references": list(sample.references), **cost}
+        return ids, row
+
+    def _evaluate_sample(self, sample: Sample, missing: list[str]) -> Iterable[dict]:
+        image = load_image(sample.image)
+        mask = sample.mask()
+        ids, baseline = self._answer(sample, image)
+        if baseline:
+            yield baseline
+        for method in (m for m in self.config.methods if m in missing):
+            yield self._method_row(sample, image, mask, ids, method)
+        if RANDOM in missing:
+            yield self._random_row(sample, image, mask, ids)
+
+    def _method_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int], method: str) -> dict:
+        row = {"sample_id": sample.sample_id, "method": method}
+        if not ids:  # an empty caption has nothing to explain or score
+            return {**row, "seconds": math.nan, "peak_mem_mb": math.nan, **_NOTHING_SCORED}
+        text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
+        with measure(self.model.device) as cost:
+            explanation = explain(self.model, image, sample.prompt, answer=text, method=method, **self.config.options)
+        scores = score_explanation(explanation, mask, sample.categories)
+        faithful = self._faithfulness(sample, image, explanation.token_ids, scores, explanation.image_maps)
+        return {**row, **cost, **_scores_row(scores), "faithfulness": faithful}
+
+    def _random_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
+        row = {"sample_id": sample.sample_id, "method": RANDOM, "seconds": math.nan, "peak_mem_mb": math.nan}
+        if not ids:
+            return {**row, **_NOTHING_SCORED}
+        tokens = self.model.token_texts(ids)
+        word_index = word_starts(tokens)
+        seed = zlib.crc32(sample.sample_id.encode())
+        maps = np.stack([random_saliency((image.height, image.width), seed + t) for t in range(len(ids))])
+        scores = score_maps(maps, word_index, _group_words(tokens, word_index), mask, sample.categories)
+        return {**row, **_scores_row(scores), "faithfulness": self._faithfulness(sample, image, ids, scores, maps)}
+
+    def _faithfulness(self, sample: Sample, image: Image.Image, ids: list[int], scores: CaptionScores,
+                      maps: np.ndarray) -> list[dict]:
+        """Deletion / insertion curves for each object mention whose category is in the mask."""
+        if not self.config.faithfulness:
+            return []
+        items = []
+        for mention in (m for m in scores.mentions if m.in_mask):
+            curves = deletion_insertion(self.model, image, sample.prompt, ids, mention.token, maps[mention.token],
+                                        steps=self.config.steps)
+            items.append({"token": mention.token, "deletion": curves.deletion, "insertion": curves.insertion,
+                          "deletion_auc": curves.deletion_auc, "insertion_auc": curves.insertion_auc})
+        return items
+
+    # --- summary ------------------------------------------------------------------------------
+
+    def _selected_rows(self) -> dict[str, list[dict]]:
+        ids = {s.sample_id for s in self.samples}
+        by_method: dict[str, list[dict]] = {m: [] for m in self.config.rows_per_sample}
+        for row in self.rows:
+            if row["sample_id"] in ids and row["method"] in by_method:
+                by_method[row["method"]].append(row)
+        return by_method
+
+    def summary(self) -> dict:
+        """Dataset-level metrics per method: Obj-IoU, precision, recall and AUCs pooled over object
+        mentions, Func-IoU over function words, F1-IoU from the two means, cost per caption (missing
+        values -- a mention absent from the mask, the cost of `random` -- are left out of means)."""
+        methods = {}
+        for method, rows in self._selected_rows().items():
+            mentions = [m for r in rows for m in r.get("mentions", [])]
+            faithful = [f for r in rows for f in r.get("faithfulness", [])]
+            obj = mean([m["iou"] for m in mentions])
+            func = mean([w["background"] for r in rows for w in r.get("words", []) if w["class"] == "function"])
+            methods[method] = {
+                "obj_iou": obj, "func_iou": func, "f1_iou": f1_iou(obj, func),
+                "precision": mean([m["precision"] for m in mentions]), "recall": mean([m["recall"] for m in mentions]),
+                "insertion_auc": mean([f["insertion_auc"] for f in faithful]),
+                "deletion_auc": mean([f["deletion_auc"] for f in faithful]),
+                "seconds_per_caption": mean([r["seconds"] for r in rows]),
+                "peak_mem_mb": mean([r["peak_mem_mb"] for r in rows]),
+            }
+        return {"methods": methods, "n_samples": len(self.samples), "model": self.model.name_or_path,
+                "data": str(self.config.data)}
+
+    def by_word_class(self) -> dict:
+        """Per method and word class: mean Obj-IoU (object nouns) and mean background fraction (the
+        Func-IoU score, for every class), with counts.  Synthetic data splits 'other' into colour,
+        size, count and relation words."""
+        lexicon = synthetic_lexicon() if self.config.fmt == "synthetic" else {}
+        result = {}
+        for method, rows in self._selected_rows().items():
+            if method == self.config.baseline:
+                continue
+            classes: dict[str, list[float]] = {}
+            for word in (w for r in rows for w in r.get("words", [])):
+                name = word["class"] if word["class"] != "other" else lexicon.get(word["word"].lower(), "other")
+                classes.setdefault(name, []).append(word["background"])
+            ious = [m["iou"] for r in rows for m in r.get("mentions", []) if m["iou"] is not None]
+            result[method] = {name: {"n": len(values), "func_iou": mean(values),
+                                     **({"obj_iou": mean(ious), "n_mentions": len(ious)} if name == "object" else {})}
+                              for name, values in sorted(classes.items())}
+        return result
+
+    def mean_curves(self) -> dict[str, dict[str, list[float]]]:
+        """Mean deletion and insertion curves per method (methods with no curve are left out)."""
+        curves = {}
+        for method, rows in self._selected_rows().items():
+            items = [f for r in rows for f in r.get("faithfulness", [])]
+            if items:
+                curves[method] = {kind: np.mean([f[kind] for f in items], axis=0).tolist()
+                                  for kind in ("deletion", "insertion")}
+        return curves
+
+    def write_summary(self) -> dict:
+        """summary.json, summary.csv, by_word_class.json, metrics.png and curves.png; returns the summary."""
+        out = self.config.out
+        summary = self.summary()
+        (out / "summary.json").write_text(json.dumps(_plain(summary), indent=1))
+        with (out / "summary.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["method", *METRICS])
+            for method, values in summary["methods"].items():
+                writer.writerow([method, *("" if math.isnan(values[k]) else f"{values[k]:.6g}" for k in METRICS)])
+        (out / "by_word_class.json").write_text(json.dumps(_plain(self.by_word_class()), indent=1))
+        plot_metrics(summary, out / "metrics.png")
+        plot_curves(self.mean_curves(), out / "curves.png")
+        return summary
+
+
+def markdown_table(summary: dict) -> str:
+    """The summary as a markdown table, one row per method; arrows say which direction is better."""
+    header = ["method", *(f"{k} {'↑' if HIGHER_IS_BETTER[k] else '↓'}" for k in METRICS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, values in summary["methods"].items():
+        cells = ["–" if values[k] is None or math.isnan(values[k]) else f"{values[k]:.3f}" for k in METRICS]
+        lines.append("| " + " | ".join([method, *cells]) + " |")
+    lines.append(f"\n{summary['n_samples']} samples, model {summary['model']}, data {summary['data']}")
+    return "\n".join(lines)
+
+
+def plot_metrics(summary: dict, path: Path) -> None:
+    """One small bar chart per metric, a bar per method (missing values leave no bar)."""
+    from matplotlib.figure import Figure
+
+    names = list(summary["methods"])
+    figure = Figure(figsize=(12, 9), layout="constrained")
+    for ax, metric in zip(figure.subplots(3, 3).flat, METRICS):
+        values = [summary["methods"][n][metric] for n in names]
+        ax.bar(names, [math.nan if v is None else v for v in values], color="tab:blue")
+        ax.set_title(f"{metric} ({'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better)", fontsize=10)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    figure.suptitle(f"{summary['n_samples']} samples, {summary['model']}")
+    figure.savefig(path, dpi=100)
+
+
+def plot_curves(curves: dict[str, dict[str, list[float]]], path: Path) -> None:
+    """Mean deletion and insertion curves, one line per method."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    for ax, kind in zip(figure.subplots(1, 2), ("deletion", "insertion")):
+        for method, values in curves.items():
+            ax.plot(np.linspace(0, 1, len(values[kind])), values[kind], marker="o", label=method,
+                    linestyle="--" if method == RANDOM else "-")
+        ax.set_xlabel(f"fraction of pixels {'blurred' if kind == 'deletion' else 'revealed'} (by the map)")
+        ax.set_ylabel("token probability")
+        ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area is better)")
+        if curves:
+            ax.legend(fontsize=8)
+    figure.savefig(path, dpi=100)

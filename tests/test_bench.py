@@ -1,0 +1,53 @@
+"""The benchmark's cheap, deterministic parts: its equality checks, its exponent fit, its CLI errors.
+
+Nothing here asserts a time: performance is measured by `mllm-explain bench`, not by timed tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tiny_models import PROMPT, WIDE, build_adapter, make_image
+
+from mllm_explain.bench import FILTER_ATOL, MAP_ATOL, filter_case, fit_exponent, naive_tam, tam_maps
+
+
+@pytest.mark.parametrize("side", [1, 2, 9])
+def test_filter_case_checks_our_filter_against_the_per_pixel_loop(side):
+    result = filter_case(side, batch=3, n_reference=3, min_time=0.0)
+    assert result["reference_maps"] == 3
+    assert 0 <= result["max_abs_diff"] <= FILTER_ATOL
+    assert result["ratio_single"] > 0 and result["ratio_batched"] > 0
+
+
+def test_naive_pipeline_gives_our_tam_maps_on_a_tiny_model():
+    adapter = build_adapter("qwen2_vl")
+    image = make_image(WIDE)
+    naive = naive_tam(adapter, image, PROMPT, n_tokens=6)
+    assert len(naive.answer_ids) == 6
+    ours = tam_maps(adapter, image, PROMPT, naive.answer_ids).double().numpy()
+    assert ours.shape == naive.maps.shape == (6, 4, 6)
+    assert naive.maps.max() > 0  # the comparison is not between two blank stacks
+    np.testing.assert_allclose(ours, naive.maps, rtol=0, atol=MAP_ATOL)
+    vocabulary = adapter.unembedding.shape[0]
+    assert naive.logit_elements == (naive.sequence_length - 1) * vocabulary  # every position, every round
+
+
+@pytest.mark.parametrize("power, scale", [(1.0, 3.0), (2.0, 0.5), (0.5, 10.0)])
+def test_fit_exponent_recovers_a_power_law(power, scale):
+    x = np.array([16, 32, 64, 128, 256])
+    assert fit_exponent(x, scale * x**power) == pytest.approx(power, abs=1e-9)
+
+
+def test_bench_refuses_a_file_as_output_folder_in_one_line(tmp_path):
+    target = tmp_path / "bench.json"
+    target.write_text("{}")
+    result = subprocess.run([sys.executable, "-c", "from mllm_explain.cli import main; main()", "bench", "--quick",
+                             "--out", str(target)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "is a file" in errors[0], result.stderr

@@ -1,0 +1,34 @@
+"""Contract tests generated from the registries: every method on every adapter family gives one
+finite map per answer token on the vision grid, relevances over the context, and leaves no hooks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny_models import FAMILIES, PROMPT, WIDE, build_adapter, foreign_hooks, make_image
+
+from mllm_explain import explain, list_methods
+
+ANSWER = " a red square"
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def adapter(request):
+    return build_adapter(request.param)
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_method_contract(adapter, method):
+    image = make_image(WIDE)
+    result = explain(adapter, image, PROMPT, answer=ANSWER, method=method, scales=(1.0, 0.5))
+    n_tokens = len(adapter.tokenize_answer(ANSWER))
+    trace = adapter.trace(image, PROMPT, adapter.tokenize_answer(ANSWER))
+    top, left, bottom, right = trace.image_box
+    expected_grid = (round(trace.grid[0] * (bottom - top)), round(trace.grid[1] * (right - left)))
+    assert result.grid_maps.shape == (n_tokens, *expected_grid)
+    assert result.image_maps.shape == (n_tokens, image.height, image.width)
+    assert np.isfinite(result.grid_maps).all() and np.isfinite(result.image_maps).all()
+    assert result.image_maps.min() >= 0 and result.image_maps.max() <= 1
+    assert result.relevance.shape == (n_tokens, len(result.context_tokens))
+    assert len(result.candidates) == n_tokens
+    assert not foreign_hooks(adapter.model)

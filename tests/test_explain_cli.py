@@ -1,0 +1,43 @@
+"""End to end on the bundled model: `mllm-explain explain` writes a complete report."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    result = subprocess.run([sys.executable, "-c", "from mllm_explain.cli import main; main()", "explain",
+                             "examples/scene.png", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout.strip()
+
+
+def test_explain_writes_maps_tokens_pngs_and_html(report):
+    out, answer = report
+    tokens = json.loads((out / "tokens.json").read_text())
+    assert tokens["answer"] == answer and tokens["method"] == "msea_arc"
+    n = len(tokens["tokens"])
+    maps = np.load(out / "maps.npz")
+    assert sorted(k for k in maps.files if k.isdigit()) == sorted(str(t) for t in range(n))
+    width, height = tokens["image_size"]
+    assert maps["0"].shape == (height, width) and np.isfinite(maps["0"]).all()
+    assert maps["grid_maps"].shape[0] == n
+    assert len(list((out / "words").glob("*.png"))) == len(tokens["words"])
+    html = (out / "report.html").read_text()
+    assert html.count('class="token"') >= n and "http://" not in html and "https://" not in html
+
+
+def test_teacher_forced_answer_is_explained_as_given(tmp_path):
+    text = "There is a red ring."
+    result = subprocess.run([sys.executable, "-c", "from mllm_explain.cli import main; main()", "explain",
+                             "examples/scene.png", "--answer", text, "--method", "tam", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    tokens = json.loads((tmp_path / "tokens.json").read_text())
+    assert tokens["answer"] == text
+    assert tokens["words"] == ["There", "is", "a", "red", "ring", "."]
