@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from tiny_models import PROMPT, WIDE, build_adapter, make_image
 
-from mllm_explain.bench import FILTER_ATOL, MAP_ATOL, filter_case, fit_exponent, naive_tam, tam_maps
+from mllm_explain.bench import (
+    FILTER_ATOL,
+    MAP_ATOL,
+    filter_case,
+    fit_exponent,
+    naive_tam,
+    tam_maps,
+)
 
 
 @pytest.mark.parametrize("side", [1, 2, 9])
@@ -46,7 +53,7 @@ def test_bench_refuses_a_file_as_output_folder_in_one_line(tmp_path):
     target = tmp_path / "bench.json"
     target.write_text("{}")
     result = subprocess.run([sys.executable, "-c", "from mllm_explain.cli import main; main()", "bench", "--quick",
-                             "--out", str(target)], capture_output=True, text=True, timeout=300)
+                             "--out", str(target)], check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

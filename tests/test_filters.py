@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mllm_explain.methods.filters import rank_gaussian_filter, rank_gaussian_filter_reference
+from mllm_explain.methods.filters import _SORT9, rank_gaussian_filter, rank_gaussian_filter_reference
 
 ATOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
@@ -99,3 +100,31 @@ def test_single_pixel_map_keeps_positive_value() -> None:
 def test_rejects_one_dimensional_input() -> None:
     with pytest.raises(ValueError, match="H, W"):
         rank_gaussian_filter(torch.ones(5))
+
+
+def test_sorting_network_sorts_every_zero_one_input() -> None:
+    # The 0-1 principle: a comparator network that sorts all 2^9 inputs of 0s and 1s sorts every input.
+    assert len(_SORT9) == 25
+    for bits in itertools.product((0, 1), repeat=9):
+        values = list(bits)
+        for i, j in _SORT9:
+            values[i], values[j] = min(values[i], values[j]), max(values[i], values[j])
+        assert values == sorted(bits)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ties_and_flat_windows_match_reference(dtype: torch.dtype) -> None:
+    # Few distinct values: many tied ranks, flat windows (s = 0) and windows with mean exactly 0.
+    rng = np.random.default_rng(7)
+    for shape in [(6, 8), (1, 5), (5, 1), (9, 9)]:
+        _check_against_reference(rng.choice([0.0, 0.25, 1.0, -0.5], shape), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_keeps_float_dtype_and_promotes_integers(dtype: torch.dtype) -> None:
+    maps = torch.rand(2, 4, 5, generator=torch.Generator().manual_seed(0)).to(dtype)
+    out = rank_gaussian_filter(maps)
+    assert out.dtype == dtype and out.shape == maps.shape
+    expected = rank_gaussian_filter(maps.double())
+    torch.testing.assert_close(out.double(), expected, rtol=0, atol=2 * torch.finfo(dtype).eps)
+    assert rank_gaussian_filter(torch.randint(0, 4, (3, 3))).dtype == torch.get_default_dtype()

@@ -51,6 +51,14 @@ MEMORY_GOAL = 1.5  # explain's peak / generate's
 NAIVE_GOAL = 5.0  # naive / ours, time and peak memory
 FILTER_GOAL = (48, 100.0)  # grid side, per-map speed-up of the batched filter
 SCALE_LADDER = (1.0, 0.75, 0.5, 0.875, 0.625)  # msea_arc's default three, then two in between
+NAIVE_PROTOCOL = {
+    "naive": "generate(output_hidden_states) + LM head over every position of every round + per-token loop "
+             "(scores re-gathered from all rounds, closed-form ECI) + per-pixel filter; grid maps",
+    "ours": "trace (one teacher-forced forward, final-norm states) + TAM.attribute; grid maps, the same tokens",
+    "ours_end_to_end": "forced greedy generate + ours: what it takes when the caption is not known yet",
+    "logit_elements": "full-vocabulary logits materialised: naive all positions x rounds, ours T predicting positions",
+    "hidden_elements": "hidden-state elements kept: naive every layer of every round, ours final norm of one forward",
+}
 
 
 @dataclass(frozen=True)
@@ -281,10 +289,9 @@ def tam_maps(adapter: ModelAdapter, image: Image.Image, prompt: str, answer_ids:
 
 
 # --- the run ------------------------------------------------------------------------------------------------
-def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | None = None,
-              model: str | None = None) -> dict:
-    """Run all four sections on the example image and write `out/bench.json` and `out/bench.png`;
-    returns the report (`tables(report)` renders it)."""
+def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+    """Run all four sections with the bundled model on the example image, write `out/bench.json` and
+    `out/bench.png`, and return the report (`tables(report)` renders it)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder for bench.json and bench.png")
     if not EXAMPLE_IMAGE.is_file():
@@ -297,7 +304,7 @@ def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | 
     sizes = QUICK if quick else FULL
     kind = memory_measure()
     step("loading model")
-    adapter = load_model(model)
+    adapter = load_model()
     image = load_image(EXAMPLE_IMAGE)
     bench = Bench(adapter, image, DEFAULT_PROMPT, sizes, kind, step)
     report = {
@@ -318,12 +325,14 @@ class Bench:
 
     def __init__(self, adapter: ModelAdapter, image: Image.Image, prompt: str, sizes: BenchSizes, kind: str,
                  step: Callable[[str], None]) -> None:
-        self.adapter, self.image, self.prompt, self.sizes, self.kind, self.step = adapter, image, prompt, sizes, kind, step
+        self.adapter, self.image, self.prompt = adapter, image, prompt
+        self.sizes, self.kind, self.step = sizes, kind, step
 
     def _measure(self, fn: Callable[[], Any], warmup: bool = True) -> Measurement:
         return measure(fn, self.sizes.repeats, self.kind, warmup)
 
     def filters(self) -> list[dict]:
+        """Section 1: filter speed-ups per grid size, one map and a caption's batch of maps."""
         rows = []
         for side in self.sizes.filter_sides:
             self.step(f"filter {side}x{side}")
@@ -332,6 +341,7 @@ class Bench:
         return rows
 
     def caption(self) -> dict:
+        """Section 2: each method's `explain` of an N-token caption against generating those N tokens."""
         n = self.sizes.caption_tokens
         self.step(f"generate {n} tokens")
         generate = self._measure(lambda: forced_generate(self.adapter, self.image, self.prompt, n))
@@ -348,6 +358,7 @@ class Bench:
                 "methods": rows}
 
     def naive(self) -> dict:
+        """Section 3: `naive_tam` against our TAM on the same caption (maps checked), plus structural counts."""
         n = self.sizes.caption_tokens
         self.step(f"naive TAM pipeline, {n} tokens")
         naive = self._measure(lambda: naive_tam(self.adapter, self.image, self.prompt, n))
@@ -364,10 +375,11 @@ class Bench:
         ours_logits = n * vocabulary  # base_scores: full logits at the T predicting text positions only
         ours_hidden = result.sequence_length * width  # trace: final-norm states only
         return {
-            "tokens": n, "max_abs_diff": difference, "naive": naive.numbers(), "ours": ours.numbers(),
-            "ours_end_to_end": end_to_end.numbers(),
+            "protocol": NAIVE_PROTOCOL, "tokens": n, "max_abs_diff": difference,
+            "naive": naive.numbers(), "ours": ours.numbers(), "ours_end_to_end": end_to_end.numbers(),
             "time_ratio": naive.seconds / ours.seconds, "time_ratio_end_to_end": naive.seconds / end_to_end.seconds,
-            "peak_ratio": naive.peak_bytes / ours.peak_bytes, "added_ratio": naive.added_bytes / max(ours.added_bytes, 1),
+            "peak_ratio": naive.peak_bytes / ours.peak_bytes,
+            "added_ratio": naive.added_bytes / max(ours.added_bytes, 1),
             "peak_ratio_end_to_end": naive.peak_bytes / end_to_end.peak_bytes,
             "added_ratio_end_to_end": naive.added_bytes / max(end_to_end.added_bytes, 1),
             "logit_elements": {"naive": result.logit_elements, "ours": ours_logits,
@@ -378,6 +390,7 @@ class Bench:
         }
 
     def scaling(self) -> dict:
+        """Section 4: `explain` time against answer length, vision tokens and number of scales."""
         sizes = self.sizes
         ids = forced_generate(self.adapter, self.image, self.prompt, max(sizes.lengths))
         length = {}
@@ -504,10 +517,10 @@ def tables(report: dict) -> list[Table]:
                       _ms(row["reference_s_per_map"]), _ms(row["ours_single_s"]), _ms(row["ours_batched_s_per_map"]),
                       f"{row['max_abs_diff']:.1e}")
 
-    caption = report["caption"]
+    caption, generate = report["caption"], report["caption"]["generate"]
     second = Table(title=f"2. Explaining a {caption['tokens']}-token caption / generating it "
-                         f"(generate: {_ms(caption['generate']['seconds'])}, peak {caption['generate']['peak_mib']:.0f} "
-                         f"MiB, added {caption['generate']['added_mib']:.1f} MiB)")
+                         f"(generate: {_ms(generate['seconds'])}, peak {generate['peak_mib']:.0f} MiB, "
+                         f"added {generate['added_mib']:.1f} MiB)")
     for column in ("method", "time ratio", "time goal", "peak-memory ratio", "memory goal", "added-memory ratio",
                    "time", "peak MiB", "added MiB"):
         second.add_column(column, justify="right")
@@ -519,8 +532,8 @@ def tables(report: dict) -> list[Table]:
                        f"{row['added_mib']:.1f}")
 
     naive = report["naive"]
-    third = Table(title=f"3. Naive TAM pipeline (reference's protocol) / ours, {naive['tokens']} tokens, "
-                        f"maps equal within {naive['max_abs_diff']:.1e}")
+    third = Table(title=f"3. Naive TAM pipeline / ours, {naive['tokens']} tokens (maps agree to "
+                        f"{naive['max_abs_diff']:.0e})")
     for column in ("measure", "ratio naive / ours", "goal", "naive", "ours"):
         third.add_column(column, justify="right")
     third.add_row("time, caption given", _ratio(naive["time_ratio"]),
@@ -554,6 +567,7 @@ def plot(report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     rows = report["filter"]
@@ -563,7 +577,8 @@ def plot(report: dict, path: Path) -> None:
     ax.bar(x - 0.2, [r["ratio_single"] for r in rows], 0.4, label="one map")
     ax.bar(x + 0.2, [r["ratio_batched"] for r in rows], 0.4, label=f"batched ({rows[0]['maps']} maps)")
     ax.axhline(FILTER_GOAL[1], color="k", ls="--", lw=1, label=f"goal at {FILTER_GOAL[0]}x{FILTER_GOAL[0]}")
-    ax.set(xticks=x, xticklabels=labels, yscale="log", ylabel="reference / ours, per map", title="1. rank Gaussian filter")
+    ax.set(xticks=x, xticklabels=labels, yscale="log", ylabel="reference / ours, per map",
+           title="1. rank Gaussian filter")
     ax.legend(fontsize=8)
 
     methods = report["caption"]["methods"]
@@ -601,9 +616,20 @@ def plot(report: dict, path: Path) -> None:
             label = name if fit["exponent"] is None else f"{name} (k = {fit['exponent']:.2f})"
             ax.plot(xs, [p["seconds"] for p in fit["points"]], "o-", label=label)
         ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="seconds", title=f"4. scaling with {xlabel}")
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.legend(fontsize=8)
+    for ax in axes.flat:  # plain numbers on log axes, minor ticks labelled at 2 and 5 only
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_label))
     fig.suptitle(f"mllm-explain bench{' --quick' if report['quick'] else ''}: {report['machine']['processor']}, "
                  f"{report['machine']['torch_threads']} torch threads", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _minor_label(value: float, _position: int) -> str:
+    mantissa = value / 10 ** np.floor(np.log10(value))
+    return f"{value:g}" if round(mantissa) in (2, 5) else ""

@@ -16,6 +16,8 @@ def crop_resize(maps: Tensor, box: Box, size: tuple[int, int]) -> Tensor:
     With the full box this is plain bilinear resizing (pixel centres, align_corners=False), and
     resizing to the same grid returns the maps unchanged.
     """
+    if box == FULL_BOX:  # plain resize: the same samples without building a sampling grid per map
+        return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     top, left, bottom, right = box
     height, width = size
     ys = top + (bottom - top) * (torch.arange(height, dtype=maps.dtype) + 0.5) / height

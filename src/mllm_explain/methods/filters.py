@@ -18,11 +18,29 @@ from torch import Tensor
 _RANKS = np.arange(-4, 5)  # rank offsets u; u indexes sorted[u + 4]
 
 
+# A sorting network for 9 inputs of the least possible size: 25 compare-exchanges in 7 layers (one per row).
+# Each (i, j), applied in order, leaves the smaller value in slot i and the larger in slot j; by the 0-1
+# principle it sorts every input because it sorts all 2^9 inputs of 0s and 1s (checked in the tests).
+_SORT9 = ((0, 3), (1, 7), (2, 5), (4, 8),
+          (0, 7), (2, 4), (3, 8), (5, 6),
+          (0, 2), (1, 3), (4, 5), (7, 8),
+          (1, 4), (3, 6), (5, 7),
+          (0, 1), (2, 4), (3, 5), (6, 8),
+          (2, 3), (4, 5), (6, 7),
+          (1, 2), (3, 4), (5, 6))
+
+
 def rank_gaussian_filter(maps: Tensor) -> Tensor:
     """Filter every 2-D map of `maps` (..., H, W) at once; same shape, same float dtype.
 
-    Vectorised (gather-padding, `unfold`, one `sort` over the window), so it runs on whole (T, gh, gw)
-    stacks of token maps; integer input is filtered in the default float dtype.
+    Vectorised over whole (T, gh, gw) stacks of token maps without ever materialising the 9x window
+    tensor: the nine shifted maps (views of the padded input, one per window position) are put in rank
+    order by a fixed sorting network, 25 compare-exchanges `(lo, hi) = (min(a, b), max(a, b))` applied to
+    whole maps, so that afterwards map k holds every pixel's rank-k window value.  Mean and population
+    std are running sums over the nine sorted maps, and the symmetric weights are applied in pairs:
+    out = (x_0 + sum_{u=1..4} g(u) (x_u + x_-u)) / (1 + 2 sum_{u=1..4} g(u)), where x_u is the value of
+    rank offset u (x_0 the median) and g(0) = 1.
+    Integer input is filtered in the default float dtype.
     """
     if maps.ndim < 2:
         raise ValueError(f"rank_gaussian_filter needs maps of shape (..., H, W), got shape {tuple(maps.shape)}")
@@ -32,18 +50,21 @@ def rank_gaussian_filter(maps: Tensor) -> Tensor:
         return maps.clone()
     height, width = maps.shape[-2:]
     padded = maps[..., _pad_index(height, maps.device), :][..., _pad_index(width, maps.device)]
-    windows = padded.unfold(-2, 3, 1).unfold(-2, 3, 1).flatten(-2)  # (..., H, W, 9)
-    ordered = windows.sort(dim=-1).values
-    mu = ordered.mean(dim=-1, keepdim=True)
-    sigma = ordered.std(dim=-1, correction=0, keepdim=True)
+    ranked = [padded[..., dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)]
+    for i, j in _SORT9:
+        ranked[i], ranked[j] = torch.minimum(ranked[i], ranked[j]), torch.maximum(ranked[i], ranked[j])
+    mu = sum(ranked[1:], ranked[0]) / 9
+    sigma = (sum(((x - mu) ** 2 for x in ranked[1:]), (ranked[0] - mu) ** 2) / 9).sqrt()
     s = sigma / mu
-    flat = s == 0  # all nine equal: the limit s -> 0 keeps the median
-    ranks = torch.as_tensor(_RANKS, dtype=maps.dtype, device=maps.device)
-    # u / s rather than u^2 / s^2: the centre rank gets exactly exp(0) = 1 however small s is.
-    g = torch.exp(-0.5 * (ranks / torch.where(flat, torch.ones_like(s), s)) ** 2)
-    g = torch.where(flat, (ranks == 0).to(maps.dtype), g)
-    out = (ordered * g).sum(dim=-1) / g.sum(dim=-1)
-    return torch.where(mu[..., 0] > 0, out, torch.zeros_like(out))
+    # A flat window has s = 0 and u / s = inf, so g(u) = exp(-inf) = 0 for u != 0: exactly the median,
+    # the s -> 0 limit.  (A window with mu <= 0 may give inf / nan here; it is set to 0 below.)
+    numerator, norm = ranked[4], 1.0
+    for u in range(1, 5):
+        g = torch.exp(-0.5 * (u / s) ** 2)
+        numerator = numerator + g * (ranked[4 + u] + ranked[4 - u])
+        norm = norm + 2 * g
+    out = numerator / norm
+    return torch.where(mu > 0, out, torch.zeros_like(out))
 
 
 def _pad_index(size: int, device: torch.device) -> Tensor:
