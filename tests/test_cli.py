@@ -67,3 +67,7 @@ def test_bad_scale_text():
 
 def test_answer_that_tokenises_to_nothing(tmp_path):
     assert_one_line_error(run("explain", EXAMPLE, "--answer", "", "--out", str(tmp_path)), "tokenises to nothing")
+
+
+def test_bad_method_option():
+    assert_one_line_error(run("explain", EXAMPLE, "-o", "arc_k=many"), "arc_k")

@@ -7,7 +7,7 @@ import torch
 
 from mllm_explain.adapters.base import Trace
 from mllm_explain.errors import UserError
-from mllm_explain.methods import get_method, list_methods
+from mllm_explain.methods import get_method, list_methods, options_for, parse_option
 from mllm_explain.methods.base import remove_interference
 
 D, V = 8, 24
@@ -101,3 +101,26 @@ def test_every_method_rejects_unknown_options(name):
 def test_unknown_method_is_a_user_error():
     with pytest.raises(UserError, match="unknown method"):
         get_method("nope")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("arc_k=20", ("arc_k", 20)),
+    ("arc_p=0.8", ("arc_p", 0.8)),
+    ("filter=false", ("filter", False)),
+    ("aggregation=max", ("aggregation", "max")),
+    ("scales=1,0.5", ("scales", (1.0, 0.5))),
+])
+def test_option_text_is_typed_by_the_option_default(text, expected):
+    assert parse_option(text, ["msea_arc"]) == expected
+
+
+@pytest.mark.parametrize("text", ["arc_k", "arc_k=many", "filter=maybe", "colour=red"])
+def test_bad_option_text_is_a_user_error(text):
+    with pytest.raises(UserError, match="bad option"):
+        parse_option(text, ["msea_arc"])
+
+
+def test_options_go_only_to_the_methods_that_take_them():
+    options = {"arc_k": 5, "scales": (1.0,)}
+    assert options_for("attention", options) == {"scales": (1.0,)}
+    assert options_for("arc", options) == options

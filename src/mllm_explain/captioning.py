@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 
-def chat_text(processor, prompt: str, answer: str | None = None) -> str:
+def chat_text(processor, prompt: str, answer: str | None = None, with_image: bool = True) -> str:
     """The chat-formatted text of one user turn (image + prompt), with the answer appended if given."""
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    content = [{"type": "image"}] if with_image else []
+    messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True)
     return text if answer is None else text + answer
 

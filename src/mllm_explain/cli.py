@@ -19,6 +19,9 @@ app.add_typer(data_app, name="data")
 err = Console(stderr=True)
 
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Local path or hub id; the bundled model if omitted.")]
+MethodOptions = Annotated[Optional[list[str]], typer.Option(
+    "--option", "-o", help="A method option KEY=VALUE, repeatable, e.g. -o arc_k=20 -o aggregation=max "
+                           "(see `mllm-explain methods`).")]
 
 
 @app.command()
@@ -46,6 +49,7 @@ def explain_command(
     model: ModelOption = None,
     method: Annotated[str, typer.Option(help="Explanation method (see `mllm-explain methods`).")] = "msea_arc",
     scales: Annotated[Optional[str], typer.Option(help="Comma-separated input scales, e.g. 1,0.75,0.5.")] = None,
+    option: MethodOptions = None,
     out: Annotated[Path, typer.Option(help="Folder for report.html, maps.npz, tokens.json and word PNGs.")] = Path("report"),
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated answer in tokens.", min=1)] = 64,
 ) -> None:
@@ -57,7 +61,7 @@ def explain_command(
     from mllm_explain.images import load_image
     from mllm_explain.methods import get_method
 
-    options = {} if scales is None else {"scales": tuple(_parse_scales(scales))}
+    options = _method_options([method], scales, option)
     get_method(method, **options)  # fail on a bad method or option before loading anything
     picture = load_image(image)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
@@ -109,11 +113,13 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for weights and data.")] = 0,
     eval_every: Annotated[int, typer.Option(help="Steps between checkpoints with a val-quality check.")] = 300,
     init: Annotated[Optional[Path], typer.Option(help="Continue from this checkpoint instead of from scratch.")] = None,
+    first_stage: Annotated[int, typer.Option(help="Curriculum stage to start at (0-3); for continuations.",
+                                             min=0, max=3)] = 0,
 ) -> None:
     """Train the bundled Qwen2-VL model from scratch on synthetic scenes (next-token loss on answers)."""
     from mllm_explain.training.train import train as run
 
-    run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init,
+    run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
         log=lambda line: err.print(line, highlight=False))
 
 
@@ -183,6 +189,7 @@ def evaluate_command(
     steps: Annotated[int, typer.Option(help="Perturbation steps per faithfulness curve.", min=1)] = 8,
     scales: Annotated[Optional[str], typer.Option(help="Comma-separated input scales for every method, e.g. "
                                                        "1,0.75,0.5.")] = None,
+    option: MethodOptions = None,
     prompt: Annotated[Optional[str], typer.Option(help="Prompt instead of the format's default (TAM's).")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
 ) -> None:
@@ -194,14 +201,14 @@ def evaluate_command(
     from mllm_explain.adapters import load_model
     from mllm_explain.evaluation.datasets import load_samples
     from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig, markdown_table
-    from mllm_explain.methods import get_method
+    from mllm_explain.methods import get_method, options_for
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
         raise UserError("--methods names no method")
-    options = {} if scales is None else {"scales": tuple(_parse_scales(scales))}
+    options = _method_options(names, scales, option)
     for name in names:
-        get_method(name, **options)  # fail on a bad method or option before loading anything
+        get_method(name, **options_for(name, options))  # fail on a bad method or option before loading anything
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
                               faithfulness=faithfulness, steps=steps, options=options, prompt=prompt,
                               max_new_tokens=max_new_tokens)
@@ -234,6 +241,16 @@ def bench_command(
     for table in tables(report):
         console.print(table)
     err.print(f"results: {out / 'bench.json'}, {out / 'bench.png'}", highlight=False)
+
+
+def _method_options(names: list[str], scales: str | None, option: list[str] | None) -> dict:
+    """--scales and every -o KEY=VALUE as typed keyword options for the methods `names`."""
+    from mllm_explain.methods import parse_option
+
+    options = dict(parse_option(text, names) for text in option or [])
+    if scales is not None:
+        options["scales"] = tuple(_parse_scales(scales))
+    return options
 
 
 def _parse_scales(text: str) -> list[float]:

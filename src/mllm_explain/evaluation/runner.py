@@ -40,6 +40,7 @@ from mllm_explain.evaluation.words import synthetic_lexicon
 from mllm_explain.explain import explain
 from mllm_explain.explanation import word_starts
 from mllm_explain.images import load_image
+from mllm_explain.methods import options_for
 
 METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 RANDOM = "random"
@@ -250,7 +251,8 @@ class Evaluation:
             return {**row, "seconds": math.nan, "peak_mem_mb": math.nan, **_NOTHING_SCORED}
         text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
         with measure(self.model.device) as cost:
-            explanation = explain(self.model, image, sample.prompt, answer=text, method=method, **self.config.options)
+            explanation = explain(self.model, image, sample.prompt, answer=text, method=method,
+                                  **options_for(method, self.config.options))
         scores = score_explanation(explanation, mask, sample.categories)
         faithful = self._faithfulness(sample, image, explanation.token_ids, scores, explanation.image_maps)
         return {**row, **cost, **_scores_row(scores), "faithfulness": faithful}

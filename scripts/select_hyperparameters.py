@@ -1,0 +1,55 @@
+"""Choose MSEA and ARC settings on the validation split (never the test split) by F1-IoU.
+
+    python scripts/select_hyperparameters.py --data val_scenes --limit 60 --out tuning
+
+Each variant is one `mllm-explain evaluate` run (same samples, generated captions, no
+faithfulness curves) written to OUT/<variant>/ and resumable like it; the script prints one
+markdown row per variant.  MSEA's settings are compared on `msea`, ARC's on `arc`, so each
+branch is tuned alone; `msea_arc` then takes the winners of both (docs/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mllm_explain.adapters import load_model
+from mllm_explain.evaluation.datasets import load_samples
+from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig
+
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "tam": ("tam", {}),
+    "msea (defaults: 1,0.75,0.5 mean)": ("msea", {}),
+    "msea scales=1,0.5": ("msea", {"scales": (1.0, 0.5)}),
+    "msea scales=1,0.75,0.5,0.25": ("msea", {"scales": (1.0, 0.75, 0.5, 0.25)}),
+    "msea aggregation=max": ("msea", {"aggregation": "max"}),
+    "msea aggregation=confidence": ("msea", {"aggregation": "confidence"}),
+    "arc (defaults: k=50 p=0.9 weight)": ("arc", {}),
+    "arc arc_k=20": ("arc", {"arc_k": 20}),
+    "arc arc_k=100": ("arc", {"arc_k": 100}),
+    "arc arc_p=0.8": ("arc", {"arc_p": 0.8}),
+    "arc arc_p=0.95": ("arc", {"arc_p": 0.95}),
+    "arc arc_form=threshold": ("arc", {"arc_form": "threshold"}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="validation scenes (mllm-explain data synth --split val)")
+    parser.add_argument("--limit", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=Path("tuning"))
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args()
+    model = load_model(args.model)
+    samples = load_samples(args.data, "synthetic", None)
+    print("| variant | F1-IoU | Obj-IoU | Func-IoU |\n| --- | --- | --- | --- |")
+    for label, (method, options) in VARIANTS.items():
+        folder = args.out / label.split(" (")[0].replace(" ", "_").replace("=", "-").replace(",", "_")
+        config = EvaluationConfig(data=args.data, fmt="synthetic", methods=[method], out=folder, limit=args.limit,
+                                  faithfulness=False, options=options)
+        scores = Evaluation(model, config, samples).run()["methods"][method]
+        print(f"| {label} | {scores['f1_iou']:.3f} | {scores['obj_iou']:.3f} | {scores['func_iou']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

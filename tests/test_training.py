@@ -1,0 +1,35 @@
+"""The training batches put the loss on the answer only, for every task (caption, shapes, text-only)."""
+
+import numpy as np
+import pytest
+
+from mllm_explain.training import train as training
+
+
+@pytest.mark.parametrize("text_share", [0.0, 0.5, 1.0])
+def test_labels_cover_exactly_the_answer(bundled, text_share):
+    processor = bundled.processor
+    inputs, labels = training._batch(np.random.default_rng(0), processor, 6, 3, (0.05, 0.3), (112, 168), 0.5,
+                                     text_share=text_share)
+    assert inputs["input_ids"].shape == labels.shape
+    image_token = bundled.model.config.image_token_id
+    texts = processor.tokenizer.batch_decode(inputs["input_ids"])
+    for row, text in enumerate(texts):
+        answer = text.split("<|im_start|>assistant\n")[-1].split("<|im_end|>")[0]
+        kept = labels[row][labels[row] != -100]
+        assert processor.tokenizer.decode(kept) == answer + "<|im_end|>"
+        assert not (kept == image_token).any()
+    with_images = (inputs["input_ids"] == image_token).any(1)
+    if text_share == 1.0:
+        assert not with_images.any() and "pixel_values" not in inputs
+    if text_share == 0.0:
+        assert with_images.all()
+
+
+def test_object_list_names_objects_left_to_right():
+    from mllm_explain.data.synth import render_scene
+
+    scene = render_scene(np.random.default_rng(3), size=(200, 160), max_objects=4)
+    listed = training.object_list(scene).rstrip(".").split(", ")
+    ordered = sorted(scene.objects, key=lambda o: o.center[0])
+    assert listed == [f"{o.colour} {o.category}" for o in ordered]
