@@ -115,11 +115,16 @@ def train(
     init: Annotated[Optional[Path], typer.Option(help="Continue from this checkpoint instead of from scratch.")] = None,
     first_stage: Annotated[int, typer.Option(help="Curriculum stage to start at (0-3); for continuations.",
                                              min=0, max=3)] = 0,
+    text_steps: Annotated[int, typer.Option(help="Text-only language steps before images (from scratch only).",
+                                            min=0)] = 400,
+    frozen_language: Annotated[float, typer.Option(help="Fraction of image steps with the language model frozen.",
+                                                   min=0.0, max=1.0)] = 0.2,
 ) -> None:
     """Train the bundled Qwen2-VL model from scratch on synthetic scenes (next-token loss on answers)."""
     from mllm_explain.training.train import train as run
 
     run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
+        text_steps=text_steps, frozen_language=frozen_language,
         log=lambda line: err.print(line, highlight=False))
 
 

@@ -1,8 +1,10 @@
 """Train the bundled model: a small Qwen2-VL on synthetic scenes, plain next-token loss on the answer.
 
 No auxiliary loss touches localisation or the vision tokens: whatever the explanation methods find
-in this model was learnt only from captioning.  Inputs vary in resolution (long side 112-336 px) so
-the model works at several scales, and the number of objects grows over training (a curriculum).
+in this model was learnt only from answering.  A run trains the language model on text first, then
+the vision tower against the frozen language model, then both (docs/MODEL.md); inputs vary in
+resolution (long side 56-336 px) so the model works at several scales, and the number of objects
+grows over training (a curriculum).
 """
 
 from __future__ import annotations
