@@ -19,17 +19,21 @@ from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig
 
 VARIANTS: dict[str, tuple[str, dict]] = {
     "tam": ("tam", {}),
-    "msea (defaults: 1,0.75,0.5 mean)": ("msea", {}),
+    "msea (defaults: 1,0.75,0.5 confidence)": ("msea", {}),
+    "msea aggregation=mean": ("msea", {"aggregation": "mean"}),
+    "msea aggregation=max": ("msea", {"aggregation": "max"}),
     "msea scales=1,0.5": ("msea", {"scales": (1.0, 0.5)}),
     "msea scales=1,0.75,0.5,0.25": ("msea", {"scales": (1.0, 0.75, 0.5, 0.25)}),
-    "msea aggregation=max": ("msea", {"aggregation": "max"}),
-    "msea aggregation=confidence": ("msea", {"aggregation": "confidence"}),
+    "msea context_stage=after": ("msea", {"context_stage": "after"}),
     "arc (defaults: k=50 p=0.9 weight)": ("arc", {}),
     "arc arc_k=20": ("arc", {"arc_k": 20}),
     "arc arc_k=100": ("arc", {"arc_k": 100}),
     "arc arc_p=0.8": ("arc", {"arc_p": 0.8}),
     "arc arc_p=0.95": ("arc", {"arc_p": 0.95}),
     "arc arc_form=threshold": ("arc", {"arc_form": "threshold"}),
+    "arc arc_form=threshold arc_tau=0.1": ("arc", {"arc_form": "threshold", "arc_tau": 0.1}),
+    "arc arc_form=threshold arc_tau=0.2": ("arc", {"arc_form": "threshold", "arc_tau": 0.2}),
+    "arc arc_form=threshold arc_tau=0.3": ("arc", {"arc_form": "threshold", "arc_tau": 0.3}),
 }
 
 

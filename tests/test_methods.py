@@ -82,6 +82,27 @@ def test_msea_over_identical_scale_maps_returns_that_map():
         assert torch.allclose(multi.relevance, single.relevance, equal_nan=True)
 
 
+@pytest.mark.parametrize("method", ["msea", "msea_arc"])
+def test_interference_removed_after_aggregation_equals_per_scale_on_identical_scales(method):
+    W = _unembedding({A: E[0], N: E[1], T: E[2] + 0.5 * E[0]})
+    trace = _trace([E[2], 0.2 * E[2], torch.zeros(D), E[0]], {6: E[2], 7: E[3]}, IDS)
+    per_scale = get_method(method, arc_k=10).attribute(FakeModel(W), [trace, trace])
+    after = get_method(method, arc_k=10, context_stage="after").attribute(FakeModel(W), [trace, trace])
+    assert torch.allclose(after.maps, per_scale.maps, atol=1e-6)
+    assert torch.allclose(after.relevance, per_scale.relevance, equal_nan=True)
+
+
+def test_interference_removed_after_aggregation_uses_every_scale():
+    # The second scale sees context word A twice as strongly; the mean of the answer's maps and the
+    # mean of A's maps are removed once, leaving only the answer's own cell.
+    W = _unembedding({A: E[0], N: E[1], T: E[2] + 0.5 * E[0]})
+    first = _trace([E[2], torch.zeros(D), torch.zeros(D), E[0]], {6: E[2], 7: E[3]}, IDS)
+    second = _trace([E[2], torch.zeros(D), torch.zeros(D), 2 * E[0]], {6: E[2], 7: E[3]}, IDS)
+    options = dict(filter=False, normalise="map", aggregation="mean")
+    after = get_method("msea", context_stage="after", **options).attribute(FakeModel(W), [first, second]).maps[0]
+    assert torch.allclose(after, torch.tensor([[1.0, 0.0], [0.0, 0.0]]), atol=1e-6)
+
+
 def test_joint_normalisation_puts_map_and_relevance_on_one_scale():
     W = _unembedding({A: E[0], N: E[1], T: E[2] + 0.5 * E[0]})
     trace = _trace([E[2], 0.2 * E[2], torch.zeros(D), E[0]], {6: 3 * E[2], 7: E[3]}, IDS)

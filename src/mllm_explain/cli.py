@@ -108,7 +108,7 @@ def data_synth(
 @app.command()
 def train(
     out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
-    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 3000,
+    steps: Annotated[int, typer.Option(help="Image steps (after the text-only steps).")] = 2700,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seed for weights and data.")] = 0,
     eval_every: Annotated[int, typer.Option(help="Steps between checkpoints with a val-quality check.")] = 300,

@@ -6,6 +6,8 @@
                     -> rank Gaussian filter (optional, §3)
                     -> bring scales to one grid and aggregate (MSEA §4)
 
+With `context_stage="after"` the raw maps are aggregated first and interference is removed once.
+
 TAM, MSEA, ARC and MSEA+ARC are this pipeline with different settings; each lives in its own
 module and states only what it changes.  Non-logit baselines override `scale_maps`.
 """
@@ -70,19 +72,18 @@ class ExplanationMethod:
     def attribute(self, model: ModelAdapter, traces: list[Trace]) -> TokenMaps:
         """Maps for every answer token of `traces` (one per scale, first = reference for the grid)."""
         per_scale = [self.scale_maps(model, trace) for trace in traces]
-        boxes = [trace.image_box for trace in traces]
-        size = max((box_grid(trace.grid, trace.image_box) for trace in traces), key=lambda g: g[0] * g[1])
-        stacked = torch.stack([crop_resize(s.maps, box, size) for s, box in zip(per_scale, boxes)])
-        relevance = torch.stack([s.relevance for s in per_scale]).mean(0)
+        maps = self.aggregate(common_grid([s.maps for s in per_scale], traces),
+                              torch.stack([s.token_probability for s in per_scale]))
+        return TokenMaps(maps=maps, relevance=torch.stack([s.relevance for s in per_scale]).mean(0))
+
+    def aggregate(self, stacked: Tensor, token_probability: Tensor) -> Tensor:
+        """(S, T, gh, gw) maps on one grid -> (T, gh, gw) by `aggregation`; probabilities are (S, T)."""
         if self.aggregation == "max":
-            maps = stacked.max(0).values
-        elif self.aggregation == "confidence":
-            weights = torch.stack([s.token_probability for s in per_scale])  # (S, T)
-            weights = weights / weights.sum(0, keepdim=True).clamp_min(1e-12)
-            maps = (weights[:, :, None, None] * stacked).sum(0)
-        else:
-            maps = stacked.mean(0)
-        return TokenMaps(maps=maps, relevance=relevance)
+            return stacked.max(0).values
+        if self.aggregation == "confidence":
+            weights = token_probability / token_probability.sum(0, keepdim=True).clamp_min(1e-12)
+            return (weights[:, :, None, None] * stacked).sum(0)
+        return stacked.mean(0)
 
     def scale_maps(self, model: ModelAdapter, trace: Trace) -> ScaleMaps:
         raise NotImplementedError
@@ -99,9 +100,11 @@ class TokenActivation(ExplanationMethod):
     arc_p: float = 0.9
     arc_form: str = "weight"  # weight: w ∝ r·(1-ρ) | threshold: w ∝ r·1[ρ < arc_tau]
     arc_tau: float = 0.5
+    context_stage: str = "per_scale"  # per_scale: ECI/ARC at every scale, then aggregate | after: once, on aggregated maps
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_choice("context_stage", self.context_stage, ("per_scale", "after"))
         _check_choice("context", self.context, ("none", "eci", "arc"))
         _check_choice("normalise", self.normalise, ("joint", "map"))
         _check_choice("arc_form", self.arc_form, ("weight", "threshold"))
@@ -115,20 +118,44 @@ class TokenActivation(ExplanationMethod):
         scores = base_scores(trace, W)
         maps = scores.answer_maps
         if self.context != "none":
-            weights = scores.relevance * scores.before * ~scores.same_word
-            if self.context == "arc":
-                rho = arc_correlation(trace, W, self.arc_k, self.arc_p)
-                weights = weights * ((1 - rho) if self.arc_form == "weight" else (rho < self.arc_tau).float())
-            maps = remove_interference(maps, scores.context_maps, weights)
-        relevance = scores.relevance.masked_fill(~scores.before, float("nan"))
+            maps = remove_interference(maps, scores.context_maps, self.context_weights(trace, scores, W))
+        maps, relevance = self.finish(maps, scores.relevance, scores, trace.grid)
+        return ScaleMaps(maps, relevance, scores.token_probability)
+
+    def attribute(self, model: ModelAdapter, traces: list[Trace]) -> TokenMaps:
+        if self.context_stage == "per_scale" or self.context == "none":
+            return super().attribute(model, traces)
+        # "after": aggregate the raw maps of the answer and the context over scales, then remove
+        # interference, normalise and filter once (weights and relevances averaged over scales).
+        W = model.unembedding.detach().float().cpu()
+        scores = [base_scores(trace, W) for trace in traces]
+        answer = self.aggregate(common_grid([s.answer_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces),
+                                torch.stack([s.token_probability for s in scores]))
+        context = common_grid([s.context_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces).mean(0)
+        weights = torch.stack([self.context_weights(t, s, W) for s, t in zip(scores, traces)]).mean(0)
+        maps = remove_interference(answer.flatten(1), context.flatten(1), weights)
+        maps, relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
+                                      tuple(answer.shape[1:]))
+        return TokenMaps(maps=maps, relevance=relevance)
+
+    def context_weights(self, trace: Trace, scores: BaseScores, W: Tensor) -> Tensor:
+        """(T, C) weights of the context maps that make up a token's interference (ECI or ARC)."""
+        weights = scores.relevance * scores.before * ~scores.same_word
+        if self.context == "arc":
+            rho = arc_correlation(trace, W, self.arc_k, self.arc_p)
+            weights = weights * ((1 - rho) if self.arc_form == "weight" else (rho < self.arc_tau).float())
+        return weights
+
+    def finish(self, maps: Tensor, relevance: Tensor, scores: BaseScores,
+               grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Normalise (T, N) maps with the relevances, then filter on `grid`: (T, *grid) maps, (T, C) relevances."""
+        relevance = relevance.masked_fill(~scores.before, float("nan"))
         if self.normalise == "joint":
             maps, relevance = joint_normalise(maps, relevance, exclude=scores.own)
         else:
             maps, relevance = normalise_rows(maps), normalise_rows(relevance)
-        maps = maps.reshape(-1, *trace.grid)
-        if self.filter:
-            maps = rank_gaussian_filter(maps)
-        return ScaleMaps(maps, relevance, scores.token_probability)
+        maps = maps.reshape(-1, *grid)
+        return (rank_gaussian_filter(maps) if self.filter else maps), relevance
 
 
 @dataclass
@@ -146,6 +173,13 @@ class BaseScores:
     @property
     def answer_maps(self) -> Tensor:
         return self.context_maps[-self.n_answer:]
+
+
+def common_grid(maps: list[Tensor], traces: list[Trace]) -> Tensor:
+    """Each scale's (T, gh, gw) maps cropped to its image region and resized to the largest scale's
+    grid: (S, T, *grid)."""
+    size = max((box_grid(trace.grid, trace.image_box) for trace in traces), key=lambda g: g[0] * g[1])
+    return torch.stack([crop_resize(m, trace.image_box, size) for m, trace in zip(maps, traces)])
 
 
 def base_scores(trace: Trace, W: Tensor) -> BaseScores:

@@ -133,7 +133,7 @@ def evaluate_quality(model, processor, n: int, seed: int, split: str = "val", ba
     return summarise(scores) | {"pointing": pointing, "example": captions[0], "truth": chunk[0].caption}
 
 
-def train(out: Path, steps: int = 3000, lr: float = 1e-3, seed: int = 0, eval_every: int = 300,
+def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_every: int = 300,
           init: Path | None = None, first_stage: int = 0, text_steps: int = 400, frozen_language: float = 0.2,
           threads: int = 2, log=print) -> Path:
     """Train from scratch, or continue from the checkpoint `init`.
