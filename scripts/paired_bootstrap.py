@@ -3,8 +3,9 @@
     python scripts/paired_bootstrap.py eval_test --a msea_arc --b tam
 
 Reads OUT/samples.jsonl of `mllm-explain evaluate`, resamples the samples both methods scored
-(with replacement, the same draw for both), recomputes Obj-IoU, Func-IoU and F1-IoU the way
-`summary.json` does, and prints A − B with a 95% percentile interval for each.
+(with replacement, the same draw for both), recomputes Obj-IoU, Func-IoU and F1-IoU (and the
+deletion / insertion AUCs when the run measured faithfulness) the way `summary.json` does, and prints
+A − B with a 95% percentile interval for each.
 """
 
 from __future__ import annotations
@@ -18,17 +19,29 @@ import numpy as np
 from mllm_explain.evaluation.metrics import f1_iou
 
 
-def per_sample(rows: list[dict]) -> dict[str, tuple[list[float], list[float]]]:
-    """sample id -> (object-mention IoUs, function-word background fractions)."""
+METRICS = ("F1-IoU", "Obj-IoU", "Func-IoU", "deletion AUC", "insertion AUC")
+
+Sample = tuple[list[float], list[float], list[float], list[float]]
+
+
+def per_sample(rows: list[dict]) -> dict[str, Sample]:
+    """sample id -> (object-mention IoUs, function-word background fractions, deletion AUCs,
+    insertion AUCs of its object nouns; the last two empty without faithfulness)."""
     return {row["sample_id"]: ([m["iou"] for m in row.get("mentions", []) if m["iou"] is not None],
-                               [w["background"] for w in row.get("words", []) if w["class"] == "function"])
+                               [w["background"] for w in row.get("words", []) if w["class"] == "function"],
+                               [f["deletion_auc"] for f in row.get("faithfulness", [])],
+                               [f["insertion_auc"] for f in row.get("faithfulness", [])])
             for row in rows}
 
 
-def scores(samples: list[tuple[list[float], list[float]]]) -> tuple[float, float, float]:
-    obj = float(np.mean([v for s in samples for v in s[0]]))
-    func = float(np.mean([v for s in samples for v in s[1]]))
-    return f1_iou(obj, func), obj, func
+def pooled_mean(samples: list[Sample], field: int) -> float:
+    values = [v for s in samples for v in s[field]]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def scores(samples: list[Sample]) -> tuple[float, ...]:
+    obj, func = pooled_mean(samples, 0), pooled_mean(samples, 1)
+    return f1_iou(obj, func), obj, func, pooled_mean(samples, 2), pooled_mean(samples, 3)
 
 
 def main() -> None:
@@ -53,8 +66,9 @@ def main() -> None:
         draws.append(np.subtract(scores([a[ids[i]] for i in pick]), scores([b[ids[i]] for i in pick])))
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
     print(f"{args.a} − {args.b} on {len(ids)} samples ({args.draws} paired bootstrap draws)")
-    for k, name in enumerate(("F1-IoU", "Obj-IoU", "Func-IoU")):
-        print(f"  {name:8s} {observed[k]:+.4f}  95% interval [{low[k]:+.4f}, {high[k]:+.4f}]")
+    for k, name in enumerate(METRICS):
+        if not np.isnan(observed[k]):
+            print(f"  {name:13s} {observed[k]:+.4f}  95% interval [{low[k]:+.4f}, {high[k]:+.4f}]")
 
 
 if __name__ == "__main__":
