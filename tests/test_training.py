@@ -33,3 +33,16 @@ def test_object_list_names_objects_left_to_right():
     listed = training.object_list(scene).rstrip(".").split(", ")
     ordered = sorted(scene.objects, key=lambda o: o.center[0])
     assert listed == [f"{o.colour} {o.category}" for o in ordered]
+
+
+def test_language_learning_rate_scaled_only_after_the_text_steps(bundled):
+    opt, sched = training.optimiser(bundled.model, lr=1e-3, text_steps=3, total=10, language_lr=0.1)
+    language, rest = {id(p) for p in bundled.model.model.language_model.parameters()}, opt.param_groups[0]
+    assert not any(id(p) in language for p in rest["params"])
+    assert len(opt.param_groups[1]["params"]) + len(rest["params"]) == len([*bundled.model.parameters()])
+    ratios = []
+    for _ in range(6):
+        ratios.append(opt.param_groups[1]["lr"] / opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert ratios[:3] == pytest.approx([1.0] * 3) and ratios[3:] == pytest.approx([0.1] * 3)

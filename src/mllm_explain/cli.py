@@ -119,12 +119,14 @@ def train(
                                             min=0)] = 400,
     frozen_language: Annotated[float, typer.Option(help="Fraction of image steps with the language model frozen.",
                                                    min=0.0, max=1.0)] = 0.2,
+    language_lr: Annotated[float, typer.Option(help="Language model's learning rate, as a multiple of --lr.",
+                                               min=0.0)] = 1.0,
 ) -> None:
     """Train the bundled Qwen2-VL model from scratch on synthetic scenes (next-token loss on answers)."""
     from mllm_explain.training.train import train as run
 
     run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
-        text_steps=text_steps, frozen_language=frozen_language,
+        text_steps=text_steps, frozen_language=frozen_language, language_lr=language_lr,
         log=lambda line: err.print(line, highlight=False))
 
 

@@ -133,14 +133,30 @@ def evaluate_quality(model, processor, n: int, seed: int, split: str = "val", ba
     return summarise(scores) | {"pointing": pointing, "example": captions[0], "truth": chunk[0].caption}
 
 
+def optimiser(model: Qwen2VLForConditionalGeneration, lr: float, text_steps: int, total: int,
+              language_lr: float = 1.0) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over two groups, the language model's (tied embedding included) and the rest, with a
+    warm-up and cosine schedule; after the `text_steps` text-only steps the language group runs at
+    `language_lr` times the rate of the rest."""
+    language = {id(param) for param in model.model.language_model.parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in language]},
+              {"params": [*model.model.language_model.parameters()]}]
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), weight_decay=0.05)
+    warmup = max(1, min(200, total // 10))
+    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / total)))  # noqa: E731
+    language_schedule = lambda s: schedule(s) * (1.0 if s < text_steps else language_lr)  # noqa: E731
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, [schedule, language_schedule])
+
+
 def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_every: int = 300,
           init: Path | None = None, first_stage: int = 0, text_steps: int = 400, frozen_language: float = 0.2,
-          threads: int = 2, log=print) -> Path:
+          language_lr: float = 1.0, threads: int = 2, log=print) -> Path:
     """Train from scratch, or continue from the checkpoint `init`.
 
     A from-scratch run first trains the language model alone for `text_steps` (text-only tasks), then
     trains on images for `steps`, the language model frozen for the first `frozen_language` fraction
-    of them.  `first_stage` skips the curriculum's earlier stages (a continuation of a run that
+    of them, then at `language_lr` times the vision tower's learning rate (below 1: the language model
+    moves less, so the vision tokens stay where the frozen stage put them).  `first_stage` skips the curriculum's earlier stages (a continuation of a run that
     finished them): the run's steps are spread over the remaining stages in the same proportions.
     """
     torch.manual_seed(seed)
@@ -153,16 +169,12 @@ def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_ev
         processor = AutoProcessor.from_pretrained(init)
         model = Qwen2VLForConditionalGeneration.from_pretrained(init, dtype=torch.float32)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.05)
+    language = [*model.model.language_model.parameters()]  # includes the tied embedding / LM head
     text_steps = text_steps if init is None else 0
-    total = text_steps + steps
-    warmup = max(1, min(200, total // 10))
-    schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / total)))  # noqa: E731
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    opt, sched = optimiser(model, lr, text_steps, text_steps + steps, language_lr)
     out.mkdir(parents=True, exist_ok=True)
     history, started, smooth = [], time.time(), None
     skipped = STAGES[first_stage - 1][0] if first_stage else 0.0
-    language = [*model.model.language_model.parameters()]  # includes the tied embedding / LM head
     for step in range(-text_steps, steps):
         if step < 0:  # the language model alone, on text
             inputs, labels = _batch(rng, processor, 64, 5, (0.03, 0.4), (56, 84), 0.0, text_share=1.0)
