@@ -21,9 +21,7 @@ import torch
 from PIL import Image
 
 from mllm_explain.adapters import load_model
-from mllm_explain.data.synth import CATEGORY_IDS, DEFAULT_PROMPT, PLURALS, iter_scenes
-
-NOUNS = {**{c: c for c in CATEGORY_IDS}, **{p: c for c, p in PLURALS.items()}}
+from mllm_explain.data.synth import CATEGORY_IDS, DEFAULT_PROMPT, NOUN_CATEGORY, iter_scenes
 
 
 def main() -> None:
@@ -48,7 +46,7 @@ def main() -> None:
                         for x in [state[0, vision]] if not (layer == last and kind == "raw")}
         labels = cv2.resize(scene.seg_label, (gw, gh), interpolation=cv2.INTER_NEAREST)
         for t, token in enumerate(adapter.token_texts(ids)):
-            category = NOUNS.get(token.strip(" .,").lower())
+            category = NOUN_CATEGORY.get(token.strip(" .,").lower())
             if category is None:
                 continue
             mask = scene.seg_label == CATEGORY_IDS[category]

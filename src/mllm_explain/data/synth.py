@@ -24,6 +24,8 @@ CATEGORIES: tuple[str, ...] = (
 )
 PLURALS: dict[str, str] = {name: name + ("es" if name.endswith("s") else "s") for name in CATEGORIES}
 CATEGORY_IDS: dict[str, int] = {name: i + 1 for i, name in enumerate(CATEGORIES)}
+# Every noun a caption uses for a category (singular and plural) -> the category.
+NOUN_CATEGORY: dict[str, str] = {**{name: name for name in CATEGORIES}, **{p: name for name, p in PLURALS.items()}}
 
 COLOURS: dict[str, tuple[int, int, int]] = {  # RGB
     "red": (220, 30, 30),

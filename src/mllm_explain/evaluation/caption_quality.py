@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mllm_explain.data.synth import CATEGORIES, COLOURS, PLURALS, Scene
-
-_NOUN_TO_CATEGORY = {**{c: c for c in CATEGORIES}, **{p: c for c, p in PLURALS.items()}}
+from mllm_explain.data.synth import COLOURS, NOUN_CATEGORY, Scene
 
 
 def named_objects(caption: str) -> list[tuple[str, str | None]]:
@@ -16,9 +14,9 @@ def named_objects(caption: str) -> list[tuple[str, str | None]]:
     words = re.findall(r"[a-z]+", caption.lower())
     found = []
     for i, word in enumerate(words):
-        if word in _NOUN_TO_CATEGORY:
+        if word in NOUN_CATEGORY:
             colour = next((w for w in reversed(words[max(0, i - 2):i]) if w in COLOURS), None)
-            found.append((_NOUN_TO_CATEGORY[word], colour))
+            found.append((NOUN_CATEGORY[word], colour))
     return found
 
 

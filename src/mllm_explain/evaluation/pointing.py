@@ -12,10 +12,8 @@ import numpy as np
 from PIL import Image
 
 from mllm_explain.adapters.base import ModelAdapter
-from mllm_explain.data.synth import CATEGORY_IDS, DEFAULT_PROMPT, PLURALS, Scene
+from mllm_explain.data.synth import CATEGORY_IDS, DEFAULT_PROMPT, NOUN_CATEGORY, Scene
 from mllm_explain.explain import explain
-
-_NOUNS = {**{c: c for c in CATEGORY_IDS}, **{p: c for c, p in PLURALS.items()}}
 
 
 def pointing_game(model: ModelAdapter, scenes: Iterable[Scene], method: str = "logit_lens", **options) -> dict:
@@ -26,7 +24,7 @@ def pointing_game(model: ModelAdapter, scenes: Iterable[Scene], method: str = "l
         result = explain(model, Image.fromarray(scene.image), DEFAULT_PROMPT, answer=scene.caption, method=method,
                          **options)
         for w, word in enumerate(result.words):
-            category = _NOUNS.get(word.strip(".,").lower())
+            category = NOUN_CATEGORY.get(word.strip(".,").lower())
             if category is None:
                 continue
             mask = scene.seg_label == CATEGORY_IDS[category]

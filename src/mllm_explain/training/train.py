@@ -138,9 +138,9 @@ def optimiser(model: Qwen2VLForConditionalGeneration, lr: float, text_steps: int
     """AdamW over two groups, the language model's (tied embedding included) and the rest, with a
     warm-up and cosine schedule; after the `text_steps` text-only steps the language group runs at
     `language_lr` times the rate of the rest."""
-    language = {id(param) for param in model.model.language_model.parameters()}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in language]},
-              {"params": [*model.model.language_model.parameters()]}]
+    language = [*model.model.language_model.parameters()]
+    owned = {id(param) for param in language}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in owned]}, {"params": language}]
     opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), weight_decay=0.05)
     warmup = max(1, min(200, total // 10))
     schedule = lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / total)))  # noqa: E731
@@ -156,8 +156,9 @@ def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_ev
     A from-scratch run first trains the language model alone for `text_steps` (text-only tasks), then
     trains on images for `steps`, the language model frozen for the first `frozen_language` fraction
     of them, then at `language_lr` times the vision tower's learning rate (below 1: the language model
-    moves less, so the vision tokens stay where the frozen stage put them).  `first_stage` skips the curriculum's earlier stages (a continuation of a run that
-    finished them): the run's steps are spread over the remaining stages in the same proportions.
+    moves less, so the vision tokens stay where the frozen stage put them).  `first_stage` skips the
+    curriculum's earlier stages (a continuation of a run that finished them): the run's steps are
+    spread over the remaining stages in the same proportions.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
