@@ -1,6 +1,7 @@
 """Is method A better than method B on the same samples?  Paired bootstrap over samples.
 
     python scripts/paired_bootstrap.py eval_test --a msea_arc --b tam
+    python scripts/paired_bootstrap.py eval_round --a tam --b tam --b-out eval_position   # two runs
 
 Reads OUT/samples.jsonl of `mllm-explain evaluate`, resamples the samples both methods scored
 (with replacement, the same draw for both), recomputes Obj-IoU, Func-IoU and F1-IoU (and the
@@ -39,6 +40,10 @@ def pooled_mean(samples: list[Sample], field: int) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def read_rows(out: Path, method: str) -> list[dict]:
+    return [row for line in (out / "samples.jsonl").open() if (row := json.loads(line))["method"] == method]
+
+
 def scores(samples: list[Sample]) -> tuple[float, ...]:
     obj, func = pooled_mean(samples, 0), pooled_mean(samples, 1)
     return f1_iou(obj, func), obj, func, pooled_mean(samples, 2), pooled_mean(samples, 3)
@@ -49,12 +54,13 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="folder of an `mllm-explain evaluate` run")
     parser.add_argument("--a", required=True)
     parser.add_argument("--b", required=True)
+    parser.add_argument("--b-out", type=Path, default=None,
+                        help="read B from this run's folder instead (the same samples under other options)")
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rows = [json.loads(line) for line in (args.out / "samples.jsonl").open()]
-    a = per_sample([r for r in rows if r["method"] == args.a])
-    b = per_sample([r for r in rows if r["method"] == args.b])
+    a = per_sample(read_rows(args.out, args.a))
+    b = per_sample(read_rows(args.b_out or args.out, args.b))
     ids = sorted(set(a) & set(b))
     if not ids:
         raise SystemExit(f"error: no sample scored by both {args.a} and {args.b} in {args.out}")

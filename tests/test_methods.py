@@ -145,3 +145,22 @@ def test_options_go_only_to_the_methods_that_take_them():
     options = {"arc_k": 5, "scales": (1.0,)}
     assert options_for("attention", options) == {"scales": (1.0,)}
     assert options_for("arc", options) == options
+
+
+def test_round_pairing_keeps_the_self_score_off_the_previous_words_map():
+    # "red star": positions 6 prompt word N, 7 answer "red" (A), 8 answer "star" (T).  Position 7
+    # predicts "star" (its state is T's direction); "red"'s map lies on the star's cell.  Read at its
+    # own position (the earlier convention) "red" gets star's self score and ECI erases the star;
+    # read where it was predicted (position 6, TAM's rounds) it carries no weight.
+    W = _unembedding({A: E[0], N: E[1], T: E[2]})
+    states = torch.zeros(9, D)
+    states[1] = E[2] + E[0]
+    states[6], states[7] = E[3], E[2]
+    trace = Trace(scale=1.0, input_ids=torch.tensor([0, 9, 9, 9, 9, 0, N, A, T]), hidden=states,
+                  vision_positions=torch.arange(1, 5), grid=(2, 2), prompt_positions=torch.tensor([6]),
+                  answer_positions=torch.tensor([7, 8]))
+    options = dict(filter=False, normalise="map")
+    round_ = get_method("tam", **options).attribute(FakeModel(W), [trace]).maps[1]
+    position = get_method("tam", eci_pairing="position", **options).attribute(FakeModel(W), [trace]).maps[1]
+    assert torch.allclose(round_, torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+    assert position.max() < 1e-6

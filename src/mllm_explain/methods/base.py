@@ -101,10 +101,13 @@ class TokenActivation(ExplanationMethod):
     arc_form: str = "weight"  # weight: w ∝ r·(1-ρ) | threshold: w ∝ r·1[ρ < arc_tau]
     arc_tau: float = 0.5
     context_stage: str = "per_scale"  # per_scale: ECI/ARC at every scale, then aggregate | after: once, on aggregated maps
+    eci_pairing: str = "round"  # round: answer token k read where it was predicted (TAM's code) | position: at k itself
+    reference_quirks: bool = False  # the reference code's maps in two context slots (DESIGN §3, docs/METHODS.md)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_choice("context_stage", self.context_stage, ("per_scale", "after"))
+        _check_choice("eci_pairing", self.eci_pairing, ("round", "position"))
         _check_choice("context", self.context, ("none", "eci", "arc"))
         _check_choice("normalise", self.normalise, ("joint", "map"))
         _check_choice("arc_form", self.arc_form, ("weight", "threshold"))
@@ -115,7 +118,7 @@ class TokenActivation(ExplanationMethod):
 
     def scale_maps(self, model: ModelAdapter, trace: Trace) -> ScaleMaps:
         W = model.unembedding.detach().float().cpu()
-        scores = base_scores(trace, W)
+        scores = self.base_scores(trace, W)
         maps = scores.answer_maps
         if self.context != "none":
             maps = remove_interference(maps, scores.context_maps, self.context_weights(trace, scores, W))
@@ -128,7 +131,7 @@ class TokenActivation(ExplanationMethod):
         # "after": aggregate the raw maps of the answer and the context over scales, then remove
         # interference, normalise and filter once (weights and relevances averaged over scales).
         W = model.unembedding.detach().float().cpu()
-        scores = [base_scores(trace, W) for trace in traces]
+        scores = [self.base_scores(trace, W) for trace in traces]
         answer = self.aggregate(common_grid([s.answer_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces),
                                 torch.stack([s.token_probability for s in scores]))
         context = common_grid([s.context_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces).mean(0)
@@ -137,6 +140,9 @@ class TokenActivation(ExplanationMethod):
         maps, relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
                                       tuple(answer.shape[1:]))
         return TokenMaps(maps=maps, relevance=relevance)
+
+    def base_scores(self, trace: Trace, W: Tensor) -> BaseScores:
+        return base_scores(trace, W, pairing=self.eci_pairing, reference_quirks=self.reference_quirks)
 
     def context_weights(self, trace: Trace, scores: BaseScores, W: Tensor) -> Tensor:
         """(T, C) weights of the context maps that make up a token's interference (ECI or ARC)."""
@@ -162,17 +168,14 @@ class TokenActivation(ExplanationMethod):
 class BaseScores:
     """Logit-lens scores of one trace (DESIGN §2), all answer tokens at once."""
 
-    context_maps: Tensor  # (C, N) map of every context token, class = its own id
-    relevance: Tensor  # (T, C) r_t[j] = relu(h_j · W[x_t])
+    answer_maps: Tensor  # (T, N) map of every answer token, class = its own id
+    context_maps: Tensor  # (C, N) the map each context slot contributes to ECI (class = its token's id)
+    slot_positions: Tensor  # (C,) the position whose state stands for each context token
+    relevance: Tensor  # (T, C) r_t[j] = relu(h_slot(j) · W[x_t])
     before: Tensor  # (T, C) bool: context token j precedes answer token t
-    own: Tensor  # (T, C) bool: j is the position that predicts t (its score is the prediction itself)
+    own: Tensor  # (T, C) bool: slot j is the position that predicts t (its score is the prediction itself)
     same_word: Tensor  # (T, C) bool: j is the same word as t (ECI leaves repeats alone)
     token_probability: Tensor  # (T,)
-    n_answer: int
-
-    @property
-    def answer_maps(self) -> Tensor:
-        return self.context_maps[-self.n_answer:]
 
 
 def common_grid(maps: list[Tensor], traces: list[Trace]) -> Tensor:
@@ -182,20 +185,39 @@ def common_grid(maps: list[Tensor], traces: list[Trace]) -> Tensor:
     return torch.stack([crop_resize(m, trace.image_box, size) for m, trace in zip(maps, traces)])
 
 
-def base_scores(trace: Trace, W: Tensor) -> BaseScores:
+def base_scores(trace: Trace, W: Tensor, pairing: str = "round", reference_quirks: bool = False) -> BaseScores:
+    """Logit-lens maps and context relevances of every answer token (DESIGN §2-3).
+
+    `pairing` says which position stands for an earlier answer token k in ECI: "round" (TAM's code)
+    reads k's relevance at k - 1, the position that predicted it, so the position predicting t (t's
+    self score) is never context; "position" reads it at k.  Prompt tokens are read at their own
+    position in both.  `reference_quirks` puts in two slots the maps TAM's code puts there: answer
+    token 0's slot holds the map of the last template token's class, prompt token 0's the map of
+    the greedy prediction at its position.
+    """
     hidden = trace.hidden
     context = trace.context_positions
     context_ids = trace.input_ids[context]
     answer_ids, answer_positions = trace.answer_ids, trace.answer_positions
+    n_prompt = len(trace.prompt_positions)
     vision = hidden[trace.vision_positions]  # (N, d)
-    context_maps = torch.relu(W[context_ids] @ vision.T)  # (C, N): only a few rows of W, never (N, V)
-    relevance = torch.relu(W[answer_ids] @ hidden[context].T)  # (T, C)
+    map_ids = context_ids.clone()
+    if reference_quirks:
+        map_ids[n_prompt] = trace.input_ids[answer_positions[0] - 1]
+        if n_prompt:
+            map_ids[0] = (hidden[context[0]] @ W.T).argmax()
+    context_maps = torch.relu(W[map_ids] @ vision.T)  # (C, N): only a few rows of W, never (N, V)
+    answer_maps = torch.relu(W[answer_ids] @ vision.T) if reference_quirks else context_maps[n_prompt:]
+    slots = context.clone()
+    if pairing == "round":
+        slots[n_prompt:] = answer_positions - 1
+    relevance = torch.relu(W[answer_ids] @ hidden[slots].T)  # (T, C)
     before = context[None, :] < answer_positions[:, None]
-    own = context[None, :] == (answer_positions[:, None] - 1)
+    own = slots[None, :] == (answer_positions[:, None] - 1)
     same_word = context_ids[None, :] == answer_ids[:, None]
     logits = hidden[answer_positions - 1] @ W.T  # (T, V): text positions only
     probability = torch.softmax(logits, -1).gather(1, answer_ids[:, None])[:, 0]
-    return BaseScores(context_maps, relevance, before, own, same_word, probability, len(answer_ids))
+    return BaseScores(answer_maps, context_maps, slots, relevance, before, own, same_word, probability)
 
 
 def remove_interference(maps: Tensor, context_maps: Tensor, weights: Tensor) -> Tensor:
@@ -232,12 +254,13 @@ def normalise_rows(values: Tensor) -> Tensor:
 
 def arc_correlation(trace: Trace, W: Tensor, k: int, p: float) -> Tensor:
     """ρ (T, C): RBO between the top-k next-token predictions that produced answer token t and
-    context token j (DESIGN §5).  Full-vocabulary logits only at the C text positions."""
+    context token j, both read where the token was predicted (DESIGN §5; for an answer token that is
+    the position ECI's round pairing reads its relevance from).  Full-vocabulary logits only at the
+    C text positions."""
     context = trace.context_positions
     logits = trace.hidden[context - 1] @ W.T  # (C, V)
     top = logits.topk(min(k, logits.shape[1]), dim=1).indices
-    rho = rbo_matrix(top, p)
-    return rho[-len(trace.answer_positions):]
+    return rbo_matrix(top, p)[-len(trace.answer_positions):]
 
 
 def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
