@@ -135,7 +135,9 @@ def train(
 ) -> None:
     """Train the bundled Qwen2-VL model on synthetic scenes (next-token loss on answers), from scratch or
     from --init; a killed run continues from its last checkpoint when rerun with the same options."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
 
     from mllm_explain.training.train import train as run
 

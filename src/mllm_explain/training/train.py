@@ -407,11 +407,11 @@ def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_ev
     firsts = {}  # curriculum stage -> its first step
     for done in range(text_steps, plan.total):
         firsts.setdefault(plan.stage(done), done)
-    log(f"{f'resuming from {resume} after {start} of {plan.total} steps' if resume else 'training'} on {dev} "
-        f"({'bfloat16 autocast' if autocast else 'float32: this GPU has no bfloat16'}), data from "
-        f"{f'{workers} worker process' + ('es' if workers > 1 else '') if workers else 'this process'}: {text_steps} text-only steps, then "
-        f"{steps} image steps over curriculum stages {min(firsts)}-{max(firsts)} with image batches "
-        f"{'/'.join(str(plan.batch(d)[0]) for d in firsts.values())}")
+    where = f"resuming from {resume} after {start} of {plan.total} steps" if resume else "training"
+    makers = f"{workers} worker process{'es' if workers > 1 else ''}" if workers else "this process"
+    log(f"{where} on {dev} ({'bfloat16 autocast' if autocast else 'float32: this GPU has no bfloat16'}), data "
+        f"from {makers}: {text_steps} text-only steps, then {steps} image steps over curriculum stages "
+        f"{min(firsts)}-{max(firsts)} with image batches {'/'.join(str(plan.batch(d)[0]) for d in firsts.values())}")
 
     if workers:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -472,7 +472,8 @@ def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_ev
     finally:
         del batches  # stops the data workers
     elapsed = time.time() - began
-    log(f"trained {plan.total - start} steps in {elapsed:.0f}s ({(plan.total - start) / max(elapsed, 1e-9):.2f} steps/s); "
+    trained = plan.total - start
+    log(f"trained {trained} steps in {elapsed:.0f}s ({trained / max(elapsed, 1e-9):.2f} steps/s); "
         f"model in {out}")
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     return out
