@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import track
+from rich.progress import ProgressColumn, track
+from rich.text import Text
 
 from mllm_explain.errors import UserError
 
@@ -107,27 +108,65 @@ def data_synth(
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option(help="Checkpoint folder to write.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint folder to write; rerun with the same --out to resume.")],
     steps: Annotated[int, typer.Option(help="Image steps (after the text-only steps).")] = 2700,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seed for weights and data.")] = 0,
-    eval_every: Annotated[int, typer.Option(help="Steps between checkpoints with a val-quality check.")] = 300,
-    init: Annotated[Optional[Path], typer.Option(help="Continue from this checkpoint instead of from scratch.")] = None,
-    first_stage: Annotated[int, typer.Option(help="Curriculum stage to start at (0-3); for continuations.",
-                                             min=0, max=3)] = 0,
-    text_steps: Annotated[int, typer.Option(help="Text-only language steps before images (from scratch only).",
-                                            min=0)] = 400,
-    frozen_language: Annotated[float, typer.Option(help="Fraction of image steps with the language model frozen.",
-                                                   min=0.0, max=1.0)] = 0.2,
-    language_lr: Annotated[float, typer.Option(help="Language model's learning rate, as a multiple of --lr.",
-                                               min=0.0)] = 1.0,
+    eval_every: Annotated[int, typer.Option(help="Image steps between val-quality checks; each saves the model to "
+                                                 "--out.")] = 300,
+    init: Annotated[Optional[Path], typer.Option(help="Continue from this checkpoint instead of from scratch "
+                                                      "(no text-only or frozen steps).")] = None,
+    first_stage: Annotated[int, typer.Option(help="Curriculum stage to start at (0-3); for continuations.")] = 0,
+    text_steps: Annotated[int, typer.Option(help="Text-only language steps before images (from scratch only).")] = 400,
+    frozen_language: Annotated[float, typer.Option(help="Fraction of image steps with the language model "
+                                                        "frozen.")] = 0.2,
+    language_lr: Annotated[float, typer.Option(help="Language model's learning rate after the text-only steps, "
+                                                    "as a multiple of --lr.")] = 1.0,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or cuda:N; CUDA when present if omitted.")] = None,
+    workers: Annotated[int, typer.Option(help="Processes making the data (0: in-process, the original data "
+                                              "stream).")] = 0,
+    batch_mult: Annotated[float, typer.Option(help="Multiplies the curriculum's image batches (64/32/16/16), "
+                                                   "e.g. 4 on a GPU.")] = 1.0,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps (text-only ones included) between resumable "
+                                                       "checkpoints in --out/checkpoints (0: none).")] = 100,
+    eval_scenes: Annotated[int, typer.Option(help="Validation scenes scored at each check (0: skip scoring).")] = 48,
+    max_seconds: Annotated[Optional[float], typer.Option(help="Stop this call after this long, checkpointed; "
+                                                              "rerun to continue.")] = None,
 ) -> None:
-    """Train the bundled Qwen2-VL model from scratch on synthetic scenes (next-token loss on answers)."""
+    """Train the bundled Qwen2-VL model on synthetic scenes (next-token loss on answers), from scratch or
+    from --init; a killed run continues from its last checkpoint when rerun with the same options."""
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
+
     from mllm_explain.training.train import train as run
 
-    run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
-        text_steps=text_steps, frozen_language=frozen_language, language_lr=language_lr,
-        log=lambda line: err.print(line, highlight=False))
+    bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), _StepsPerSecond(), TimeElapsedColumn(),
+                   TextColumn("eta"), TimeRemainingColumn(), console=err)
+    task = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:  # shown once training runs: bad options fail first, with no bar
+            bar.start()
+            task = bar.add_task("training", total=total, completed=done - 1)
+        bar.update(task, completed=done)
+
+    try:
+        run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
+            text_steps=text_steps, frozen_language=frozen_language, language_lr=language_lr, device=device,
+            workers=workers, batch_mult=batch_mult, checkpoint_every=checkpoint_every, eval_scenes=eval_scenes,
+            max_seconds=max_seconds, log=lambda line: err.print(line, highlight=False, soft_wrap=True),
+            progress=progress)
+    finally:
+        if task is not None:
+            bar.stop()
+
+
+class _StepsPerSecond(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f} steps/s" if speed else "")
 
 
 @app.command()
