@@ -71,7 +71,8 @@ def main() -> None:
         pick = rng.integers(0, len(ids), len(ids))
         draws.append(np.subtract(scores([a[ids[i]] for i in pick]), scores([b[ids[i]] for i in pick])))
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
-    print(f"{args.a} − {args.b} on {len(ids)} samples ({args.draws} paired bootstrap draws)")
+    label_b = args.b if args.b_out is None else f"{args.b} of {args.b_out}"
+    print(f"{args.a} − {label_b} on {len(ids)} samples ({args.draws} paired bootstrap draws)")
     for k, name in enumerate(METRICS):
         if not np.isnan(observed[k]):
             print(f"  {name:13s} {observed[k]:+.4f}  95% interval [{low[k]:+.4f}, {high[k]:+.4f}]")
