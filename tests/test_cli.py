@@ -71,3 +71,19 @@ def test_answer_that_tokenises_to_nothing(tmp_path):
 
 def test_bad_method_option():
     assert_one_line_error(run("explain", EXAMPLE, "-o", "arc_k=many"), "arc_k")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["caption", EXAMPLE, "--max-new-tokens", "0"], "'--max-new-tokens'"),
+    (["explain", EXAMPLE, "--max-new-tokens", "abc"], "'--max-new-tokens'"),
+    (["explain", EXAMPLE, "--bogus"], "No such option: --bogus"),
+    (["explain"], "Missing argument 'image'"),
+    (["nocommand"], "No such command 'nocommand'"),
+    (["evaluate", "--data", ".", "--limit", "0"], "'--limit'"),
+    (["evaluate"], "Missing option '--data'"),
+    (["caption", "x" * 300 + ".png"], "cannot read image"),
+])
+def test_usage_errors_are_one_line(args, fragment):
+    result = run(*args)
+    assert_one_line_error(result, fragment)
+    assert len(result.stderr.splitlines()) == 1, result.stderr  # nothing but the error line

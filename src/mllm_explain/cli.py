@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from mllm_explain.errors import UserError
+from mllm_explain.errors import Interrupted, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Synthetic grounded-scene data.")
@@ -29,7 +29,7 @@ def caption(
     image: Annotated[Path, typer.Argument(help="Image file to describe.")],
     prompt: Annotated[str, typer.Option(help="Prompt for the model.")] = "Describe this image.",
     model: ModelOption = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.")] = 64,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.", min=1)] = 64,
 ) -> None:
     """Print the model's greedy answer for IMAGE."""
     from mllm_explain.adapters import load_model
@@ -270,19 +270,31 @@ def _parse_scales(text: str) -> list[float]:
     return values
 
 
-def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad input and usage errors become one line `error: ...` on stderr and exit code 2,
+    Ctrl-C one line and exit code 130; never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except UserError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
+        _fail(str(exc), 2)
+    except Interrupted as exc:
+        _fail(str(exc), 130)
+    except KeyboardInterrupt:  # outside a command (typer turns one inside a command into exit code 130)
+        _fail("interrupted", 130)
+    except typer.TyperException as exc:  # typer's (vendored click's) usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no command given: the help, as typer shows it
+            print(exc.format_message(), file=sys.stderr)
+            sys.exit(2)
+        _fail(exc.format_message(), 2)
+    if code == 130:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
