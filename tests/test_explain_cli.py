@@ -23,10 +23,9 @@ def test_explain_writes_maps_tokens_pngs_and_html(report):
     assert tokens["answer"] == answer and tokens["method"] == "msea_arc"
     n = len(tokens["tokens"])
     maps = np.load(out / "maps.npz")
-    assert sorted(k for k in maps.files if k.isdigit()) == sorted(str(t) for t in range(n))
-    width, height = tokens["image_size"]
-    assert maps["0"].shape == (height, width) and np.isfinite(maps["0"]).all()
-    assert maps["grid_maps"].shape[0] == n
+    assert maps["grid_maps"].shape == (n, *tokens["grid"]) and np.isfinite(maps["grid_maps"]).all()
+    assert maps["image_size"].tolist() == tokens["image_size"] and maps["image_box"].tolist() == tokens["image_box"]
+    assert maps["relevance"].shape == (n, len(tokens["context_tokens"]))
     assert len(list((out / "words").glob("*.png"))) == len(tokens["words"])
     html = (out / "report.html").read_text()
     assert html.count('class="token"') >= n and "http://" not in html and "https://" not in html

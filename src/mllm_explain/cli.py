@@ -60,12 +60,13 @@ def explain_command(
     from mllm_explain.explain import explain
     from mllm_explain.images import load_image
     from mllm_explain.methods import get_method
+    from mllm_explain.outputs import locked_folder
 
     options = _method_options([method], scales, option)
     get_method(method, **options)  # fail on a bad method or option before loading anything
     picture = load_image(image)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True) as progress:
+    with locked_folder(out), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                      console=err, transient=True) as progress:
         task = progress.add_task("loading model", total=None)
         adapter = load_model(model)
         result = explain(adapter, picture, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,

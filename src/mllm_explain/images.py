@@ -37,7 +37,8 @@ def load_image(path: str | Path) -> Image.Image:
             with Image.open(path) as image:
                 check_size(image.width, image.height, path)
                 image.load()
-                return as_rgb(image)
+                rgb = as_rgb(image)
+                return image.copy() if rgb is image else rgb  # the file's image is closed on leaving
     except Image.DecompressionBombError:
         raise UserError(f"image {path} has more pixels than the limit of {MAX_PIXELS:,} (64 megapixels); "
                         "scale it down first") from None
@@ -69,9 +70,12 @@ def check_size(width: int, height: int, name: object = "the image") -> None:
 
 
 def as_rgb(image: Image.Image) -> Image.Image:
-    """`image` as 8-bit RGB the way a viewer shows it (see the module docstring); checks its size."""
+    """`image` as 8-bit RGB the way a viewer shows it (see the module docstring; an RGB image itself);
+    checks its size."""
     check_size(image.width, image.height)
     mode = image.mode
+    if mode == "RGB":
+        return image
     if mode in ("I", "F") or mode.startswith("I;16"):
         return Image.fromarray(_grey_to_uint8(np.asarray(image), mode), "L").convert("RGB")
     try:

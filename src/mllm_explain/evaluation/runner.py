@@ -33,8 +33,7 @@ from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.errors import UserError
 from mllm_explain.evaluation.datasets import Sample, load_samples
 from mllm_explain.evaluation.metrics import (
-    HIGHER_IS_BETTER, CaptionScores, deletion_insertion, f1_iou, mean, random_saliency, score_explanation,
-    score_maps,
+    HIGHER_IS_BETTER, CaptionScores, deletion_insertion, f1_iou, mean, random_saliency, score_maps,
 )
 from mllm_explain.evaluation.words import synthetic_lexicon
 from mllm_explain.explain import explain
@@ -253,8 +252,9 @@ class Evaluation:
         with measure(self.model.device) as cost:
             explanation = explain(self.model, image, sample.prompt, answer=text, method=method,
                                   **options_for(method, self.config.options))
-        scores = score_explanation(explanation, mask, sample.categories)
-        faithful = self._faithfulness(sample, image, explanation.token_ids, scores, explanation.image_maps)
+        maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
+        scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
+        faithful = self._faithfulness(sample, image, explanation.token_ids, scores, maps)
         return {**row, **cost, **_scores_row(scores), "faithfulness": faithful}
 
     def _random_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
