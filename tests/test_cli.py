@@ -65,8 +65,9 @@ def test_bad_scale_text():
     assert_one_line_error(run("explain", EXAMPLE, "--scales", "1,big"), "scales")
 
 
-def test_answer_that_tokenises_to_nothing(tmp_path):
-    assert_one_line_error(run("explain", EXAMPLE, "--answer", "", "--out", str(tmp_path)), "tokenises to nothing")
+@pytest.mark.parametrize("answer", ["", "   \t"])
+def test_blank_answer(tmp_path, answer):
+    assert_one_line_error(run("explain", EXAMPLE, "--answer", answer, "--out", str(tmp_path)), "is empty")
 
 
 def test_bad_method_option():

@@ -68,6 +68,6 @@ def _candidates(model: ModelAdapter, trace, n: int) -> list[list[tuple[str, floa
     W = model.unembedding.detach().float().cpu()
     probabilities = torch.softmax(trace.hidden[trace.answer_positions - 1] @ W.T, -1)
     top = probabilities.topk(n, dim=-1)
-    return [[(text, float(p)) for text, p in zip(model.token_texts(ids.tolist()), probs)]
+    return [[(model.token_text(int(i)), float(p)) for i, p in zip(ids, probs)]
             for ids, probs in zip(top.indices, top.values)]
 

@@ -15,6 +15,9 @@ from torch import Tensor
 
 from mllm_explain.errors import UserError
 
+REPLACEMENT = "\ufffd"  # what decoding shows for bytes that are no whole UTF-8 character
+_MAX_CHARACTER_TOKENS = 4  # a UTF-8 character has at most 4 bytes, and a token holds at least one
+
 
 @dataclass
 class Trace:
@@ -146,14 +149,44 @@ class ModelAdapter:
         return torch.cat(rows)
 
     def tokenize_answer(self, text: str) -> list[int]:
+        if not text.strip():
+            raise UserError(f"the answer {text!r} is empty: nothing to explain")
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids:
             raise UserError(f"the answer {text!r} tokenises to nothing")
         return list(ids)
 
     def token_texts(self, ids: Sequence[int]) -> list[str]:
-        """The text each token stands for (with its leading space), for display."""
-        return [self.tokenizer.decode([i], clean_up_tokenization_spaces=False) for i in ids]
+        """The text each token of a sequence adds (with its leading space), for display; the texts join
+        to the decoded sequence.
+
+        Decoded incrementally, because byte-level tokenisers split a character (CJK, emoji) over
+        several tokens whose bytes alone are no text: such a character shows with the token that
+        completes it and the tokens before show nothing.  Bytes that never complete a character
+        (invalid, or cut off at the end) show as U+FFFD.
+        """
+        texts: list[str] = []
+        pending: list[int] = []  # tokens since the last one that ended on a whole character
+        shown = ""  # the part of `pending`'s text already given to its tokens
+        tail = 0  # tokens an unfinished character has spanned so far
+        for token in ids:
+            pending.append(token)
+            text = self.tokenizer.decode(pending, clean_up_tokenization_spaces=False)
+            complete = text.rstrip(REPLACEMENT)
+            tail = 0 if complete == text else (tail + 1 if len(complete) == len(shown) else 1)
+            if tail in (0, _MAX_CHARACTER_TOKENS):  # nothing waits for more bytes, or it never will
+                texts.append(text[len(shown):])
+                pending, shown, tail = [], "", 0
+            else:
+                texts.append(complete[len(shown):])
+                shown = complete
+        if pending:
+            texts[-1] += text[len(shown):]
+        return texts
+
+    def token_text(self, token: int) -> str:
+        """One token's text on its own (e.g. a candidate next token), U+FFFD for a partial character."""
+        return self.tokenizer.decode([token], clean_up_tokenization_spaces=False)
 
     @torch.inference_mode()
     def generate(self, image: Image.Image, prompt: str, max_new_tokens: int = 64) -> list[int]:

@@ -223,9 +223,10 @@ class Evaluation:
         with measure(model.device) as cost:
             if self.config.answer == "generate":
                 ids = model.generate(image, sample.prompt, max_new_tokens=self.config.max_new_tokens)
-            else:
-                ids = model.tokenize_answer(sample.caption)
-                model.answer_probabilities([image], sample.prompt, ids)
+            else:  # a blank reference caption is an empty caption, scored as one
+                ids = model.tokenize_answer(sample.caption) if sample.caption.strip() else []
+                if ids:
+                    model.answer_probabilities([image], sample.prompt, ids)
         text = model.tokenizer.decode(ids, skip_special_tokens=True).strip()
         ids = model.tokenize_answer(text) if text else []
         row = {"sample_id": sample.sample_id, "method": self.config.baseline, "model": model.name_or_path,
