@@ -200,16 +200,20 @@ def evaluate_command(
     option: MethodOptions = None,
     prompt: Annotated[Optional[str], typer.Option(help="Prompt instead of the format's default (TAM's).")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the results already in --out and start afresh "
+                                                         "instead of resuming.")] = False,
 ) -> None:
     """Score explanation methods on a dataset with masks: Obj-IoU, Func-IoU, F1-IoU, faithfulness, cost.
 
-    Resumable: rerun with the same --out to continue an interrupted run."""
+    Resumable: rerun with the same --out and settings to continue an interrupted run (--limit and
+    --methods may grow); other settings are refused unless --fresh."""
     from rich.progress import Progress
 
-    from mllm_explain.adapters import load_model
+    from mllm_explain.adapters import load_model, model_source
     from mllm_explain.evaluation.datasets import load_samples
-    from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig, markdown_table
+    from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig, markdown_table, start_run
     from mllm_explain.methods import get_method, options_for
+    from mllm_explain.outputs import locked_folder
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
@@ -220,11 +224,17 @@ def evaluate_command(
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
                               faithfulness=faithfulness, steps=steps, options=options, prompt=prompt,
                               max_new_tokens=max_new_tokens)
-    samples = load_samples(data, fmt, prompt)
-    run = Evaluation(load_model(model), config, samples)
-    with Progress(console=err) as progress:
-        task = progress.add_task("evaluating", total=len(run.samples))
-        summary = run.run(advance=lambda k: progress.advance(task, k))
+    with locked_folder(out):  # checked, locked and its settings compared before the model loads
+        samples = load_samples(data, fmt, prompt)
+        start_run(config, model_source(model), fresh)
+        run = Evaluation(load_model(model), config, samples)
+        try:
+            with Progress(console=err) as progress:
+                task = progress.add_task("evaluating", total=len(run.samples))
+                summary = run.run(advance=lambda k: progress.advance(task, k))
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: {run.completed()} of {len(run.samples)} samples are complete in "
+                              f"{run.path}; rerun the same command to resume") from None
     typer.echo(markdown_table(summary))
     err.print(f"results: {out}", highlight=False)
 
