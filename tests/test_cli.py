@@ -17,8 +17,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr  # the error line and nothing else
     for fragment in fragments:
         assert fragment in lines[0]
 
@@ -85,6 +85,23 @@ def test_bad_method_option():
     (["caption", "x" * 300 + ".png"], "cannot read image"),
 ])
 def test_usage_errors_are_one_line(args, fragment):
-    result = run(*args)
-    assert_one_line_error(result, fragment)
-    assert len(result.stderr.splitlines()) == 1, result.stderr  # nothing but the error line
+    assert_one_line_error(run(*args), fragment)
+
+
+def test_out_that_is_a_file_is_refused_before_any_model_work(tmp_path):
+    (tmp_path / "report").write_text("a file")
+    assert_one_line_error(run("explain", EXAMPLE, "--out", str(tmp_path / "report")), "is a file")
+    assert_one_line_error(run("explain", EXAMPLE, "--out", str(tmp_path / "report" / "sub")),
+                          "cannot create the output folder")
+
+
+def test_image_above_the_pixel_limit(tmp_path):
+    from test_images import png_header_only
+
+    assert_one_line_error(run("explain", str(png_header_only(tmp_path / "huge.png", 20000, 20000))),
+                          "more pixels than the limit")
+
+
+def test_prompt_with_a_control_token(tmp_path):
+    assert_one_line_error(run("explain", EXAMPLE, "--prompt", "Describe <|image_pad|>", "--out", str(tmp_path)),
+                          "control token '<|image_pad|>'")

@@ -17,6 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Synthetic grounded-scene data.")
 app.add_typer(data_app, name="data")
 err = Console(stderr=True)
+QUIET = not err.is_terminal  # progress bars only on a terminal: in a log or a pipe they add stray lines
 
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Local path or hub id; the bundled model if omitted.")]
 MethodOptions = Annotated[Optional[list[str]], typer.Option(
@@ -66,7 +67,7 @@ def explain_command(
     get_method(method, **options)  # fail on a bad method or option before loading anything
     picture = load_image(image)
     with locked_folder(out), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                      console=err, transient=True) as progress:
+                                      console=err, transient=True, disable=QUIET) as progress:
         task = progress.add_task("loading model", total=None)
         adapter = load_model(model)
         result = explain(adapter, picture, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,
@@ -100,7 +101,7 @@ def data_synth(
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     from rich.progress import Progress
 
-    with Progress(console=err) as progress:
+    with Progress(console=err, disable=QUIET) as progress:
         task = progress.add_task(f"{split} scenes", total=n)
         anno = write_dataset(out, n, seed, split, progress=lambda k: progress.advance(task, k))
     typer.echo(f"wrote {n} scenes to {anno}")
@@ -152,7 +153,7 @@ def quality(
     results = {}
     for scale in scale_values:
         scores = []
-        for scene in track(scenes, description=f"scale {scale}", console=err):
+        for scene in track(scenes, description=f"scale {scale}", console=err, disable=QUIET):
             image, _ = adapter.scaled_image(Image.fromarray(scene.image), scale)
             ids = adapter.generate(image, DEFAULT_PROMPT)
             scores.append(score_caption(adapter.tokenizer.decode(ids, skip_special_tokens=True), scene))
@@ -177,7 +178,8 @@ def pointing(
     from mllm_explain.evaluation.pointing import pointing_game
 
     adapter = load_model(model)
-    scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err)
+    scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err,
+                   disable=QUIET)
     typer.echo(json.dumps(pointing_game(adapter, scenes, method=method) | {"n_scenes": n, "split": split}, indent=1))
 
 
@@ -229,7 +231,7 @@ def evaluate_command(
         start_run(config, model_source(model), fresh)
         run = Evaluation(load_model(model), config, samples)
         try:
-            with Progress(console=err) as progress:
+            with Progress(console=err, disable=QUIET) as progress:
                 task = progress.add_task("evaluating", total=len(run.samples))
                 summary = run.run(advance=lambda k: progress.advance(task, k))
         except KeyboardInterrupt:
@@ -252,7 +254,7 @@ def bench_command(
     from mllm_explain.bench import run_bench, tables
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True) as progress:
+                  transient=True, disable=QUIET) as progress:
         task = progress.add_task("starting", total=None)
         report = run_bench(out, quick=quick, progress=lambda label: progress.update(task, description=label))
     console = Console(width=max(Console().width, 160))  # wide tables stay readable when piped to a log
@@ -284,6 +286,10 @@ def _parse_scales(text: str) -> list[float]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input and usage errors become one line `error: ...` on stderr and exit code 2,
     Ctrl-C one line and exit code 130; never a traceback."""
+    if QUIET:  # nor transformers' loading bars in a log or a pipe
+        from transformers.utils import logging
+
+        logging.disable_progress_bar()
     try:
         code = app(args=argv, standalone_mode=False)
     except UserError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
@@ -118,8 +119,13 @@ class ModelAdapter:
         `answer_ids` appended (teacher forcing)."""
         if not prompt.strip():
             raise UserError("the prompt is empty")
+        self.check_text(prompt, "prompt")
         images = [image] if isinstance(image, Image.Image) else list(image)
-        inputs = self.processor(images=images, text=[self.chat_text(prompt)] * len(images), return_tensors="pt")
+        try:
+            inputs = self.processor(images=images, text=[self.chat_text(prompt)] * len(images), return_tensors="pt")
+        except ValueError as exc:  # the processor's checks of its inputs, e.g. an extreme aspect ratio
+            size = "x".join(map(str, images[0].size))
+            raise UserError(f"the model's processor refused the {size} image: {str(exc).splitlines()[0]}") from None
         if answer_ids:
             rows, length = inputs["input_ids"].shape
             extra = torch.as_tensor(list(answer_ids), dtype=torch.long)[None].expand(rows, -1)
@@ -148,9 +154,23 @@ class ModelAdapter:
             rows.append(probabilities.gather(2, answer[None, :, None].expand(len(chunk), -1, 1))[..., 0].cpu())
         return torch.cat(rows)
 
+    @cached_property
+    def control_tokens(self) -> list[str]:
+        """The tokenizer's special tokens (chat turns, image placeholders): text that would be read as
+        them instead of as text."""
+        return [token.content for token in self.tokenizer.added_tokens_decoder.values() if token.special]
+
+    def check_text(self, text: str, what: str) -> None:
+        """Refuse user text that holds a control token: it would break the chat turn or the image's
+        placeholder tokens instead of being explained as text."""
+        found = next((token for token in self.control_tokens if token and token in text), None)
+        if found:
+            raise UserError(f"the {what} contains the model's control token {found!r}; remove it")
+
     def tokenize_answer(self, text: str) -> list[int]:
         if not text.strip():
             raise UserError(f"the answer {text!r} is empty: nothing to explain")
+        self.check_text(text, "answer")
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids:
             raise UserError(f"the answer {text!r} tokenises to nothing")
