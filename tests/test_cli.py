@@ -105,3 +105,10 @@ def test_image_above_the_pixel_limit(tmp_path):
 def test_prompt_with_a_control_token(tmp_path):
     assert_one_line_error(run("explain", EXAMPLE, "--prompt", "Describe <|image_pad|>", "--out", str(tmp_path)),
                           "control token '<|image_pad|>'")
+
+
+@pytest.mark.parametrize("command", [["bench"], ["data", "synth", "--n", "1"], ["train"], ["quality", "--n", "1"]])
+def test_other_commands_check_out_before_working(tmp_path, command):
+    (tmp_path / "a-file").write_text("x")
+    out, fragment = (tmp_path, "is a folder") if command[0] == "quality" else (tmp_path / "a-file", "is a file")
+    assert_one_line_error(run(*command, "--out", str(out)), fragment)

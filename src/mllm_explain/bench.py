@@ -42,6 +42,7 @@ from mllm_explain.methods.filters import (
     rank_gaussian_filter,
     rank_gaussian_filter_reference,
 )
+from mllm_explain.outputs import atomic_path, write_text
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "examples" / "scene.png"
 FILTER_ATOL = 1e-5
@@ -315,7 +316,7 @@ def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | 
     }
     report["goals"] = goals(report)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(report, indent=1))
+    write_text(out / "bench.json", json.dumps(report, indent=1))
     step("plotting")
     plot(report, out / "bench.png")
     return report
@@ -630,7 +631,8 @@ def plot(report: dict, path: Path) -> None:
     fig.suptitle(f"mllm-explain bench{' --quick' if report['quick'] else ''}: {report['machine']['processor']}, "
                  f"{report['machine']['torch_threads']} torch threads", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as temp:
+        fig.savefig(temp, dpi=110)
     plt.close(fig)
 
 

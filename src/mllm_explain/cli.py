@@ -101,6 +101,10 @@ def data_synth(
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     from rich.progress import Progress
 
+    from mllm_explain.outputs import prepare_folder
+
+    prepare_folder(out)
+
     with Progress(console=err, disable=QUIET) as progress:
         task = progress.add_task(f"{split} scenes", total=n)
         anno = write_dataset(out, n, seed, split, progress=lambda k: progress.advance(task, k))
@@ -125,8 +129,10 @@ def train(
                                                min=0.0)] = 1.0,
 ) -> None:
     """Train the bundled Qwen2-VL model from scratch on synthetic scenes (next-token loss on answers)."""
+    from mllm_explain.outputs import prepare_folder
     from mllm_explain.training.train import train as run
 
+    prepare_folder(out)
     run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
         text_steps=text_steps, frozen_language=frozen_language, language_lr=language_lr,
         log=lambda line: err.print(line, highlight=False))
@@ -145,10 +151,15 @@ def quality(
     from mllm_explain.adapters import load_model
     from mllm_explain.data.synth import DEFAULT_PROMPT, iter_scenes
     from mllm_explain.evaluation.caption_quality import score_caption, summarise
+    from mllm_explain.outputs import prepare_folder, write_text
     from PIL import Image
 
-    adapter = load_model(model)
     scale_values = _parse_scales(scales)
+    if out:  # a file: refuse a folder or an unwritable place before the run, not after it
+        prepare_folder(out.parent)
+        if out.is_dir():
+            raise UserError(f"--out {out} is a folder; name a file for the JSON")
+    adapter = load_model(model)
     scenes = list(iter_scenes(n, seed, split))
     results = {}
     for scale in scale_values:
@@ -161,7 +172,7 @@ def quality(
     report = {"model": adapter.name_or_path, "split": split, "seed": seed, "scales": results}
     typer.echo(json.dumps(report, indent=1))
     if out:
-        out.write_text(json.dumps(report, indent=1))
+        write_text(out, json.dumps(report, indent=1))
 
 
 @app.command()
@@ -178,8 +189,7 @@ def pointing(
     from mllm_explain.evaluation.pointing import pointing_game
 
     adapter = load_model(model)
-    scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err,
-                   disable=QUIET)
+    scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err, disable=QUIET)
     typer.echo(json.dumps(pointing_game(adapter, scenes, method=method) | {"n_scenes": n, "split": split}, indent=1))
 
 
@@ -252,7 +262,9 @@ def bench_command(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from mllm_explain.bench import run_bench, tables
+    from mllm_explain.outputs import prepare_folder
 
+    prepare_folder(out)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True, disable=QUIET) as progress:
         task = progress.add_task("starting", total=None)
