@@ -60,7 +60,8 @@ def test_ctrl_c_stops_explain_with_130_and_writes_nothing_half(tmp_path):
 
 
 def test_ctrl_c_stops_evaluate_with_130_keeping_rows_for_a_resume(scenes, tmp_path, capsys):
-    args = ["evaluate", "--data", str(scenes), "--methods", "logit_lens,tam", "--no-faithfulness", "--out", str(tmp_path)]
+    args = ["evaluate", "--data", str(scenes), "--methods", "logit_lens,tam", "--no-faithfulness",
+            "--out", str(tmp_path)]
     process = start(*args)
     samples = tmp_path / "samples.jsonl"
     wait_for(lambda: samples.exists() and samples.stat().st_size > 0, process)
@@ -68,7 +69,8 @@ def test_ctrl_c_stops_evaluate_with_130_keeping_rows_for_a_resume(scenes, tmp_pa
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     line = one_error_line(stderr)
-    assert line.startswith("error: interrupted:") and "of 3 samples are complete" in line and "rerun the same command" in line
+    assert line.startswith("error: interrupted:") and "of 3 samples are complete" in line
+    assert "rerun the same command" in line
     assert not (tmp_path / "summary.json").exists()
     kept = samples.read_text().splitlines()
     assert kept and json.loads(kept[0])["method"] == "generation"

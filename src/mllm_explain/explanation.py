@@ -73,7 +73,8 @@ class Explanation:
         for large images."""
         grid = self.grid_maps if tokens is None else self.grid_maps[list(tokens)]
         size = size or (self.image.height, self.image.width)
-        return crop_resize(torch.from_numpy(np.asarray(grid, dtype=np.float32)), self.image_box, size).clamp(0, 1).numpy()
+        maps = torch.from_numpy(np.asarray(grid, dtype=np.float32))
+        return crop_resize(maps, self.image_box, size).clamp(0, 1).numpy()
 
     @property
     def image_maps(self) -> np.ndarray:

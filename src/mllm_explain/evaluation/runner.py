@@ -308,10 +308,10 @@ class Evaluation:
         if not ids:  # an empty caption has nothing to explain or score
             return {**row, "seconds": math.nan, "peak_mem_mb": math.nan, **_NOTHING_SCORED}
         text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
-        with measure(self.model.device) as cost:
+        with measure(self.model.device) as cost:  # the cost includes the maps at the image's size
             explanation = explain(self.model, image, sample.prompt, answer=text, method=method,
                                   **options_for(method, self.config.options))
-        maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
+            maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
         scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
         faithful = self._faithfulness(sample, image, explanation.token_ids, scores, maps)
         return {**row, **cost, **_scores_row(scores), "faithfulness": faithful}
