@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mllm_explain.errors import UserError
-from mllm_explain.images import MAX_PIXELS, as_rgb, load_image
+from mllm_explain.images import MAX_PIXELS, as_rgb, header_size, load_image
 
 RAMP16 = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
 
@@ -84,6 +85,16 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path):
         load_image(png_header_only(tmp_path / "huge.png", 20000, 20000))
     with pytest.raises(UserError, match="more than the limit"):
         as_rgb(Image.new("1", (side, side)))
+
+
+
+def test_no_pil_size_warning_escapes(tmp_path):
+    path = png_header_only(tmp_path / "100mp.png", 10000, 10000)  # above PIL's warning size, below its error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserError, match="10000x10000 pixels"):
+            load_image(path)
+        assert header_size(path) == (10000, 10000)
 
 
 def test_unreadable_paths(tmp_path):

@@ -11,6 +11,8 @@ before they are decoded.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mllm_explain.errors import UserError
 
-MAX_PIXELS = 8192 * 8192  # 64 megapixels: an 8-bit RGB copy is 192 MB; docs/METHODS.md "Limits"
+MAX_PIXELS = 8192 * 8192  # 64 megapixels: an 8-bit RGB copy is 192 MB; docs/PERFORMANCE.md, "Limits"
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -31,14 +33,28 @@ def load_image(path: str | Path) -> Image.Image:
             raise UserError(f"not a file: {path}")
     except OSError as exc:  # a name too long, a folder we may not search, ...
         raise UserError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    with _opened(path) as image:
+        check_size(image.width, image.height, path)
+        image.load()
+        rgb = as_rgb(image)
+        return image.copy() if rgb is image else rgb  # the file's image is closed on leaving
+
+
+def header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from an image file's header, without decoding its pixels."""
+    with _opened(path) as image:
+        return image.size
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """`Image.open(path)` with every failure a UserError (PIL's decoders fail on malformed files
+    with many exception types) and without PIL's own size warning (our limit is lower)."""
     try:
-        with warnings.catch_warnings():  # PIL warns above its own limit; ours is lower and an error
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                check_size(image.width, image.height, path)
-                image.load()
-                rgb = as_rgb(image)
-                return image.copy() if rgb is image else rgb  # the file's image is closed on leaving
+                yield image
     except Image.DecompressionBombError:
         raise UserError(f"image {path} has more pixels than the limit of {MAX_PIXELS:,} (64 megapixels); "
                         "scale it down first") from None
@@ -46,17 +62,7 @@ def load_image(path: str | Path) -> Image.Image:
         raise UserError(f"not an image file (unrecognised format): {path}") from None
     except UserError:
         raise
-    except Exception as exc:  # PIL's decoders fail on malformed files with many exception types
-        raise UserError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
-
-
-def header_size(path: Path) -> tuple[int, int]:
-    """(width, height) from an image file's header, without decoding its pixels."""
-    try:
-        with warnings.catch_warnings(), Image.open(path) as image:
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return image.size
-    except Exception as exc:  # PIL's decoders fail on malformed files with many exception types
+    except Exception as exc:
         raise UserError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
 
 
