@@ -262,9 +262,7 @@ def bench_command(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from mllm_explain.bench import run_bench, tables
-    from mllm_explain.outputs import prepare_folder
 
-    prepare_folder(out)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True, disable=QUIET) as progress:
         task = progress.add_task("starting", total=None)
