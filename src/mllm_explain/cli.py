@@ -309,8 +309,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # outside a command (typer turns one inside a command into exit code 130)
         _fail("interrupted", 130)
     except typer.TyperException as exc:  # typer's (vendored click's) usage errors
-        if type(exc).__name__ == "NoArgsIsHelpError":  # no command given: the help, as typer shows it
-            print(exc.format_message(), file=sys.stderr)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no command given: the help (rich prints it itself)
+            if exc.format_message().strip():
+                print(exc.format_message())
             sys.exit(2)
         _fail(exc.format_message(), 2)
     if code == 130:
