@@ -27,3 +27,14 @@ def test_bundled_model_captions_the_example_image(bundled):
     nouns = set(CATEGORIES) | set(PLURALS.values())
     assert caption.startswith("There ") and caption.endswith(".")
     assert nouns & set(re.findall(r"[a-z]+", caption))
+
+
+def test_token_texts_show_characters_split_over_byte_tokens(bundled):
+    text = "There is a 赤い ring 🐱."
+    ids = bundled.tokenize_answer(text)
+    assert any("\ufffd" in bundled.token_text(i) for i in ids)  # the tokeniser does split these characters
+    texts = bundled.token_texts(ids)
+    assert "".join(texts) == text and not any("\ufffd" in t for t in texts)
+    assert "赤" in texts and "い" in texts and "🐱" in texts and "" in texts
+    cut = ids[:texts.index("赤")]  # bytes of the first character without its last: never a whole character
+    assert bundled.token_texts(cut)[-1].endswith("\ufffd")

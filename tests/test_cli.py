@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from mllm_explain.cli import main
+
 EXAMPLE = "examples/scene.png"
 
 
@@ -14,11 +16,19 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def run_here(capsys: pytest.CaptureFixture, *args: str) -> subprocess.CompletedProcess:
+    """`mllm-explain ARGS` through the same entry point in this process: no interpreter start-up."""
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), exit_.value.code, captured.out, captured.err)
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr  # the error line and nothing else
     for fragment in fragments:
         assert fragment in lines[0]
 
@@ -65,9 +75,57 @@ def test_bad_scale_text():
     assert_one_line_error(run("explain", EXAMPLE, "--scales", "1,big"), "scales")
 
 
-def test_answer_that_tokenises_to_nothing(tmp_path):
-    assert_one_line_error(run("explain", EXAMPLE, "--answer", "", "--out", str(tmp_path)), "tokenises to nothing")
+@pytest.mark.parametrize("answer", ["", "   \t"])
+def test_blank_answer(tmp_path, capsys, answer):
+    assert_one_line_error(run_here(capsys, "explain", EXAMPLE, "--answer", answer, "--out", str(tmp_path)), "is empty")
 
 
 def test_bad_method_option():
     assert_one_line_error(run("explain", EXAMPLE, "-o", "arc_k=many"), "arc_k")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["caption", EXAMPLE, "--max-new-tokens", "0"], "'--max-new-tokens'"),
+    (["explain", EXAMPLE, "--max-new-tokens", "abc"], "'--max-new-tokens'"),
+    (["explain", EXAMPLE, "--bogus"], "No such option: --bogus"),
+    (["explain"], "Missing argument 'image'"),
+    (["nocommand"], "No such command 'nocommand'"),
+    (["evaluate", "--data", ".", "--limit", "0"], "'--limit'"),
+    (["evaluate"], "Missing option '--data'"),
+    (["caption", "x" * 300 + ".png"], "cannot read image"),
+])
+def test_usage_errors_are_one_line(capsys, args, fragment):
+    assert_one_line_error(run_here(capsys, *args), fragment)
+
+
+def test_out_that_is_a_file_is_refused_before_any_model_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("mllm_explain.adapters.load_model", lambda *_: pytest.fail("the model was loaded"))
+    (tmp_path / "report").write_text("a file")
+    assert_one_line_error(run_here(capsys, "explain", EXAMPLE, "--out", str(tmp_path / "report")), "is a file")
+    assert_one_line_error(run_here(capsys, "explain", EXAMPLE, "--out", str(tmp_path / "report" / "sub")),
+                          "cannot create the output folder")
+
+
+def test_image_above_the_pixel_limit(tmp_path, capsys):
+    from test_images import png_header_only
+
+    assert_one_line_error(run_here(capsys, "explain", str(png_header_only(tmp_path / "huge.png", 20000, 20000))),
+                          "more pixels than the limit")
+
+
+def test_prompt_with_a_control_token(tmp_path, capsys):
+    assert_one_line_error(run_here(capsys, "explain", EXAMPLE, "--prompt", "Describe <|image_pad|>",
+                                   "--out", str(tmp_path)), "control token '<|image_pad|>'")
+
+
+@pytest.mark.parametrize("command", [["bench"], ["data", "synth", "--n", "1"], ["train"], ["quality", "--n", "1"]])
+def test_other_commands_check_out_before_working(tmp_path, capsys, command):
+    (tmp_path / "a-file").write_text("x")
+    out, fragment = (tmp_path, "is a folder") if command[0] == "quality" else (tmp_path / "a-file", "is a file")
+    assert_one_line_error(run_here(capsys, *command, "--out", str(out)), fragment)
+
+
+def test_no_command_shows_the_help(capsys):
+    result = run_here(capsys)
+    assert result.returncode == 2 and "Usage" in result.stdout and "explain" in result.stdout
+    assert result.stderr == ""

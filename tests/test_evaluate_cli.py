@@ -9,10 +9,11 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from mllm_explain.cli import app
-from mllm_explain.data.synth import write_dataset
+from mllm_explain.cli import app, main
+from mllm_explain.data.synth import DEFAULT_PROMPT, write_dataset
 from mllm_explain.errors import UserError
 from mllm_explain.evaluation.metrics import HIGHER_IS_BETTER
+from mllm_explain.evaluation.runner import ROW_SETTINGS
 
 METHODS = ["logit_lens", "tam"]
 
@@ -92,3 +93,35 @@ def test_bad_input_is_a_user_error(scenes, tmp_path):
         evaluate(scenes, tmp_path / "out", "--methods", "nope")
     with pytest.raises(UserError, match="--answer"):
         evaluate(scenes, tmp_path / "out", "--answer", "maybe", "--limit", "1")
+
+
+def cli(capsys, *args: str) -> tuple[int, str]:
+    """`mllm-explain ARGS` in this process: (exit code, stderr)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    return exit_.value.code, capsys.readouterr().err
+
+
+def test_resuming_under_other_settings_is_refused_unless_fresh(scenes, tmp_path, capsys):
+    quick = ["evaluate", "--data", str(scenes), "--methods", "logit_lens", "--no-faithfulness", "--out", str(tmp_path)]
+    assert cli(capsys, *quick, "--limit", "1")[0] == 0
+    recorded = json.loads((tmp_path / "settings.json").read_text())
+    assert recorded["prompt"] == DEFAULT_PROMPT and recorded["methods"] == ["logit_lens"] and recorded["limit"] == 1
+    assert set(ROW_SETTINGS) <= set(recorded) and recorded["data"] == str(scenes.resolve())
+    before = (tmp_path / "samples.jsonl").read_text()
+    for change, fragment in [(["--prompt", "Describe it."], "prompt"), (["-o", "filter=false"], "options"),
+                             (["--answer", "reference"], "answer"), (["--faithfulness"], "faithfulness")]:
+        code, stderr = cli(capsys, *quick, "--limit", "2", *change)
+        lines = stderr.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error:"), stderr
+        assert "other settings" in lines[0] and fragment in lines[0] and "--fresh" in lines[0]
+        assert (tmp_path / "samples.jsonl").read_text() == before  # nothing added, nothing lost
+    assert cli(capsys, *quick, "--limit", "1", "--prompt", "Describe it.", "--fresh")[0] == 0
+    assert {r["prompt"] for r in rows(tmp_path) if r["method"] == "generation"} == {"Describe it."}
+    assert len(rows(tmp_path)) == 2
+
+
+def test_results_without_a_settings_record_are_not_resumed(scenes, tmp_path, capsys):
+    (tmp_path / "samples.jsonl").write_text('{"sample_id": "x", "method": "generation"}\n')
+    code, stderr = cli(capsys, "evaluate", "--data", str(scenes), "--out", str(tmp_path))
+    assert code == 2 and stderr.startswith("error:") and "no settings.json" in stderr

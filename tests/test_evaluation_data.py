@@ -99,6 +99,9 @@ def test_prompt_override(tmp_path):
     (lambda root: (root / "seg_label" / "1.png").unlink(), "missing"),
     (lambda root: (root / "anno.json").write_text("[[1, 2]]"), "record 0"),
     (lambda root: (root / "anno.json").write_text("{not json"), "not valid JSON"),
+    (lambda root: write_png(root / "seg_label" / "1.png", np.zeros((16, 20), np.uint8)),
+     r"1 segmentation label\(s\) differ in size .*1.png is 20x16 but .*1.jpg is 16x16"),
+    (lambda root: (root / "seg_label" / "0.png").write_bytes(b"not a png"), "not an image file.*0.png"),
 ])
 def test_broken_anno_layout_is_a_user_error(tmp_path, break_it, fragment):
     make_anno_layout(tmp_path)

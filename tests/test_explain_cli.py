@@ -23,10 +23,9 @@ def test_explain_writes_maps_tokens_pngs_and_html(report):
     assert tokens["answer"] == answer and tokens["method"] == "msea_arc"
     n = len(tokens["tokens"])
     maps = np.load(out / "maps.npz")
-    assert sorted(k for k in maps.files if k.isdigit()) == sorted(str(t) for t in range(n))
-    width, height = tokens["image_size"]
-    assert maps["0"].shape == (height, width) and np.isfinite(maps["0"]).all()
-    assert maps["grid_maps"].shape[0] == n
+    assert maps["grid_maps"].shape == (n, *tokens["grid"]) and np.isfinite(maps["grid_maps"]).all()
+    assert maps["image_size"].tolist() == tokens["image_size"] and maps["image_box"].tolist() == tokens["image_box"]
+    assert maps["relevance"].shape == (n, len(tokens["context_tokens"]))
     assert len(list((out / "words").glob("*.png"))) == len(tokens["words"])
     html = (out / "report.html").read_text()
     assert html.count('class="token"') >= n and "http://" not in html and "https://" not in html
@@ -41,3 +40,17 @@ def test_teacher_forced_answer_is_explained_as_given(tmp_path):
     tokens = json.loads((tmp_path / "tokens.json").read_text())
     assert tokens["answer"] == text
     assert tokens["words"] == ["There", "is", "a", "red", "ring", "."]
+
+
+def test_characters_split_over_tokens_are_printed_stored_and_shown_whole(tmp_path):
+    text = "There is a 赤い ring 🐱."
+    result = subprocess.run([sys.executable, "-c", "from mllm_explain.cli import main; main()", "explain",
+                             "examples/scene.png", "--answer", text, "--method", "tam", "--out", str(tmp_path)],
+                            capture_output=True, text=True, encoding="utf-8", timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == text
+    tokens = json.loads((tmp_path / "tokens.json").read_text(encoding="utf-8"))
+    assert tokens["answer"] == text and tokens["words"][-4:] == ["赤い", "ring", "🐱", "."]
+    assert "".join(t["text"] for t in tokens["tokens"]) == text
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "\ufffd" not in html and "赤い" in html and "🐱" in html

@@ -8,6 +8,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import pytest
 from PIL import Image
 
 from mllm_explain.explanation import Explanation
-from mllm_explain.report import write_report
+from mllm_explain.report import MAX_WORD_SIDE, write_report
 from mllm_explain.report.images import heat_colours, safe_name
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,21 +29,21 @@ EVIL_CANDIDATE = "</script><script>alert(2)</script>"
 
 
 def make_explanation(height: int = 40, width: int = 60) -> Explanation:
-    """Four answer tokens, each with its own blob map, relevances only for earlier context tokens."""
+    """Four answer tokens, each with its own blob map on an 8x12 grid, relevances only for earlier
+    context tokens."""
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
     n, p = len(TOKENS), len(PROMPT_TOKENS)
-    ys, xs = np.mgrid[0:height, 0:width]
-    image_maps = np.stack([np.exp(-(((xs - width * (t + 0.5) / n) / (width / 8)) ** 2 + ((ys - height / 2) / (height / 4)) ** 2))
-                           for t in range(n)]).astype(np.float32)
-    grid_maps = rng.random((n, 3, 5)).astype(np.float32)
+    ys, xs = np.mgrid[0:8, 0:12] + 0.5
+    grid_maps = np.stack([np.exp(-(((xs - 12 * (t + 0.5) / n) / 1.5) ** 2 + ((ys - 4) / 2) ** 2))
+                          for t in range(n)]).astype(np.float32)
     relevance = np.full((n, p + n), np.nan)
     for t in range(n):
         relevance[t, : p + t] = rng.random(p + t) + 0.1
     candidates = [[(TOKENS[t], 0.6 - 0.1 * t), (f" cand{t}", 0.2), (EVIL_CANDIDATE, 0.05)] for t in range(n)]
     return Explanation(
         method="msea+arc", options={"layers": "all", "note": "<i>opt</i>"}, prompt="Describe this<script>alert(1)</script>",
-        image=image, tokens=list(TOKENS), token_ids=list(range(n)), grid_maps=grid_maps, image_maps=image_maps,
+        image=image, tokens=list(TOKENS), token_ids=list(range(n)), grid_maps=grid_maps,
         context_tokens=PROMPT_TOKENS + TOKENS, relevance=relevance, candidates=candidates, model="synthetic/model",
     )
 
@@ -132,6 +134,52 @@ def test_explanation_save(tmp_path: Path) -> None:
     path = make_explanation().save(tmp_path / "out")
     assert path == tmp_path / "out" / "report.html" and path.is_file()
     assert len(list((tmp_path / "out" / "words").glob("*.png"))) == 4
+
+
+def test_saved_maps_are_the_grid_and_do_not_grow_with_the_image(tmp_path: Path) -> None:
+    small, large = make_explanation(40, 60), make_explanation(400, 600)
+    small.save(tmp_path / "small")
+    large.save(tmp_path / "large")
+    arrays = np.load(tmp_path / "large" / "maps.npz")
+    assert sorted(arrays.files) == ["grid_maps", "image_box", "image_size", "relevance"]
+    assert arrays["grid_maps"].shape == (4, 8, 12) and arrays["image_size"].tolist() == [600, 400]
+    sizes = [(tmp_path / name / "maps.npz").stat().st_size for name in ("small", "large")]
+    assert abs(sizes[0] - sizes[1]) < 64, sizes
+    maps = large.maps_at()
+    assert maps.shape == (4, 400, 600) and np.array_equal(maps, large.image_maps)
+    assert np.allclose(large.maps_at((8, 12)), large.grid_maps, atol=1e-6)  # the grid's own size: unchanged
+
+
+def test_word_pngs_are_capped(tmp_path: Path) -> None:
+    write_report(make_explanation(height=300, width=2400), tmp_path)
+    with Image.open(tmp_path / "words" / "000_A.png") as png:
+        assert png.size == (MAX_WORD_SIDE, 128)
+
+
+def test_a_failed_save_keeps_the_earlier_report_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = make_explanation()
+    first.save(tmp_path)
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    (tmp_path / "words" / "009_stale.png").write_bytes(b"from an older answer")
+
+    def broken(*_args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("mllm_explain.report.render_html", broken)
+    with pytest.raises(RuntimeError):
+        make_explanation(40, 61).save(tmp_path)
+    after = {p.relative_to(tmp_path): p for p in tmp_path.rglob("*") if p.is_file()}
+    assert not [p for p in after if ".tmp" in p.name]  # no temporary file left behind
+    assert (tmp_path / "report.html").read_bytes() == before[Path("report.html")]
+    monkeypatch.undo()
+    first.save(tmp_path)
+    assert not (tmp_path / "words" / "009_stale.png").exists()  # a complete save removes stale word PNGs
+
+
+def test_explanation_does_not_import_the_report() -> None:
+    code = "import sys, mllm_explain.explanation; print(any(m.startswith('mllm_explain.report') for m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_browser_interaction(report: Path) -> None:

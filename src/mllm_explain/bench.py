@@ -42,6 +42,7 @@ from mllm_explain.methods.filters import (
     rank_gaussian_filter,
     rank_gaussian_filter_reference,
 )
+from mllm_explain.outputs import atomic_path, prepare_folder, write_text
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "examples" / "scene.png"
 FILTER_ATOL = 1e-5
@@ -293,8 +294,7 @@ def tam_maps(adapter: ModelAdapter, image: Image.Image, prompt: str, answer_ids:
 def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | None = None) -> dict:
     """Run all four sections with the bundled model on the example image, write `out/bench.json` and
     `out/bench.png`, and return the report (`tables(report)` renders it)."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder for bench.json and bench.png")
+    prepare_folder(out)  # a file, or a folder that cannot be written, is refused before the work
     if not EXAMPLE_IMAGE.is_file():
         raise UserError(f"the benchmark image {EXAMPLE_IMAGE} is missing; run from a source checkout")
     from mllm_explain.adapters import load_model
@@ -314,8 +314,7 @@ def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | 
         "filter": bench.filters(), "caption": bench.caption(), "naive": bench.naive(), "scaling": bench.scaling(),
     }
     report["goals"] = goals(report)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(report, indent=1))
+    write_text(out / "bench.json", json.dumps(report, indent=1))
     step("plotting")
     plot(report, out / "bench.png")
     return report
@@ -630,7 +629,8 @@ def plot(report: dict, path: Path) -> None:
     fig.suptitle(f"mllm-explain bench{' --quick' if report['quick'] else ''}: {report['machine']['processor']}, "
                  f"{report['machine']['torch_threads']} torch threads", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as temp:
+        fig.savefig(temp, dpi=110)
     plt.close(fig)
 
 

@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.progress import ProgressColumn, track
 from rich.text import Text
 
-from mllm_explain.errors import UserError
+from mllm_explain.errors import Interrupted, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Synthetic grounded-scene data.")
 app.add_typer(data_app, name="data")
 err = Console(stderr=True)
+QUIET = not err.is_terminal  # progress bars only on a terminal: in a log or a pipe they add stray lines
 
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Local path or hub id; the bundled model if omitted.")]
 MethodOptions = Annotated[Optional[list[str]], typer.Option(
@@ -30,7 +31,7 @@ def caption(
     image: Annotated[Path, typer.Argument(help="Image file to describe.")],
     prompt: Annotated[str, typer.Option(help="Prompt for the model.")] = "Describe this image.",
     model: ModelOption = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.")] = 64,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.", min=1)] = 64,
 ) -> None:
     """Print the model's greedy answer for IMAGE."""
     from mllm_explain.adapters import load_model
@@ -61,12 +62,13 @@ def explain_command(
     from mllm_explain.explain import explain
     from mllm_explain.images import load_image
     from mllm_explain.methods import get_method
+    from mllm_explain.outputs import locked_folder
 
     options = _method_options([method], scales, option)
     get_method(method, **options)  # fail on a bad method or option before loading anything
     picture = load_image(image)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True) as progress:
+    with locked_folder(out), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                      console=err, transient=True, disable=QUIET) as progress:
         task = progress.add_task("loading model", total=None)
         adapter = load_model(model)
         result = explain(adapter, picture, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,
@@ -100,7 +102,11 @@ def data_synth(
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     from rich.progress import Progress
 
-    with Progress(console=err) as progress:
+    from mllm_explain.outputs import prepare_folder
+
+    prepare_folder(out)
+
+    with Progress(console=err, disable=QUIET) as progress:
         task = progress.add_task(f"{split} scenes", total=n)
         anno = write_dataset(out, n, seed, split, progress=lambda k: progress.advance(task, k))
     typer.echo(f"wrote {n} scenes to {anno}")
@@ -139,10 +145,11 @@ def train(
         BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
     )
 
+    from mllm_explain.outputs import locked_folder
     from mllm_explain.training.train import train as run
 
     bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), _StepsPerSecond(), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn(), console=err)
+                   TextColumn("eta"), TimeRemainingColumn(), console=err, disable=QUIET)
     task = None
 
     def progress(done: int, total: int) -> None:
@@ -153,11 +160,12 @@ def train(
         bar.update(task, completed=done)
 
     try:
-        run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
-            text_steps=text_steps, frozen_language=frozen_language, language_lr=language_lr, device=device,
-            workers=workers, batch_mult=batch_mult, checkpoint_every=checkpoint_every, eval_scenes=eval_scenes,
-            max_seconds=max_seconds, log=lambda line: err.print(line, highlight=False, soft_wrap=True),
-            progress=progress)
+        with locked_folder(out):
+            run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
+                text_steps=text_steps, frozen_language=frozen_language, language_lr=language_lr, device=device,
+                workers=workers, batch_mult=batch_mult, checkpoint_every=checkpoint_every, eval_scenes=eval_scenes,
+                max_seconds=max_seconds, log=lambda line: err.print(line, highlight=False, soft_wrap=True),
+                progress=progress)
     finally:
         if task is not None:
             bar.stop()
@@ -182,15 +190,20 @@ def quality(
     from mllm_explain.adapters import load_model
     from mllm_explain.data.synth import DEFAULT_PROMPT, iter_scenes
     from mllm_explain.evaluation.caption_quality import score_caption, summarise
+    from mllm_explain.outputs import prepare_folder, write_text
     from PIL import Image
 
-    adapter = load_model(model)
     scale_values = _parse_scales(scales)
+    if out:  # a file: refuse a folder or an unwritable place before the run, not after it
+        prepare_folder(out.parent)
+        if out.is_dir():
+            raise UserError(f"--out {out} is a folder; name a file for the JSON")
+    adapter = load_model(model)
     scenes = list(iter_scenes(n, seed, split))
     results = {}
     for scale in scale_values:
         scores = []
-        for scene in track(scenes, description=f"scale {scale}", console=err):
+        for scene in track(scenes, description=f"scale {scale}", console=err, disable=QUIET):
             image, _ = adapter.scaled_image(Image.fromarray(scene.image), scale)
             ids = adapter.generate(image, DEFAULT_PROMPT)
             scores.append(score_caption(adapter.tokenizer.decode(ids, skip_special_tokens=True), scene))
@@ -198,7 +211,7 @@ def quality(
     report = {"model": adapter.name_or_path, "split": split, "seed": seed, "scales": results}
     typer.echo(json.dumps(report, indent=1))
     if out:
-        out.write_text(json.dumps(report, indent=1))
+        write_text(out, json.dumps(report, indent=1))
 
 
 @app.command()
@@ -215,7 +228,7 @@ def pointing(
     from mllm_explain.evaluation.pointing import pointing_game
 
     adapter = load_model(model)
-    scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err)
+    scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err, disable=QUIET)
     typer.echo(json.dumps(pointing_game(adapter, scenes, method=method) | {"n_scenes": n, "split": split}, indent=1))
 
 
@@ -238,16 +251,20 @@ def evaluate_command(
     option: MethodOptions = None,
     prompt: Annotated[Optional[str], typer.Option(help="Prompt instead of the format's default (TAM's).")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the results already in --out and start afresh "
+                                                         "instead of resuming.")] = False,
 ) -> None:
     """Score explanation methods on a dataset with masks: Obj-IoU, Func-IoU, F1-IoU, faithfulness, cost.
 
-    Resumable: rerun with the same --out to continue an interrupted run."""
+    Resumable: rerun with the same --out and settings to continue an interrupted run (--limit and
+    --methods may grow); other settings are refused unless --fresh."""
     from rich.progress import Progress
 
-    from mllm_explain.adapters import load_model
+    from mllm_explain.adapters import load_model, model_source
     from mllm_explain.evaluation.datasets import load_samples
-    from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig, markdown_table
+    from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig, markdown_table, start_run
     from mllm_explain.methods import get_method, options_for
+    from mllm_explain.outputs import locked_folder
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     if not names:
@@ -258,11 +275,17 @@ def evaluate_command(
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
                               faithfulness=faithfulness, steps=steps, options=options, prompt=prompt,
                               max_new_tokens=max_new_tokens)
-    samples = load_samples(data, fmt, prompt)
-    run = Evaluation(load_model(model), config, samples)
-    with Progress(console=err) as progress:
-        task = progress.add_task("evaluating", total=len(run.samples))
-        summary = run.run(advance=lambda k: progress.advance(task, k))
+    with locked_folder(out):  # checked, locked and its settings compared before the model loads
+        samples = load_samples(data, fmt, prompt)
+        start_run(config, model_source(model), fresh)
+        run = Evaluation(load_model(model), config, samples)
+        try:
+            with Progress(console=err, disable=QUIET) as progress:
+                task = progress.add_task("evaluating", total=len(run.samples))
+                summary = run.run(advance=lambda k: progress.advance(task, k))
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: {run.completed()} of {len(run.samples)} samples are complete in "
+                              f"{run.path}; rerun the same command to resume") from None
     typer.echo(markdown_table(summary))
     err.print(f"results: {out}", highlight=False)
 
@@ -280,7 +303,7 @@ def bench_command(
     from mllm_explain.bench import run_bench, tables
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True) as progress:
+                  transient=True, disable=QUIET) as progress:
         task = progress.add_task("starting", total=None)
         report = run_bench(out, quick=quick, progress=lambda label: progress.update(task, description=label))
     console = Console(width=max(Console().width, 160))  # wide tables stay readable when piped to a log
@@ -309,19 +332,36 @@ def _parse_scales(text: str) -> list[float]:
     return values
 
 
-def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
-    try:
-        app(standalone_mode=False)
-    except UserError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad input and usage errors become one line `error: ...` on stderr and exit code 2,
+    Ctrl-C one line and exit code 130; never a traceback."""
+    if QUIET:  # nor transformers' loading bars in a log or a pipe
+        from transformers.utils import logging
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        logging.disable_progress_bar()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except UserError as exc:
+        _fail(str(exc), 2)
+    except Interrupted as exc:
+        _fail(str(exc), 130)
+    except KeyboardInterrupt:  # outside a command (typer turns one inside a command into exit code 130)
+        _fail("interrupted", 130)
+    except typer.TyperException as exc:  # typer's (vendored click's) usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no command given: the help (rich prints it itself)
+            if exc.format_message().strip():
+                print(exc.format_message())
+            sys.exit(2)
+        _fail(exc.format_message(), 2)
+    if code == 130:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

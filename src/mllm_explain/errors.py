@@ -1,5 +1,9 @@
-"""The one exception type for bad user input: the CLI prints its message on one line and exits 2."""
+"""The exceptions the command line turns into one line on stderr instead of a traceback."""
 
 
 class UserError(Exception):
-    """Input the user can fix (a missing image, an unknown method, ...); never a bug."""
+    """Input the user can fix (a missing image, an unknown method, ...); never a bug.  Exit code 2."""
+
+
+class Interrupted(Exception):
+    """The user stopped a run (Ctrl-C); the message says what was kept.  Exit code 130."""

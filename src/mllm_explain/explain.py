@@ -1,6 +1,7 @@
 """`explain(model, image, prompt)`: the one call from inputs to an `Explanation`.
 
-inputs -> traces (one teacher-forced forward per scale) -> method maps -> image-resolution maps.
+inputs -> traces (one teacher-forced forward per scale) -> method maps on the vision grid (resampled
+to the image on demand by the `Explanation`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from PIL import Image
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.errors import UserError
 from mllm_explain.explanation import Explanation
-from mllm_explain.images import load_image
-from mllm_explain.maps import crop_resize
+from mllm_explain.images import as_rgb, load_image
 from mllm_explain.methods import get_method
 
 
@@ -38,7 +38,7 @@ def explain(
     """
     step = progress or (lambda _label: None)
     explainer = get_method(method, **options)
-    picture = image if isinstance(image, Image.Image) else load_image(image)
+    picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
     if not prompt or not prompt.strip():
         raise UserError("the prompt is empty")
     if answer is None:
@@ -53,12 +53,10 @@ def explain(
     step(f"{explainer.name} maps")
     result = explainer.attribute(model, traces)
     reference = traces[0]
-    grid_maps = result.maps.float()
-    image_maps = crop_resize(grid_maps, result.image_box, (picture.height, picture.width))
     return Explanation(
         method=explainer.name, options=explainer.options(), prompt=prompt, image=picture,
         tokens=model.token_texts(answer_ids), token_ids=list(answer_ids),
-        grid_maps=grid_maps.numpy(), image_maps=image_maps.clamp(0, 1).numpy(),
+        grid_maps=result.maps.float().numpy(), image_box=result.image_box,
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
         candidates=_candidates(model, reference, n_candidates), model=model.name_or_path,
@@ -70,6 +68,6 @@ def _candidates(model: ModelAdapter, trace, n: int) -> list[list[tuple[str, floa
     W = model.unembedding.detach().float().cpu()
     probabilities = torch.softmax(trace.hidden[trace.answer_positions - 1] @ W.T, -1)
     top = probabilities.topk(n, dim=-1)
-    return [[(text, float(p)) for text, p in zip(model.token_texts(ids.tolist()), probs)]
+    return [[(model.token_text(int(i)), float(p)) for i, p in zip(ids, probs)]
             for ids, probs in zip(top.indices, top.values)]
 

@@ -1,15 +1,18 @@
-"""`Explanation`: the result of explaining one answer, token by token; it saves itself as arrays,
-JSON and an interactive HTML report (rendering lives in `mllm_explain.report`)."""
+"""`Explanation`: the result of explaining one answer, token by token.  Writing it to disk (arrays,
+JSON, the interactive HTML report) lives in `mllm_explain.report`, which depends on this module."""
 
 from __future__ import annotations
 
-import json
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+
+from mllm_explain.maps import FULL_BOX, Box, crop_resize
 
 
 def word_starts(tokens: list[str]) -> list[int]:
@@ -27,9 +30,12 @@ def word_starts(tokens: list[str]) -> list[int]:
 
 @dataclass
 class Explanation:
-    """Per answer token t: `grid_maps[t]` (gh, gw) and `image_maps[t]` (H, W) in [0, 1],
-    `relevance[t, j]` for context token j (prompt tokens, then answer tokens; NaN where j is not
-    before t), and the top next-token `candidates[t]` as (text, probability)."""
+    """Per answer token t: `grid_maps[t]` (gh, gw) in [0, 1] over the `image_box` part of the vision
+    grid, `relevance[t, j]` for context token j (prompt tokens, then answer tokens; NaN where j is not
+    before t), and the top next-token `candidates[t]` as (text, probability).
+
+    Maps are kept at the grid, so memory does not grow with the image's pixels; `maps_at` and
+    `word_map` resample them (bilinearly) to the image or any other size on demand."""
 
     method: str
     options: dict
@@ -38,11 +44,11 @@ class Explanation:
     tokens: list[str]
     token_ids: list[int]
     grid_maps: np.ndarray
-    image_maps: np.ndarray
     context_tokens: list[str]
     relevance: np.ndarray
     candidates: list[list[tuple[str, float]]]
     model: str = ""
+    image_box: Box = FULL_BOX
     word_index: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -61,17 +67,31 @@ class Explanation:
             words[w] += text
         return [w.strip() for w in words]
 
-    def word_map(self, word: int) -> np.ndarray:
-        """A word's image-resolution map: the element-wise max over its tokens' maps."""
-        members = [t for t, w in enumerate(self.word_index) if w == word]
-        return self.image_maps[members].max(axis=0)
+    def maps_at(self, size: tuple[int, int] | None = None, tokens: Sequence[int] | None = None) -> np.ndarray:
+        """(len(tokens), height, width) maps in [0, 1] of `tokens` (default: all) resampled to `size`
+        (default: the image's (height, width)); T x height x width float32 values, so mind `size`
+        for large images."""
+        grid = self.grid_maps if tokens is None else self.grid_maps[list(tokens)]
+        size = size or (self.image.height, self.image.width)
+        maps = torch.from_numpy(np.asarray(grid, dtype=np.float32))
+        return crop_resize(maps, self.image_box, size).clamp(0, 1).numpy()
+
+    @property
+    def image_maps(self) -> np.ndarray:
+        """(T, H, W): every token's map at the image's resolution, resampled on each access."""
+        return self.maps_at()
+
+    def word_map(self, word: int, size: tuple[int, int] | None = None) -> np.ndarray:
+        """A word's map at `size` (default: the image's): the element-wise max over its tokens' maps."""
+        return self.maps_at(size, [t for t, w in enumerate(self.word_index) if w == word]).max(axis=0)
 
     def to_dict(self) -> dict:
         """Everything but the arrays: tokens, words, candidates, context relevances, settings."""
         return {
             "model": self.model, "method": self.method, "options": self.options, "prompt": self.prompt,
             "answer": self.answer, "words": self.words,
-            "grid": list(self.grid_maps.shape[1:]), "image_size": [self.image.width, self.image.height],
+            "grid": list(self.grid_maps.shape[1:]), "image_box": list(self.image_box),
+            "image_size": [self.image.width, self.image.height],
             "context_tokens": self.context_tokens,
             "tokens": [
                 {"index": t, "text": text, "id": tid, "word_index": w,
@@ -81,20 +101,9 @@ class Explanation:
             ],
         }
 
-    def save_npz(self, path: Path) -> None:
-        """One image-resolution map per answer token, keyed by token index ('0', '1', ...), plus grids."""
-        arrays = {str(t): m.astype(np.float32) for t, m in enumerate(self.image_maps)}
-        np.savez_compressed(path, **arrays, grid_maps=self.grid_maps.astype(np.float32),
-                            relevance=self.relevance.astype(np.float32))
+    def save(self, out: str | Path) -> Path:
+        """Write report.html, maps.npz, tokens.json and words/NNN_word.png under `out` (see
+        `mllm_explain.report.save`); return the report's path."""
+        from mllm_explain.report import save  # the report depends on this module, not the other way round
 
-    def save_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-
-    def save(self, out: Path) -> Path:
-        """Write report.html, maps.npz, tokens.json and words/NN_word.png under `out`; return the report path."""
-        from mllm_explain.report import write_report
-
-        out.mkdir(parents=True, exist_ok=True)
-        self.save_npz(out / "maps.npz")
-        self.save_json(out / "tokens.json")
-        return write_report(self, out)
+        return save(self, Path(out))

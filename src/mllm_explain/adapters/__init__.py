@@ -14,7 +14,12 @@ from mllm_explain.errors import UserError
 
 BUNDLED_MODEL = Path(str(files("mllm_explain") / "checkpoints" / "synth-qwen2-vl"))
 
-__all__ = ["ADAPTERS", "BUNDLED_MODEL", "ModelAdapter", "Trace", "load_model", "register_adapter"]
+__all__ = ["ADAPTERS", "BUNDLED_MODEL", "ModelAdapter", "Trace", "load_model", "model_source", "register_adapter"]
+
+
+def model_source(name_or_path: str | Path | None = None) -> str:
+    """What `load_model(name_or_path)` loads from, as the adapter's `name_or_path` will say."""
+    return str(name_or_path or BUNDLED_MODEL)
 
 
 def load_model(name_or_path: str | Path | None = None, device: str | None = None,
@@ -26,7 +31,7 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     """
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
-    source = str(name_or_path or BUNDLED_MODEL)
+    source = model_source(name_or_path)
     try:
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
@@ -14,6 +15,9 @@ from PIL import Image
 from torch import Tensor
 
 from mllm_explain.errors import UserError
+
+REPLACEMENT = "\ufffd"  # what decoding shows for bytes that are no whole UTF-8 character
+_MAX_CHARACTER_TOKENS = 4  # a UTF-8 character has at most 4 bytes, and a token holds at least one
 
 
 @dataclass
@@ -115,8 +119,13 @@ class ModelAdapter:
         `answer_ids` appended (teacher forcing)."""
         if not prompt.strip():
             raise UserError("the prompt is empty")
+        self.check_text(prompt, "prompt")
         images = [image] if isinstance(image, Image.Image) else list(image)
-        inputs = self.processor(images=images, text=[self.chat_text(prompt)] * len(images), return_tensors="pt")
+        try:
+            inputs = self.processor(images=images, text=[self.chat_text(prompt)] * len(images), return_tensors="pt")
+        except ValueError as exc:  # the processor's checks of its inputs, e.g. an extreme aspect ratio
+            size = "x".join(map(str, images[0].size))
+            raise UserError(f"the model's processor refused the {size} image: {str(exc).splitlines()[0]}") from None
         if answer_ids:
             rows, length = inputs["input_ids"].shape
             extra = torch.as_tensor(list(answer_ids), dtype=torch.long)[None].expand(rows, -1)
@@ -145,15 +154,59 @@ class ModelAdapter:
             rows.append(probabilities.gather(2, answer[None, :, None].expand(len(chunk), -1, 1))[..., 0].cpu())
         return torch.cat(rows)
 
+    @cached_property
+    def control_tokens(self) -> list[str]:
+        """The tokenizer's special tokens (chat turns, image placeholders): text that would be read as
+        them instead of as text."""
+        return [token.content for token in self.tokenizer.added_tokens_decoder.values() if token.special]
+
+    def check_text(self, text: str, what: str) -> None:
+        """Refuse user text that holds a control token: it would break the chat turn or the image's
+        placeholder tokens instead of being explained as text."""
+        found = next((token for token in self.control_tokens if token and token in text), None)
+        if found:
+            raise UserError(f"the {what} contains the model's control token {found!r}; remove it")
+
     def tokenize_answer(self, text: str) -> list[int]:
+        if not text.strip():
+            raise UserError(f"the answer {text!r} is empty: nothing to explain")
+        self.check_text(text, "answer")
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids:
             raise UserError(f"the answer {text!r} tokenises to nothing")
         return list(ids)
 
     def token_texts(self, ids: Sequence[int]) -> list[str]:
-        """The text each token stands for (with its leading space), for display."""
-        return [self.tokenizer.decode([i], clean_up_tokenization_spaces=False) for i in ids]
+        """The text each token of a sequence adds (with its leading space), for display; the texts join
+        to the decoded sequence.
+
+        Decoded incrementally, because byte-level tokenisers split a character (CJK, emoji) over
+        several tokens whose bytes alone are no text: such a character shows with the token that
+        completes it and the tokens before show nothing.  Bytes that never complete a character
+        (invalid, or cut off at the end) show as U+FFFD.
+        """
+        texts: list[str] = []
+        pending: list[int] = []  # tokens since the last one that ended on a whole character
+        shown = ""  # the part of `pending`'s text already given to its tokens
+        tail = 0  # tokens an unfinished character has spanned so far
+        for token in ids:
+            pending.append(token)
+            text = self.tokenizer.decode(pending, clean_up_tokenization_spaces=False)
+            complete = text.rstrip(REPLACEMENT)
+            tail = 0 if complete == text else (tail + 1 if len(complete) == len(shown) else 1)
+            if tail in (0, _MAX_CHARACTER_TOKENS):  # nothing waits for more bytes, or it never will
+                texts.append(text[len(shown):])
+                pending, shown, tail = [], "", 0
+            else:
+                texts.append(complete[len(shown):])
+                shown = complete
+        if pending:
+            texts[-1] += text[len(shown):]
+        return texts
+
+    def token_text(self, token: int) -> str:
+        """One token's text on its own (e.g. a candidate next token), U+FFFD for a partial character."""
+        return self.tokenizer.decode([token], clean_up_tokenization_spaces=False)
 
     @torch.inference_mode()
     def generate(self, image: Image.Image, prompt: str, max_new_tokens: int = 64) -> list[int]:

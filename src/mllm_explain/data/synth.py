@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from mllm_explain.outputs import write_text
+
 CATEGORIES: tuple[str, ...] = (
     "circle", "ring", "square", "triangle", "star", "cross",
     "heart", "diamond", "moon", "arrow", "hexagon",
@@ -324,5 +326,5 @@ def write_dataset(out: Path, n: int, seed: int, split: str, progress: Callable[[
         if progress:
             progress(1)
     anno = out / "anno.json"
-    anno.write_text(json.dumps(records, indent=1))
+    write_text(anno, json.dumps(records, indent=1))  # last and atomic: a dataset is complete once it exists
     return anno

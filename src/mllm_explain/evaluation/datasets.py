@@ -21,6 +21,7 @@ from PIL import Image
 
 from mllm_explain.data.synth import DEFAULT_PROMPT
 from mllm_explain.errors import UserError
+from mllm_explain.images import check_size, header_size
 
 FORMATS: tuple[str, ...] = ("synthetic", "coco14", "grandf", "openpsg")
 
@@ -78,7 +79,24 @@ def load_samples(data: Path, fmt: str, prompt: str | None = None) -> list[Sample
         raise UserError(f"{len(missing)} file(s) named by the {fmt} annotations are missing, e.g. {missing[0]}")
     if not samples:
         raise UserError(f"no samples in {data}")
+    check_mask_sizes(samples)
     return samples
+
+
+def check_mask_sizes(samples: list[Sample]) -> None:
+    """Refuse, before any model work, images above the pixel limit and masks whose size differs from
+    their image's (scoring would stretch the mask over the image and compare the wrong pixels).
+    Reads only the files' headers."""
+    wrong = []
+    for sample in samples:
+        sizes = [header_size(path) for path in (sample.image, sample.seg_label)]
+        check_size(*sizes[0], sample.image)
+        if sizes[0] != sizes[1]:
+            wrong.append((sample, *sizes))
+    if wrong:
+        sample, image, mask = wrong[0]
+        raise UserError(f"{len(wrong)} segmentation label(s) differ in size from their image, e.g. "
+                        f"{sample.seg_label} is {mask[0]}x{mask[1]} but {sample.image} is {image[0]}x{image[1]}")
 
 
 def _read_json(path: Path, what: str):

@@ -17,7 +17,6 @@ from PIL import Image
 
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.evaluation.words import WordClass, classify_words
-from mllm_explain.explanation import Explanation
 
 # Whether a larger value is better, per reported metric (cf. Quantus' score direction).
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -160,11 +159,6 @@ def score_maps(maps: np.ndarray, word_index: Sequence[int], words: Sequence[str]
             if word.tokens:
                 word.background = float(np.mean([(maps_u8[t] < theta).mean() for t in word.tokens]))
     return CaptionScores(scored, mentions, theta)
-
-
-def score_explanation(explanation: Explanation, mask: np.ndarray, categories: dict[str, int]) -> CaptionScores:
-    """`score_maps` on an `Explanation`'s image-resolution maps, words and word grouping."""
-    return score_maps(explanation.image_maps, explanation.word_index, explanation.words, mask, categories)
 
 
 def f1_iou(obj_iou: float, func_iou: float) -> float:

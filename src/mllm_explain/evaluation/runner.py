@@ -9,12 +9,17 @@ Output folder:
   teacher-forced) with the caption and its cost, and `random`, a seeded uniform random map per
   token scored like a method.
 - `summary.json` / `summary.csv`: dataset-level metrics per method; `by_word_class.json`;
-  `metrics.png` and `curves.png`.
+  `metrics.png` and `curves.png`, each written atomically.
+- `settings.json`: the run's settings.  A rerun resumes only under the same settings for everything
+  that changes a row (`ROW_SETTINGS`), so one summary never mixes two runs; `--limit` and
+  `--methods` only choose which rows are computed and summarised and may change.  `fresh` starts
+  the folder afresh.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import resource
@@ -31,21 +36,25 @@ from PIL import Image
 
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.errors import UserError
-from mllm_explain.evaluation.datasets import Sample, load_samples
+from mllm_explain.evaluation.datasets import DEFAULT_PROMPTS, Sample, load_samples
 from mllm_explain.evaluation.metrics import (
-    HIGHER_IS_BETTER, CaptionScores, deletion_insertion, f1_iou, mean, random_saliency, score_explanation,
-    score_maps,
+    HIGHER_IS_BETTER, CaptionScores, deletion_insertion, f1_iou, mean, random_saliency, score_maps,
 )
 from mllm_explain.evaluation.words import synthetic_lexicon
 from mllm_explain.explain import explain
 from mllm_explain.explanation import word_starts
 from mllm_explain.images import load_image
 from mllm_explain.methods import options_for
+from mllm_explain.outputs import atomic_path, locked_folder, write_text
 
 METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 RANDOM = "random"
 ANSWER_MODES = ("generate", "reference")
 _NOTHING_SCORED = {"words": [], "mentions": [], "faithfulness": []}  # the row of an empty caption
+SETTINGS = "settings.json"
+RESULTS = ("samples.jsonl", "summary.json", "summary.csv", "by_word_class.json", "metrics.png", "curves.png")
+# What a row depends on: every row of a run folder must come from the same values of these.
+ROW_SETTINGS = ("model", "data", "format", "prompt", "answer", "options", "max_new_tokens", "faithfulness", "steps")
 
 
 @dataclass
@@ -67,6 +76,15 @@ class EvaluationConfig:
     def __post_init__(self) -> None:
         if self.answer not in ANSWER_MODES:
             raise UserError(f"--answer must be one of {', '.join(ANSWER_MODES)}, got {self.answer!r}")
+
+    def settings(self, model: str) -> dict:
+        """What settings.json records for a run of `model` (a path or hub id), as JSON values."""
+        return json.loads(json.dumps({
+            "model": model, "data": str(self.data.resolve()), "format": self.fmt,
+            "prompt": self.prompt or DEFAULT_PROMPTS.get(self.fmt), "answer": self.answer, "options": self.options,
+            "max_new_tokens": self.max_new_tokens, "faithfulness": self.faithfulness, "steps": self.steps,
+            "methods": self.methods, "limit": self.limit,
+        }, default=str))
 
     @property
     def baseline(self) -> str:
@@ -120,6 +138,44 @@ def _status_kb(key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"{key} missing from /proc/self/status")
+
+
+def start_run(config: EvaluationConfig, model: str, fresh: bool = False) -> None:
+    """Check the run folder's settings.json against this run's and record this run's.  Results already
+    in the folder must come from the same `ROW_SETTINGS`, else resuming would mix two runs in one
+    summary; `fresh` deletes the folder's results (`RESULTS`) and settings first."""
+    out = config.out
+    if fresh:
+        for name in (SETTINGS, *RESULTS):
+            (out / name).unlink(missing_ok=True)
+    settings = config.settings(model)
+    rows = out / "samples.jsonl"
+    if rows.exists() and rows.stat().st_size:
+        previous = _read_settings(out / SETTINGS)
+        changed = [key for key in ROW_SETTINGS if previous.get(key) != settings[key]]
+        if changed:
+            differences = "; ".join(f"{key} {_short(previous.get(key))} there, {_short(settings[key])} now"
+                                    for key in changed)
+            raise UserError(f"{out} holds results of a run with other settings ({differences}); rerun with its "
+                            "settings to resume, add --fresh to start afresh (deletes those results), or choose "
+                            "another --out")
+    write_text(out / SETTINGS, json.dumps(settings, indent=1))
+
+
+def _read_settings(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"{path.parent} holds results but no {SETTINGS} (an older version wrote them), so resuming "
+                        "could mix runs; add --fresh to start afresh or choose another --out")
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); add --fresh to start afresh") from None
+    return settings if isinstance(settings, dict) else {}
+
+
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- rows -----------------------------------------------------------------------------------------
@@ -179,39 +235,40 @@ def _group_words(tokens: list[str], word_index: list[int]) -> list[str]:
 class Evaluation:
     """One evaluation run over a dataset (see the module docstring for what it writes)."""
 
-    def __init__(self, model: ModelAdapter, config: EvaluationConfig, samples: list[Sample] | None = None) -> None:
+    def __init__(self, model: ModelAdapter, config: EvaluationConfig, samples: list[Sample] | None = None,
+                 fresh: bool = False) -> None:
         self.model = model
         self.config = config
         samples = samples if samples is not None else load_samples(config.data, config.fmt, config.prompt)
         self.samples = samples[:config.limit]
-        config.out.mkdir(parents=True, exist_ok=True)
-        self.path = config.out / "samples.jsonl"
-        self.rows = read_rows(self.path)
-        self._check_same_run()
-
-    def _check_same_run(self) -> None:
-        """Resuming must not mix runs: the rows already there must share model, data and answer mode."""
-        expected = (self.model.name_or_path, str(self.config.data), self.config.baseline)
-        for row in self.rows:
-            if row["method"] in ("generation", "forward") and (row["model"], row["data"], row["method"]) != expected:
-                mode = "generate" if row["method"] == "generation" else "reference"
-                raise UserError(f"{self.path} holds results of model {row['model']} on {row['data']} with --answer "
-                                f"{mode}; use another --out for this run")
+        with locked_folder(config.out):
+            start_run(config, model.name_or_path, fresh)
+            self.path = config.out / "samples.jsonl"
+            self.rows = read_rows(self.path)
+        self._done = {(row["sample_id"], row["method"]) for row in self.rows}
 
     def run(self, advance: Callable[[int], None] | None = None) -> dict:
-        """Evaluate every sample not yet done, then write and return the summary."""
-        done = {(row["sample_id"], row["method"]) for row in self.rows}
-        with self.path.open("a") as handle:
+        """Evaluate every sample not yet done, then write and return the summary.  Rows are appended
+        as they are made, so an interrupted run keeps them and a rerun resumes."""
+        with locked_folder(self.config.out), self.path.open("a") as handle:
             for sample in self.samples:
-                missing = [m for m in self.config.rows_per_sample if (sample.sample_id, m) not in done]
+                missing = self._missing(sample)
                 if missing:
                     for row in map(_plain, self._evaluate_sample(sample, missing)):
                         handle.write(json.dumps(row) + "\n")
                         handle.flush()
                         self.rows.append(row)
+                        self._done.add((row["sample_id"], row["method"]))
                 if advance:
                     advance(1)
-        return self.write_summary()
+            return self.write_summary()
+
+    def _missing(self, sample: Sample) -> list[str]:
+        return [m for m in self.config.rows_per_sample if (sample.sample_id, m) not in self._done]
+
+    def completed(self) -> int:
+        """How many of the selected samples have all their rows."""
+        return sum(not self._missing(sample) for sample in self.samples)
 
     def _answer(self, sample: Sample, image: Image.Image) -> tuple[list[int], dict]:
         """The caption's token ids (re-tokenised from its text, so they are the ids `explain`
@@ -224,9 +281,10 @@ class Evaluation:
         with measure(model.device) as cost:
             if self.config.answer == "generate":
                 ids = model.generate(image, sample.prompt, max_new_tokens=self.config.max_new_tokens)
-            else:
-                ids = model.tokenize_answer(sample.caption)
-                model.answer_probabilities([image], sample.prompt, ids)
+            else:  # a blank reference caption is an empty caption, scored as one
+                ids = model.tokenize_answer(sample.caption) if sample.caption.strip() else []
+                if ids:
+                    model.answer_probabilities([image], sample.prompt, ids)
         text = model.tokenizer.decode(ids, skip_special_tokens=True).strip()
         ids = model.tokenize_answer(text) if text else []
         row = {"sample_id": sample.sample_id, "method": self.config.baseline, "model": model.name_or_path,
@@ -250,11 +308,12 @@ class Evaluation:
         if not ids:  # an empty caption has nothing to explain or score
             return {**row, "seconds": math.nan, "peak_mem_mb": math.nan, **_NOTHING_SCORED}
         text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
-        with measure(self.model.device) as cost:
+        with measure(self.model.device) as cost:  # the cost includes the maps at the image's size
             explanation = explain(self.model, image, sample.prompt, answer=text, method=method,
                                   **options_for(method, self.config.options))
-        scores = score_explanation(explanation, mask, sample.categories)
-        faithful = self._faithfulness(sample, image, explanation.token_ids, scores, explanation.image_maps)
+            maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
+        scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
+        faithful = self._faithfulness(sample, image, explanation.token_ids, scores, maps)
         return {**row, **cost, **_scores_row(scores), "faithfulness": faithful}
 
     def _random_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
@@ -345,13 +404,14 @@ class Evaluation:
         """summary.json, summary.csv, by_word_class.json, metrics.png and curves.png; returns the summary."""
         out = self.config.out
         summary = self.summary()
-        (out / "summary.json").write_text(json.dumps(_plain(summary), indent=1))
-        with (out / "summary.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["method", *METRICS])
-            for method, values in summary["methods"].items():
-                writer.writerow([method, *("" if math.isnan(values[k]) else f"{values[k]:.6g}" for k in METRICS)])
-        (out / "by_word_class.json").write_text(json.dumps(_plain(self.by_word_class()), indent=1))
+        write_text(out / "summary.json", json.dumps(_plain(summary), indent=1))
+        table = io.StringIO()
+        writer = csv.writer(table)
+        writer.writerow(["method", *METRICS])
+        for method, values in summary["methods"].items():
+            writer.writerow([method, *("" if math.isnan(values[k]) else f"{values[k]:.6g}" for k in METRICS)])
+        write_text(out / "summary.csv", table.getvalue())
+        write_text(out / "by_word_class.json", json.dumps(_plain(self.by_word_class()), indent=1))
         plot_metrics(summary, out / "metrics.png")
         plot_curves(self.mean_curves(), out / "curves.png")
         return summary
@@ -380,7 +440,8 @@ def plot_metrics(summary: dict, path: Path) -> None:
         ax.set_title(f"{metric} ({'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better)", fontsize=10)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     figure.suptitle(f"{summary['n_samples']} samples, {summary['model']}")
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=100)
 
 
 def plot_curves(curves: dict[str, dict[str, list[float]]], path: Path) -> None:
@@ -397,4 +458,5 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: Path) -> None:
         ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area is better)")
         if curves:
             ax.legend(fontsize=8)
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=100)

@@ -1,39 +1,73 @@
-"""The report of an `Explanation`: one self-contained interactive report.html plus one overlay PNG per
-answer word under words/ (for slides and papers, where the HTML cannot go)."""
+"""Writing an `Explanation` to disk: maps.npz (the arrays), tokens.json (everything else), one
+self-contained interactive report.html, and one overlay PNG per answer word under words/ (for slides
+and papers, where the HTML cannot go).
+
+Every file is written atomically and the folder is locked while it is written (`mllm_explain.outputs`).
+Nothing here grows with the image's pixel count: maps are stored at the vision grid and drawn at a
+capped size."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
+from PIL import Image
+
+from mllm_explain.explanation import Explanation
+from mllm_explain.outputs import atomic_path, locked_folder, write_text
 from mllm_explain.report.html import render_html
-from mllm_explain.report.images import overlay, safe_name
+from mllm_explain.report.images import embed_size, overlay, safe_name
 
-if TYPE_CHECKING:
-    from mllm_explain.explanation import Explanation
+__all__ = ["MAX_WORD_SIDE", "save", "write_arrays", "write_report", "write_word_images"]
 
-__all__ = ["write_report", "write_word_images"]
+MAX_WORD_SIDE = 1024  # longest side of a word PNG: the maps' detail is the vision grid's, tens of cells
+
+
+def save(explanation: Explanation, out: Path) -> Path:
+    """Write maps.npz, tokens.json, words/NNN_word.png and report.html under `out`; return the report's path."""
+    with locked_folder(out) as out:
+        write_arrays(explanation, out / "maps.npz")
+        write_text(out / "tokens.json", json.dumps(explanation.to_dict(), indent=1))
+        return write_report(explanation, out)
+
+
+def write_arrays(explanation: Explanation, path: Path) -> None:
+    """maps.npz: `grid_maps` (T, gh, gw) over the `image_box` (top, left, bottom, right as fractions of
+    the grid) of an image of `image_size` (width, height), and `relevance` (T, C).  To get the maps at
+    the image's resolution: `mllm_explain.maps.crop_resize(torch.from_numpy(grid_maps), image_box,
+    (height, width))`, as `Explanation.maps_at` does."""
+    with atomic_path(path) as temp:
+        np.savez_compressed(temp, grid_maps=np.asarray(explanation.grid_maps, dtype=np.float32),
+                            image_box=np.asarray(explanation.image_box, dtype=np.float64),
+                            image_size=np.asarray(explanation.image.size, dtype=np.int64),
+                            relevance=np.asarray(explanation.relevance, dtype=np.float32))
 
 
 def write_word_images(explanation: Explanation, words_dir: Path) -> list[Path]:
-    """Write words/NNN_<word>.png, each word's map blended 50/50 over the image; PNGs left over from an
-    earlier report in the same folder are removed first so the folder matches this answer."""
+    """Write words/NNN_<word>.png, each word's map blended 50/50 over the image, longest side at most
+    `MAX_WORD_SIDE`; PNGs left over from an earlier report in the same folder are removed afterwards
+    so the folder matches this answer."""
     words_dir.mkdir(parents=True, exist_ok=True)
-    for stale in words_dir.glob("[0-9][0-9][0-9]_*.png"):
-        stale.unlink()
+    width, height = embed_size(explanation.image.width, explanation.image.height, MAX_WORD_SIDE)
+    image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
     paths = []
     for index, word in enumerate(explanation.words):
         path = words_dir / f"{index:03d}_{safe_name(word)}.png"
-        overlay(explanation.image, explanation.word_map(index)).save(path)
+        with atomic_path(path) as temp:
+            overlay(image, explanation.word_map(index, (height, width))).save(temp)
         paths.append(path)
+    for stale in set(words_dir.glob("[0-9][0-9][0-9]_*.png")) - set(paths):
+        stale.unlink(missing_ok=True)
     return paths
 
 
 def write_report(explanation: Explanation, out: Path) -> Path:
     """Write `out/report.html` and `out/words/*.png`; return the report's path."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_word_images(explanation, out / "words")
-    report = out / "report.html"
-    report.write_text(render_html(explanation), encoding="utf-8")
-    return report
+    with locked_folder(out) as out:
+        write_word_images(explanation, out / "words")
+        report = out / "report.html"
+        write_text(report, render_html(explanation))
+        return report

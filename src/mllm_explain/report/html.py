@@ -6,16 +6,12 @@ template fields or the `tojson` data block, which the page's script reads with J
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
 import numpy as np
 from jinja2 import Environment, PackageLoader
 from PIL import Image
 
+from mllm_explain.explanation import Explanation
 from mllm_explain.report.images import data_uri, embed_size, heat_image
-
-if TYPE_CHECKING:
-    from mllm_explain.explanation import Explanation
 
 _ENV = Environment(loader=PackageLoader("mllm_explain", "report/templates"), autoescape=True)
 _ENV.policies["json.dumps_kwargs"] = {"allow_nan": False}  # NaN is not JSON: fail here, not in the browser
@@ -39,12 +35,13 @@ def _tints(row: np.ndarray) -> list[float | None]:
 def page_data(explanation: Explanation) -> dict:
     """What the page's script needs per answer token: heat map (data URI), candidates, context tints."""
     size = embed_size(explanation.image.width, explanation.image.height)
+    maps = explanation.maps_at((size[1], size[0]))  # drawn at the embedded size, never at the image's
     relevance = np.asarray(explanation.relevance, dtype=np.float64)
     tokens = []
     for t, text in enumerate(explanation.tokens):
         tokens.append({
             "text": text,
-            "heatmap": data_uri(heat_image(explanation.image_maps[t], size)),
+            "heatmap": data_uri(heat_image(maps[t], size)),
             "candidates": [{"text": c, "percent": round(100.0 * (_finite(p) or 0.0), 1)}
                            for c, p in explanation.candidates[t]],
             "relevance": [_finite(r) for r in relevance[t]],
@@ -56,8 +53,8 @@ def page_data(explanation: Explanation) -> dict:
 def render_html(explanation: Explanation) -> str:
     """The whole report page as a string."""
     prompt_count = max(0, len(explanation.context_tokens) - len(explanation.tokens))
-    image = explanation.image.convert("RGB")
-    small = image.resize(embed_size(image.width, image.height), Image.Resampling.LANCZOS)
+    image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
+    small = image.resize(embed_size(image.width, image.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return _ENV.get_template("report.html.j2").render(
         title=f"mllm-explain: {explanation.answer}" if explanation.answer else "mllm-explain",
         model=explanation.model,
