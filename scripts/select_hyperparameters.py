@@ -17,23 +17,26 @@ from mllm_explain.adapters import load_model
 from mllm_explain.evaluation.datasets import load_samples
 from mllm_explain.evaluation.runner import Evaluation, EvaluationConfig
 
+PAPER_SCALES = (1.0, 0.75, 0.5)
 VARIANTS: dict[str, tuple[str, dict]] = {
     "tam": ("tam", {}),
-    "msea (defaults: 1,0.75,0.5 confidence)": ("msea", {}),
-    "msea aggregation=mean": ("msea", {"aggregation": "mean"}),
-    "msea aggregation=max": ("msea", {"aggregation": "max"}),
-    "msea scales=1,0.5": ("msea", {"scales": (1.0, 0.5)}),
-    "msea scales=1,0.75,0.5,0.25": ("msea", {"scales": (1.0, 0.75, 0.5, 0.25)}),
-    "msea context_stage=after": ("msea", {"context_stage": "after"}),
-    "arc (defaults: k=50 p=0.9 weight)": ("arc", {}),
+    "msea 1,0.75,0.5 mean (the paper's)": ("msea", {"scales": PAPER_SCALES, "aggregation": "mean"}),
+    "msea 1,0.75,0.5 max": ("msea", {"scales": PAPER_SCALES, "aggregation": "max"}),
+    "msea 1,0.75,0.5 confidence": ("msea", {"scales": PAPER_SCALES, "aggregation": "confidence"}),
+    "msea 1,0.5 confidence": ("msea", {"scales": (1.0, 0.5), "aggregation": "confidence"}),
+    "msea 1,0.75 confidence": ("msea", {"scales": (1.0, 0.75), "aggregation": "confidence"}),
+    "msea 1,0.75,0.5,0.25 confidence": ("msea", {"scales": (1.0, 0.75, 0.5, 0.25), "aggregation": "confidence"}),
+    "msea 1,0.75,0.5 confidence context_stage=after": ("msea", {"scales": PAPER_SCALES, "aggregation": "confidence",
+                                                                "context_stage": "after"}),
+    "arc k=50 p=0.9 weight (the paper's)": ("arc", {}),
+    "arc arc_k=5": ("arc", {"arc_k": 5}),
     "arc arc_k=20": ("arc", {"arc_k": 20}),
     "arc arc_k=100": ("arc", {"arc_k": 100}),
     "arc arc_p=0.8": ("arc", {"arc_p": 0.8}),
     "arc arc_p=0.95": ("arc", {"arc_p": 0.95}),
-    "arc arc_form=threshold": ("arc", {"arc_form": "threshold"}),
     "arc arc_form=threshold arc_tau=0.1": ("arc", {"arc_form": "threshold", "arc_tau": 0.1}),
-    "arc arc_form=threshold arc_tau=0.2": ("arc", {"arc_form": "threshold", "arc_tau": 0.2}),
     "arc arc_form=threshold arc_tau=0.3": ("arc", {"arc_form": "threshold", "arc_tau": 0.3}),
+    "arc arc_form=threshold arc_tau=0.5": ("arc", {"arc_form": "threshold", "arc_tau": 0.5}),
 }
 
 

@@ -242,8 +242,9 @@ def naive_tam(adapter: ModelAdapter, image: Image.Image, prompt: str, n_tokens: 
     (full-vocabulary logits); per answer token, its scores re-gathered from all rounds so far, ECI
     with one least-squares scalar per token in a Python loop (the reference calls a scalar optimiser
     there, slower still), joint normalisation and the per-pixel filter loop.  Definitions are
-    DESIGN §3's, the same as ours, so the maps must agree; the reference's index quirks (first
-    token, relevance offset) are not reproduced, and the filtered maps of prompt tokens it also
+    DESIGN §3's, the same as ours (an earlier answer token's relevance read in the round that
+    produced it), so the maps must agree; the reference's slot quirks (`reference_quirks`) and
+    first-token map are not reproduced, and the filtered maps of prompt tokens it also
     makes in round 0 are skipped, which makes this baseline faster, never slower, than the reference.
     """
     inputs = adapter.encode(adapter.scaled_image(image, 1.0)[0], prompt)
@@ -259,6 +260,7 @@ def naive_tam(adapter: ModelAdapter, image: Image.Image, prompt: str, n_tokens: 
     prompt_positions = adapter._prompt_positions(tokens, prompt, max(vision) + 1, start).tolist()
     raw = {j: logits[0][vision, tokens[j]].clamp(min=0).numpy() for j in prompt_positions}  # class = own id
     context = prompt_positions + list(range(start, len(tokens)))
+    slot = {j: j if j < start else j - 1 for j in context}  # where each context token's relevance is read
     maps = []
     for position in range(start, len(tokens)):
         cls = tokens[position]
@@ -268,12 +270,13 @@ def naive_tam(adapter: ModelAdapter, image: Image.Image, prompt: str, n_tokens: 
         image_map = raw[position]
         others = [j for j in before if tokens[j] != cls]
         if others:
-            weights = scores[others] / (scores[others].sum() + 1e-8)
+            relevance = scores[[slot[j] for j in others]]
+            weights = relevance / (relevance.sum() + 1e-8)
             interference = (np.stack([raw[j] for j in others]) * weights[:, None]).sum(0)
             energy = float(interference @ interference)
             alpha = float(image_map @ interference) / energy if energy > 0 else 0.0
             image_map = np.maximum(image_map - alpha * interference, 0)
-        text = scores[[j for j in before if j != position - 1]]  # own score left out
+        text = scores[[slot[j] for j in before]]  # the own score (at position - 1) is no slot of these
         joint = np.concatenate([image_map, text])
         low, high = joint.min(), joint.max()
         normalised = (image_map - low) / max(high - low, 1e-12)
