@@ -291,9 +291,11 @@ def tam_maps(adapter: ModelAdapter, image: Image.Image, prompt: str, answer_ids:
 
 
 # --- the run ------------------------------------------------------------------------------------------------
-def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | None = None) -> dict:
-    """Run all four sections with the bundled model on the example image, write `out/bench.json` and
-    `out/bench.png`, and return the report (`tables(report)` renders it)."""
+def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | None = None,
+              placement: dict | None = None) -> dict:
+    """Run all four sections with the bundled model (loaded with `placement`: `load_model`'s device,
+    dtype, device_map) on the example image, write `out/bench.json` and `out/bench.png`, and return the
+    report (`tables(report)` renders it)."""
     prepare_folder(out)  # a file, or a folder that cannot be written, is refused before the work
     if not EXAMPLE_IMAGE.is_file():
         raise UserError(f"the benchmark image {EXAMPLE_IMAGE} is missing; run from a source checkout")
@@ -305,11 +307,12 @@ def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | 
     sizes = QUICK if quick else FULL
     kind = memory_measure()
     step("loading model")
-    adapter = load_model()
+    adapter = load_model(**(placement or {}))
     image = load_image(EXAMPLE_IMAGE)
     bench = Bench(adapter, image, DEFAULT_PROMPT, sizes, kind, step)
     report = {
         "quick": quick, "sizes": asdict(sizes), "machine": _machine(), "model": adapter.name_or_path,
+        "device": str(adapter.device), "dtype": str(adapter.model.dtype).removeprefix("torch."),
         "image": EXAMPLE_IMAGE.name, "prompt": DEFAULT_PROMPT, "memory_measure": _memory_note(kind),
         "filter": bench.filters(), "caption": bench.caption(), "naive": bench.naive(), "scaling": bench.scaling(),
     }

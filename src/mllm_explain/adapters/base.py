@@ -133,7 +133,7 @@ class ModelAdapter:
                 if torch.is_tensor(value) and value.shape == (rows, length) and key != "pixel_values":
                     fill = extra if key == "input_ids" else torch.full_like(extra, 1 if key == "attention_mask" else 0)
                     inputs[key] = torch.cat([value, fill.to(value.dtype)], dim=1)
-        return inputs.to(self.device)
+        return inputs.to(device=self.device, dtype=self.model.dtype)  # pixels in the weights' precision
 
     @torch.no_grad()
     def answer_probabilities(self, images: Sequence[Image.Image], prompt: str, answer_ids: Sequence[int],
