@@ -61,7 +61,7 @@ PARAMETERS = {"Qwen2-VL-2B": 2.21e9, "Qwen2-VL-7B": 8.29e9, "LLaVA-1.5-7B": 7.06
 
 
 def qwen2_vl(spec: dict) -> tuple[Qwen2VLForConditionalGeneration, Any, Any]:
-    """A Qwen2-VL config of `spec`'s sizes on the bundled model's tokenizer and processor: (class, config, processor)."""
+    """Qwen2-VL of `spec`'s sizes on the bundled model's tokenizer and processor: (class, config, processor)."""
     tokenizer = build_tokenizer(CORPUS, vocab_size=400)
     config = build_config(tokenizer, text_hidden=spec["hidden"], text_layers=spec["layers"])
     half = spec["hidden"] // spec["heads"] // 2  # rotary pairs per head, split (temporal, height, width)
@@ -89,7 +89,8 @@ def llava(spec: dict) -> tuple[LlavaForConditionalGeneration, Any, Any]:
                                num_additional_image_tokens=1, chat_template=LLAVA_TEMPLATE)
     vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                               image_size=336, patch_size=14, projection_dim=768)
-    text = LlamaConfig(vocab_size=spec["vocabulary"], hidden_size=spec["hidden"], intermediate_size=spec["intermediate"],
+    text = LlamaConfig(vocab_size=spec["vocabulary"], hidden_size=spec["hidden"],
+                       intermediate_size=spec["intermediate"],
                        num_hidden_layers=spec["layers"], num_attention_heads=spec["heads"],
                        num_key_value_heads=spec["kv_heads"], max_position_embeddings=4096,
                        bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
