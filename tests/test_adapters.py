@@ -79,7 +79,8 @@ def test_attention_rows_gradients_and_no_hooks_left(family):
     _, adapter = family
     answer = adapter.tokenize_answer(ANSWER)
     implementation = adapter.model.config._attn_implementation
-    trace = adapter.trace(make_image(WIDE), PROMPT, answer, attention=True)
+    assert adapter.trace(make_image(WIDE), PROMPT, answer).inputs is None  # a lean trace: no pixels kept
+    trace = adapter.trace(make_image(WIDE), PROMPT, answer, attention=True, gradients=True)
     assert trace.attention.shape == (len(answer), len(trace.input_ids))
     assert torch.allclose(trace.attention.sum(-1), torch.ones(len(answer)), atol=1e-4)
     assert (trace.attention >= 0).all()

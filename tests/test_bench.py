@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +20,9 @@ from mllm_explain.bench import (
     fit_exponent,
     naive_tam,
     tam_maps,
+    trace_memory,
 )
+from mllm_explain.memory import PROJECTIONS, method_work_bytes, trace_bytes
 
 
 @pytest.mark.parametrize("side", [1, 2, 9])
@@ -58,3 +61,23 @@ def test_bench_refuses_a_file_as_output_folder_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "is a file" in errors[0], result.stderr
+
+
+def test_trace_bytes_are_predicted_from_the_sizes_on_a_tiny_model():
+    adapter = build_adapter("llava")
+    answer = adapter.tokenize_answer(" a red square on a blue field")
+    memory = trace_memory(adapter, make_image(WIDE), PROMPT, answer)
+    row = memory["measured"]
+    assert row["answer"] == len(answer) and row["vision"] == 36 and row["hidden"] == 64
+    assert row["nbytes"] == {"plain": row["trace_bytes"], "with_attention": row["trace_bytes_with_attention"]}
+    assert row["trace_bytes"] >= 4 * row["hidden"] * row["length"]  # the states of every position dominate
+    assert row["trace_bytes_with_attention"] - row["trace_bytes"] == 4 * row["answer"] * row["length"]
+
+
+def test_projections_grow_with_the_sizes():
+    sizes = PROJECTIONS["Qwen2-VL-7B, 1200 vision tokens"]
+    assert sizes.length == 1200 + 128 + sizes.prompt + sizes.template
+    assert trace_bytes(sizes) > 4 * 3584 * 1356 - 1  # float32 states of L positions
+    assert trace_bytes(replace(sizes, vocabulary=10)) == trace_bytes(sizes)  # never full-vocabulary logits
+    assert method_work_bytes(sizes) > 4 * 152064 * 3584  # W's float32 copy is the largest part
+    assert trace_bytes(replace(sizes, vision=2400)) > trace_bytes(sizes)

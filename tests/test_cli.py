@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,22 @@ def test_no_command_shows_the_help(capsys):
     result = run_here(capsys)
     assert result.returncode == 2 and "Usage" in result.stdout and "explain" in result.stdout
     assert result.stderr == ""
+
+
+COMMANDS_WITH_A_MODEL = [["explain", EXAMPLE], ["caption", EXAMPLE], ["evaluate", "--data", "."], ["pointing"],
+                         ["quality"], ["bench"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS_WITH_A_MODEL, ids=lambda c: c[0])
+@pytest.mark.parametrize("placement, fragment", [
+    (["--dtype", "float8"], "unknown dtype 'float8'"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--device", "cuda:99"], "cuda:99"),
+])
+def test_bad_device_or_dtype_is_refused_before_the_model_loads(capsys, monkeypatch, tmp_path, command, placement,
+                                                                fragment):
+    monkeypatch.setattr("mllm_explain.adapters.load_model", lambda *_a, **_k: pytest.fail("the model was loaded"))
+    monkeypatch.chdir(tmp_path)  # nothing a command might write lands in the checkout
+    args = [arg.replace(EXAMPLE, str(Path(__file__).parents[1] / EXAMPLE)) for arg in command]
+    assert_one_line_error(run_here(capsys, *args, *placement), fragment)
+    assert not any(tmp_path.iterdir())

@@ -4,7 +4,8 @@ the same process, on the same inputs, so it transfers between machines where sec
 1. rank Gaussian filter: the vectorised filter vs the per-pixel reference loop (outputs checked equal);
 2. explaining a whole caption with each method vs plain greedy generation of the same tokens;
 3. our TAM vs `naive_tam`, the pipeline the reference implementation follows (maps checked equal);
-4. scaling of `tam` / `msea_arc` with answer length, vision tokens and number of scales (log-log fits).
+4. scaling of `tam` / `msea_arc` with answer length, vision tokens and number of scales (log-log fits);
+5. the bytes a trace holds, measured (`Trace.nbytes`) against `memory.trace_bytes`, and projected for 7B models.
 
 Times are medians of repeated calls after a warm-up.  Peak memory is the resident-set high-water mark
 (Linux VmHWM, reset before each call), reported absolute and as the part the call adds to the resident
@@ -37,6 +38,7 @@ from rich.table import Table
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.errors import UserError
 from mllm_explain.explain import explain
+from mllm_explain.memory import PROJECTIONS, TraceSizes, memory_row, trace_bytes
 from mllm_explain.methods import get_method, list_methods
 from mllm_explain.methods.filters import (
     rank_gaussian_filter,
@@ -294,9 +296,11 @@ def tam_maps(adapter: ModelAdapter, image: Image.Image, prompt: str, answer_ids:
 
 
 # --- the run ------------------------------------------------------------------------------------------------
-def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | None = None) -> dict:
-    """Run all four sections with the bundled model on the example image, write `out/bench.json` and
-    `out/bench.png`, and return the report (`tables(report)` renders it)."""
+def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | None = None,
+              placement: dict | None = None) -> dict:
+    """Run all four sections with the bundled model (loaded with `placement`: `load_model`'s device,
+    dtype, device_map) on the example image, write `out/bench.json` and `out/bench.png`, and return the
+    report (`tables(report)` renders it)."""
     prepare_folder(out)  # a file, or a folder that cannot be written, is refused before the work
     if not EXAMPLE_IMAGE.is_file():
         raise UserError(f"the benchmark image {EXAMPLE_IMAGE} is missing; run from a source checkout")
@@ -308,13 +312,15 @@ def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | 
     sizes = QUICK if quick else FULL
     kind = memory_measure()
     step("loading model")
-    adapter = load_model()
+    adapter = load_model(**(placement or {}))
     image = load_image(EXAMPLE_IMAGE)
     bench = Bench(adapter, image, DEFAULT_PROMPT, sizes, kind, step)
     report = {
         "quick": quick, "sizes": asdict(sizes), "machine": _machine(), "model": adapter.name_or_path,
+        "device": str(adapter.device), "dtype": str(adapter.model.dtype).removeprefix("torch."),
         "image": EXAMPLE_IMAGE.name, "prompt": DEFAULT_PROMPT, "memory_measure": _memory_note(kind),
         "filter": bench.filters(), "caption": bench.caption(), "naive": bench.naive(), "scaling": bench.scaling(),
+        "memory": bench.memory(),
     }
     report["goals"] = goals(report)
     write_text(out / "bench.json", json.dumps(report, indent=1))
@@ -431,6 +437,32 @@ class Bench:
             points.append({"n_scales": k, "scales": list(scales), "seconds": run.seconds})
         return {"length": length, "image_size": image_size, "scales": {"msea_arc": _fit(points, "n_scales")},
                 "tokens_for_image_and_scales": sizes.scaling_tokens}
+
+
+    def memory(self) -> dict:
+        """Section 5: the trace of an N-token caption, its bytes measured and predicted, and the projections."""
+        n = self.sizes.caption_tokens
+        self.step(f"trace bytes, {n} tokens")
+        return trace_memory(self.adapter, self.image, self.prompt,
+                            forced_generate(self.adapter, self.image, self.prompt, n))
+
+
+def trace_memory(adapter: ModelAdapter, image: Image.Image, prompt: str, answer_ids: Sequence[int]) -> dict:
+    """`Trace.nbytes` of one trace, with and without attention rows, against `memory.trace_bytes` for
+    the trace's sizes (AssertionError when they differ), and the same prediction for 7B models."""
+    vocabulary, width = adapter.unembedding.shape
+    measured = {}
+    for attention in (False, True):
+        trace = adapter.trace(image, prompt, list(answer_ids), attention=attention)
+        n, p, t = len(trace.vision_positions), len(trace.prompt_positions), len(trace.answer_positions)
+        sizes = TraceSizes(vision=n, answer=t, hidden=width, vocabulary=vocabulary, prompt=p,
+                           template=len(trace.input_ids) - n - p - t)
+        if trace.nbytes != trace_bytes(sizes, attention):
+            raise AssertionError(f"a trace holds {trace.nbytes} bytes, memory.trace_bytes predicts "
+                                 f"{trace_bytes(sizes, attention)}")
+        measured["with_attention" if attention else "plain"] = trace.nbytes
+    return {"measured": memory_row("bundled model (measured)", sizes) | {"nbytes": measured},
+            "projections": [memory_row(name, sizes) for name, sizes in PROJECTIONS.items()]}
 
 
 def _fit(points: list[dict], x: str) -> dict:
@@ -564,7 +596,22 @@ def tables(report: dict) -> list[Table]:
             points = ", ".join(f"{p[fit['x']]}: {_ms(p['seconds'])}" for p in fit["points"])
             exponent = "" if fit["exponent"] is None else f"{fit['exponent']:.2f}"
             fourth.add_row(name, fit["x"].replace("_", " "), exponent, points)
-    return [first, second, third, fourth]
+    memory = report["memory"]
+    fifth = Table(title="5. Trace bytes (Trace.nbytes = memory.trace_bytes, checked) and the methods' float32 "
+                        "working set")
+    for column in ("model", "vision N", "answer T", "hidden d", "vocabulary V", "trace", "per answer token",
+                   "with attention", "method work"):
+        fifth.add_column(column, justify="left" if column == "model" else "right")
+    for row in [memory["measured"], *memory["projections"]]:
+        fifth.add_row(row["name"], str(row["vision"]), str(row["answer"]), str(row["hidden"]),
+                      f"{row['vocabulary']:,}", _mib(row["trace_bytes"]),
+                      f"{row['trace_bytes_per_answer_token'] / 1024:,.1f} KiB",
+                      _mib(row["trace_bytes_with_attention"]), _mib(row["method_work_bytes"]))
+    return [first, second, third, fourth, fifth]
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2**20:,.2f} MiB"
 
 
 def plot(report: dict, path: Path) -> None:

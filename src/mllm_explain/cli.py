@@ -21,6 +21,11 @@ err = Console(stderr=True)
 QUIET = not err.is_terminal  # progress bars only on a terminal: in a log or a pipe they add stray lines
 
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Local path or hub id; the bundled model if omitted.")]
+DeviceOption = Annotated[Optional[str], typer.Option(
+    help="cpu, cuda, cuda:N, or auto (spread the model over all GPUs); CUDA when present if omitted.")]
+DtypeOption = Annotated[Optional[str], typer.Option(
+    help="The weights' precision: float32, bfloat16 or float16; bfloat16 on CUDA, float32 on the CPU if omitted. "
+         "Maps are computed in float32 either way.")]
 MethodOptions = Annotated[Optional[list[str]], typer.Option(
     "--option", "-o", help="A method option KEY=VALUE, repeatable, e.g. -o arc_k=20 -o aggregation=max "
                            "(see `mllm-explain methods`).")]
@@ -32,13 +37,16 @@ def caption(
     prompt: Annotated[str, typer.Option(help="Prompt for the model.")] = "Describe this image.",
     model: ModelOption = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.", min=1)] = 64,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Print the model's greedy answer for IMAGE."""
     from mllm_explain.adapters import load_model
     from mllm_explain.images import load_image
 
+    placement = _placement(device, dtype)
     picture = load_image(image)
-    adapter = load_model(model)
+    adapter = load_model(model, **placement)
     ids = adapter.generate(picture, prompt, max_new_tokens=max_new_tokens)
     typer.echo(adapter.tokenizer.decode(ids, skip_special_tokens=True).strip())
 
@@ -54,6 +62,8 @@ def explain_command(
     option: MethodOptions = None,
     out: Annotated[Path, typer.Option(help="Folder for report.html, maps.npz, tokens.json and word PNGs.")] = Path("report"),
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated answer in tokens.", min=1)] = 64,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Explain every word of the model's answer: which image regions and earlier words support it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -66,11 +76,12 @@ def explain_command(
 
     options = _method_options([method], scales, option)
     get_method(method, **options)  # fail on a bad method or option before loading anything
+    placement = _placement(device, dtype)
     picture = load_image(image)
     with locked_folder(out), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                                       console=err, transient=True, disable=QUIET) as progress:
         task = progress.add_task("loading model", total=None)
-        adapter = load_model(model)
+        adapter = load_model(model, **placement)
         result = explain(adapter, picture, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,
                          progress=lambda label: progress.update(task, description=label), **options)
         progress.update(task, description="writing report")
@@ -185,6 +196,8 @@ def quality(
     split: Annotated[str, typer.Option(help="Split to score on.")] = "test",
     scales: Annotated[str, typer.Option(help="Comma-separated input scales.")] = "1.0,0.75,0.5",
     out: Annotated[Optional[Path], typer.Option(help="Write the numbers as JSON here.")] = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Caption quality on synthetic scenes: object recall, hallucination, colour accuracy per scale."""
     from mllm_explain.adapters import load_model
@@ -194,11 +207,12 @@ def quality(
     from PIL import Image
 
     scale_values = _parse_scales(scales)
+    placement = _placement(device, dtype)
     if out:  # a file: refuse a folder or an unwritable place before the run, not after it
         prepare_folder(out.parent)
         if out.is_dir():
             raise UserError(f"--out {out} is a folder; name a file for the JSON")
-    adapter = load_model(model)
+    adapter = load_model(model, **placement)
     scenes = list(iter_scenes(n, seed, split))
     results = {}
     for scale in scale_values:
@@ -221,13 +235,15 @@ def pointing(
     seed: Annotated[int, typer.Option(help="Scene seed.")] = 0,
     split: Annotated[str, typer.Option(help="Split to score on.")] = "val",
     method: Annotated[str, typer.Option(help="Explanation method.")] = "logit_lens",
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Pointing game: how often an object noun's map peaks inside its object (reference captions)."""
     from mllm_explain.adapters import load_model
     from mllm_explain.data.synth import iter_scenes
     from mllm_explain.evaluation.pointing import pointing_game
 
-    adapter = load_model(model)
+    adapter = load_model(model, **_placement(device, dtype))
     scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err, disable=QUIET)
     typer.echo(json.dumps(pointing_game(adapter, scenes, method=method) | {"n_scenes": n, "split": split}, indent=1))
 
@@ -253,6 +269,8 @@ def evaluate_command(
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete the results already in --out and start afresh "
                                                          "instead of resuming.")] = False,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Score explanation methods on a dataset with masks: Obj-IoU, Func-IoU, F1-IoU, faithfulness, cost.
 
@@ -270,6 +288,7 @@ def evaluate_command(
     if not names:
         raise UserError("--methods names no method")
     options = _method_options(names, scales, option)
+    placement = _placement(device, dtype)
     for name in names:
         get_method(name, **options_for(name, options))  # fail on a bad method or option before loading anything
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
@@ -278,7 +297,7 @@ def evaluate_command(
     with locked_folder(out):  # checked, locked and its settings compared before the model loads
         samples = load_samples(data, fmt, prompt)
         start_run(config, model_source(model), fresh)
-        run = Evaluation(load_model(model), config, samples)
+        run = Evaluation(load_model(model, **placement), config, samples)
         try:
             with Progress(console=err, disable=QUIET) as progress:
                 task = progress.add_task("evaluating", total=len(run.samples))
@@ -295,6 +314,8 @@ def bench_command(
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, one repeat: under two minutes on 2 CPU cores.")]
     = False,
     out: Annotated[Path, typer.Option(help="Folder for bench.json and bench.png.")] = Path("bench"),
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Measure speed and memory as ratios on the same inputs: filter vs per-pixel loop, explanation vs
     generation per method, ours vs the naive TAM pipeline, and scaling with length, image and scales."""
@@ -302,14 +323,25 @@ def bench_command(
 
     from mllm_explain.bench import run_bench, tables
 
+    placement = _placement(device, dtype)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True, disable=QUIET) as progress:
         task = progress.add_task("starting", total=None)
-        report = run_bench(out, quick=quick, progress=lambda label: progress.update(task, description=label))
+        report = run_bench(out, quick=quick, placement=placement, progress=lambda label: progress.update(task, description=label))
     console = Console(width=max(Console().width, 160))  # wide tables stay readable when piped to a log
     for table in tables(report):
         console.print(table)
     err.print(f"results: {out / 'bench.json'}, {out / 'bench.png'}", highlight=False)
+
+
+def _placement(device: str | None, dtype: str | None) -> dict:
+    """`load_model`'s device, dtype and device_map for --device and --dtype, checked before any work."""
+    from mllm_explain.devices import resolve_device, resolve_dtype
+
+    if device == "auto":
+        resolve_dtype(dtype, resolve_device(None))
+        return {"dtype": dtype, "device_map": "auto"}
+    return {"device": device, "dtype": resolve_dtype(dtype, resolve_device(device))}
 
 
 def _method_options(names: list[str], scales: str | None, option: list[str] | None) -> dict:

@@ -49,7 +49,8 @@ def explain(
     traces = []
     for scale in explainer.scales:
         step(f"forward at scale {scale}")
-        traces.append(model.trace(picture, prompt, answer_ids, scale=scale, attention=explainer.needs_attention))
+        traces.append(model.trace(picture, prompt, answer_ids, scale=scale, attention=explainer.needs_attention,
+                                  gradients=explainer.needs_gradients))
     step(f"{explainer.name} maps")
     result = explainer.attribute(model, traces)
     reference = traces[0]

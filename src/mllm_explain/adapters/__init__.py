@@ -10,6 +10,7 @@ import torch
 from mllm_explain.adapters import internvl, llava, qwen2_vl  # noqa: F401  (registers)
 from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.adapters.registry import ADAPTERS, register_adapter
+from mllm_explain.devices import resolve_device, resolve_dtype
 from mllm_explain.errors import UserError
 
 BUNDLED_MODEL = Path(str(files("mllm_explain") / "checkpoints" / "synth-qwen2-vl"))
@@ -22,15 +23,22 @@ def model_source(name_or_path: str | Path | None = None) -> str:
     return str(name_or_path or BUNDLED_MODEL)
 
 
-def load_model(name_or_path: str | Path | None = None, device: str | None = None,
-               dtype: torch.dtype | str | None = None) -> ModelAdapter:
+def load_model(name_or_path: str | Path | None = None, device: str | torch.device | None = None,
+               dtype: torch.dtype | str | None = None, device_map: str | dict | None = None) -> ModelAdapter:
     """Load an MLLM and its processor (`from_pretrained`), wrapped in its family's adapter.
 
-    With no argument, the bundled model.  A hub id is only looked up in the local cache unless the
-    environment allows downloads (HF_HUB_OFFLINE unset); nothing here forces a download.
+    With no argument, the bundled model.  `device`: CUDA when present, else the CPU; `dtype`: the
+    weights' precision, bfloat16 on CUDA and float32 on the CPU by default (maps are computed in
+    float32 either way).  `device_map="auto"` spreads a model too large for one GPU over all of them
+    (needs `accelerate`); `device` is then ignored.  A hub id is only looked up in the local cache
+    unless the environment allows downloads (HF_HUB_OFFLINE unset); nothing here forces a download.
     """
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
+    if device_map is not None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    target = resolve_device(device)
+    dtype = resolve_dtype(dtype, target)
     source = model_source(name_or_path)
     try:
         config = AutoConfig.from_pretrained(source)
@@ -39,10 +47,12 @@ def load_model(name_or_path: str | Path | None = None, device: str | None = None
     adapter_cls = ADAPTERS.get(config.model_type)
     if adapter_cls is None:
         raise UserError(f"unsupported model type {config.model_type!r}; supported: {', '.join(sorted(ADAPTERS))}")
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype or torch.float32)
+    placement = {} if device_map is None else {"device_map": device_map}
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **placement)
+    except ImportError as exc:  # device_map without accelerate
+        raise UserError(f"device_map={device_map!r}: {str(exc).splitlines()[0]}") from None
     processor = AutoProcessor.from_pretrained(source)
-    if device:
-        model = model.to(device)
+    if device_map is None:
+        model = model.to(target)
     return adapter_cls(model, processor, source)

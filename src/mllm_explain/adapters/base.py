@@ -38,7 +38,14 @@ class Trace:
     answer_positions: Tensor  # (T,) answer tokens
     image_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     attention: Tensor | None = None  # (T, L) last-layer attention rows of the positions predicting answer tokens
-    inputs: Any = field(default=None, repr=False)  # the processor inputs that were run
+    inputs: Any = field(default=None, repr=False)  # the processor inputs that were run, kept only for gradients
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of tensor storage the trace holds (on any device): what a lean trace keeps small."""
+        tensors = [self.input_ids, self.hidden, self.vision_positions, self.prompt_positions, self.answer_positions,
+                   self.attention, *(self.inputs.values() if self.inputs is not None else ())]
+        return sum(t.nbytes for t in tensors if torch.is_tensor(t))
 
     @property
     def answer_ids(self) -> Tensor:
@@ -133,7 +140,7 @@ class ModelAdapter:
                 if torch.is_tensor(value) and value.shape == (rows, length) and key != "pixel_values":
                     fill = extra if key == "input_ids" else torch.full_like(extra, 1 if key == "attention_mask" else 0)
                     inputs[key] = torch.cat([value, fill.to(value.dtype)], dim=1)
-        return inputs.to(self.device)
+        return inputs.to(device=self.device, dtype=self.model.dtype)  # pixels in the weights' precision
 
     @torch.no_grad()
     def answer_probabilities(self, images: Sequence[Image.Image], prompt: str, answer_ids: Sequence[int],
@@ -263,8 +270,10 @@ class ModelAdapter:
 
     @torch.no_grad()  # not inference_mode: `last_layer_gradients` runs a grad forward on `Trace.inputs`
     def trace(self, image: Image.Image, prompt: str, answer_ids: Sequence[int], scale: float = 1.0,
-              attention: bool = False) -> Trace:
-        """One teacher-forced forward over prompt + answer at `scale`; keeps only final-norm states."""
+              attention: bool = False, gradients: bool = False) -> Trace:
+        """One teacher-forced forward over prompt + answer at `scale`; keeps only final-norm states, the
+        last layer's attention rows with `attention`, and the model's inputs (pixels on the device)
+        with `gradients`, for `last_layer_gradients`."""
         if not answer_ids:
             raise UserError("nothing to explain: the answer is empty")
         if not 0 < scale <= 4:
@@ -288,12 +297,14 @@ class ModelAdapter:
             scale=scale, input_ids=ids.cpu(), hidden=hidden[-1][0].float().cpu(), vision_positions=vision.cpu(),
             grid=grid, prompt_positions=self._prompt_positions(ids.tolist(), prompt, int(vision.max()) + 1,
                                                                int(answer_positions[0])),
-            answer_positions=answer_positions, image_box=box, attention=attn, inputs=inputs,
+            answer_positions=answer_positions, image_box=box, attention=attn, inputs=inputs if gradients else None,
         )
 
     def last_layer_gradients(self, trace: Trace) -> tuple[Tensor, Tensor]:
         """Gradient of each answer token's logit w.r.t. the vision tokens' states entering the last
         decoder layer, (T, N, d), and those states (N, d): one forward, one backward per token."""
+        if trace.inputs is None:
+            raise ValueError("the trace has no inputs to differentiate: make it with trace(..., gradients=True)")
         entering: list[Tensor] = []
 
         def pre_hook(_module, args, kwargs):

@@ -56,7 +56,8 @@ class ExplanationMethod:
     """
 
     name: ClassVar[str]
-    needs_attention: ClassVar[bool] = False
+    needs_attention: ClassVar[bool] = False  # traces keep the last layer's attention rows
+    needs_gradients: ClassVar[bool] = False  # traces keep the model's inputs for a backward pass
     scales: tuple[float, ...] = (1.0,)
     aggregation: str = "mean"  # mean | max | confidence (weights = token probability per scale)
 

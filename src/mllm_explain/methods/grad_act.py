@@ -15,6 +15,7 @@ from mllm_explain.methods.registry import register_method
 @dataclass(kw_only=True)
 class GradAct(ExplanationMethod):
     name = "grad_act"
+    needs_gradients = True
 
     def scale_maps(self, model, trace) -> ScaleMaps:
         grads, acts = model.last_layer_gradients(trace)  # (T, N, d), (N, d)

@@ -34,6 +34,7 @@ from mllm_explain.data.synth import (
     CATEGORIES, COLOURS, DEFAULT_PROMPT, NUMBER_WORDS, PLURALS, iter_scenes, random_size, render_scene,
     scene_rng,
 )
+from mllm_explain.devices import resolve_device
 from mllm_explain.errors import UserError
 from mllm_explain.evaluation.caption_quality import score_caption, summarise
 from mllm_explain.evaluation.pointing import pointing_game
@@ -230,24 +231,6 @@ def _in_process(rng: np.random.Generator, processor, plan: Plan, start: int):
     for done in range(start, plan.total):
         inputs, labels = _batch(rng, processor, *plan.batch(done))
         yield done, inputs, labels
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """`None`: CUDA when present, else the CPU."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UserError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type != "cpu":
-        raise UserError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
-    return device
 
 
 def _check_options(steps: int, lr: float, seed: int, eval_every: int, first_stage: int, text_steps: int,
