@@ -109,7 +109,7 @@ def test_resuming_under_other_settings_is_refused_unless_fresh(scenes, tmp_path,
     assert recorded["prompt"] == DEFAULT_PROMPT and recorded["methods"] == ["logit_lens"] and recorded["limit"] == 1
     assert set(ROW_SETTINGS) <= set(recorded) and recorded["data"] == str(scenes.resolve())
     before = (tmp_path / "samples.jsonl").read_text()
-    for change, fragment in [(["--prompt", "Describe it."], "prompt"), (["-o", "filter=false"], "options"),
+    for change, fragment in [(["--prompt", "Describe it."], "prompt"), (["-o", "normalise=joint"], "options"),
                              (["--answer", "reference"], "answer"), (["--faithfulness"], "faithfulness")]:
         code, stderr = cli(capsys, *quick, "--limit", "2", *change)
         lines = stderr.strip().splitlines()
@@ -119,6 +119,21 @@ def test_resuming_under_other_settings_is_refused_unless_fresh(scenes, tmp_path,
     assert cli(capsys, *quick, "--limit", "1", "--prompt", "Describe it.", "--fresh")[0] == 0
     assert {r["prompt"] for r in rows(tmp_path) if r["method"] == "generation"} == {"Describe it."}
     assert len(rows(tmp_path)) == 2
+
+
+def test_resuming_after_a_method_default_changed_is_refused(scenes, tmp_path, capsys):
+    quick = ["evaluate", "--data", str(scenes), "--methods", "logit_lens", "--no-faithfulness", "--out", str(tmp_path)]
+    assert cli(capsys, *quick, "--limit", "1")[0] == 0
+    recorded = json.loads((tmp_path / "settings.json").read_text())
+    assert recorded["options"]["logit_lens"]["filter"] is False  # defaults are recorded, not only -o options
+    recorded["options"]["logit_lens"]["filter"] = True  # as an earlier release with another default would have
+    (tmp_path / "settings.json").write_text(json.dumps(recorded))
+    code, stderr = cli(capsys, *quick, "--limit", "2")
+    assert code == 2 and "options" in stderr and "--fresh" in stderr
+    assert cli(capsys, *quick, "--limit", "2", "--methods", "logit_lens,tam")[0] == 2  # still refused with more methods
+    recorded["options"]["logit_lens"]["filter"] = False
+    (tmp_path / "settings.json").write_text(json.dumps(recorded))
+    assert cli(capsys, *quick[:4], "logit_lens,tam", *quick[5:], "--limit", "1")[0] == 0  # a new method may join
 
 
 def test_results_without_a_settings_record_are_not_resumed(scenes, tmp_path, capsys):

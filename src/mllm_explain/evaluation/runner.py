@@ -44,7 +44,7 @@ from mllm_explain.evaluation.words import synthetic_lexicon
 from mllm_explain.explain import explain
 from mllm_explain.explanation import word_starts
 from mllm_explain.images import load_image
-from mllm_explain.methods import options_for
+from mllm_explain.methods import get_method, options_for
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
 
 METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
@@ -81,7 +81,9 @@ class EvaluationConfig:
         """What settings.json records for a run of `model` (a path or hub id), as JSON values."""
         return json.loads(json.dumps({
             "model": model, "data": str(self.data.resolve()), "format": self.fmt,
-            "prompt": self.prompt or DEFAULT_PROMPTS.get(self.fmt), "answer": self.answer, "options": self.options,
+            "prompt": self.prompt or DEFAULT_PROMPTS.get(self.fmt), "answer": self.answer,
+            # every method's full options, defaults included: a release that changes a default changes rows
+            "options": {m: get_method(m, **options_for(m, self.options)).options() for m in self.methods},
             "max_new_tokens": self.max_new_tokens, "faithfulness": self.faithfulness, "steps": self.steps,
             "methods": self.methods, "limit": self.limit,
         }, default=str))
@@ -152,7 +154,7 @@ def start_run(config: EvaluationConfig, model: str, fresh: bool = False) -> None
     rows = out / "samples.jsonl"
     if rows.exists() and rows.stat().st_size:
         previous = _read_settings(out / SETTINGS)
-        changed = [key for key in ROW_SETTINGS if previous.get(key) != settings[key]]
+        changed = [key for key in ROW_SETTINGS if _differs(key, previous.get(key), settings[key])]
         if changed:
             differences = "; ".join(f"{key} {_short(previous.get(key))} there, {_short(settings[key])} now"
                                     for key in changed)
@@ -160,6 +162,13 @@ def start_run(config: EvaluationConfig, model: str, fresh: bool = False) -> None
                             "settings to resume, add --fresh to start afresh (deletes those results), or choose "
                             "another --out")
     write_text(out / SETTINGS, json.dumps(settings, indent=1))
+
+
+def _differs(key: str, before, now) -> bool:
+    """Options are compared per method that both runs score (a method added on resume adds new rows)."""
+    if key == "options" and isinstance(before, dict):
+        return any(before.get(method, options) != options for method, options in now.items())
+    return before != now
 
 
 def _read_settings(path: Path) -> dict:
