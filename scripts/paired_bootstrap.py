@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mllm_explain.evaluation.metrics import f1_iou
+from mllm_explain.evaluation.metrics import f1_iou, mean
 
 
 METRICS = ("F1-IoU", "Obj-IoU", "Func-IoU", "deletion AUC", "insertion AUC")
@@ -36,8 +36,8 @@ def per_sample(rows: list[dict]) -> dict[str, Sample]:
 
 
 def pooled_mean(samples: list[Sample], field: int) -> float:
-    values = [v for s in samples for v in s[field]]
-    return float(np.mean(values)) if values else float("nan")
+    """The mean over all samples' values, as `summary.json` takes it (None and NaN left out)."""
+    return mean([v for s in samples for v in s[field]])
 
 
 def read_rows(out: Path, method: str) -> list[dict]:
