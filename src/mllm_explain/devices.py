@@ -3,6 +3,7 @@ once here so that a bad value is one line `error: ...` (exit code 2), never a tr
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from mllm_explain.errors import UserError
@@ -16,6 +17,20 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 # gradients are taken in the model's precision and differ by up to 1.0 in bfloat16.
 BF16_MAP_ATOL = 0.05
 BF16_UNCHECKED_METHODS = ("grad_act",)
+# ARC's threshold form is discontinuous: a context token whose RBO lies near tau can enter or leave
+# the interference when bfloat16 moves a ranking, which changes that answer token's whole map.
+# Measured on the bundled model: `msea_arc` differs by up to 0.11 on one token of ten (2.2% of the
+# cells), 0.003 on average.  For these methods the average difference is what is bounded.
+BF16_DISCONTINUOUS_METHODS = ("arc", "msea_arc")
+BF16_MAP_MEAN_ATOL = 0.01
+
+
+def bf16_maps_agree(method: str, half: np.ndarray, full: np.ndarray) -> bool:
+    """Whether a bfloat16 model's maps are within the stated tolerance of the float32 model's."""
+    difference = np.abs(half - full)
+    if method in BF16_DISCONTINUOUS_METHODS:
+        return bool(difference.mean() <= BF16_MAP_MEAN_ATOL)
+    return bool(difference.max() <= BF16_MAP_ATOL)
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
