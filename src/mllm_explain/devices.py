@@ -13,7 +13,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 # How far a bfloat16 model's maps (in [0, 1]) may be from the float32 model's: maps are computed in
 # float32, but the hidden states they read carry bfloat16's 8-bit mantissa.  Measured on the bundled
-# model: logit_lens 0.027, tam 0.009, msea_arc 0.006, attention 0.026.  grad_act is left out: its
+# model: logit_lens 0.027, tam 0.010, arc 0.007, msea 0.010, attention 0.026.  grad_act is left out: its
 # gradients are taken in the model's precision and differ by up to 1.0 in bfloat16.
 BF16_MAP_ATOL = 0.05
 BF16_UNCHECKED_METHODS = ("grad_act",)
