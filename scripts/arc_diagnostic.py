@@ -35,14 +35,13 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
     model = load_model(args.model)
-    W = model.unembedding.detach().float().cpu()
     rho_values, moved, removed_eci, removed_arc, arc_vs_eci = [], [], [], [], []
     for sample in load_samples(args.data, "synthetic")[: args.limit]:
         image = load_image(sample.image)
         trace = model.trace(image, sample.prompt, model.generate(image, sample.prompt))
-        scores = base_scores(trace, W)
+        scores = base_scores(trace, model)
         eci_weights = scores.relevance * scores.before * ~scores.same_word
-        rho = arc_correlation(trace, W, args.arc_k, args.arc_p)
+        rho = arc_correlation(trace, model, args.arc_k, args.arc_p)
         arc_weights = eci_weights * (1 - rho)
         rho_values += rho[scores.before & ~scores.same_word].tolist()
         maps = scores.answer_maps

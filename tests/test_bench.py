@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from tiny_models import PROMPT, WIDE, build_adapter, make_image
 
+from mllm_explain.adapters.base import LOGIT_BLOCK_BYTES
 from mllm_explain.bench import (
     FILTER_ATOL,
     MAP_ATOL,
@@ -79,5 +80,7 @@ def test_projections_grow_with_the_sizes():
     assert sizes.length == 1200 + 128 + sizes.prompt + sizes.template
     assert trace_bytes(sizes) > 4 * 3584 * 1356 - 1  # float32 states of L positions
     assert trace_bytes(replace(sizes, vocabulary=10)) == trace_bytes(sizes)  # never full-vocabulary logits
-    assert method_work_bytes(sizes) > 4 * 152064 * 3584  # W's float32 copy is the largest part
+    logits = 4 * (128 + 8 + 128) * 152064  # float32 logits at the T predicting and the P + T context positions
+    assert logits < method_work_bytes(sizes) < logits + 2 * LOGIT_BLOCK_BYTES  # and one float32 block of W
+    assert method_work_bytes(sizes) < 4 * 152064 * 3584 / 5  # no float32 copy of the whole W (V x d)
     assert trace_bytes(replace(sizes, vision=2400)) > trace_bytes(sizes)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mllm_explain.adapters.base import Trace
+from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.errors import UserError
 from mllm_explain.methods import get_method, list_methods, options_for, parse_option
 from mllm_explain.methods.base import remove_interference
@@ -14,11 +14,16 @@ D, V = 8, 24
 E = torch.eye(D)
 
 
-class FakeModel:
-    """Just what token-activation methods read from a model: the unembedding matrix."""
+class FakeModel(ModelAdapter):
+    """Just what token-activation methods read from a model: the unembedding matrix, through the
+    adapter's own `unembed_rows` and `logits`."""
 
     def __init__(self, unembedding: torch.Tensor) -> None:
-        self.unembedding = unembedding
+        self._unembedding = unembedding
+
+    @property
+    def unembedding(self) -> torch.Tensor:
+        return self._unembedding
 
 
 def _trace(vision: list[torch.Tensor], hidden: dict[int, torch.Tensor], ids: list[int]) -> Trace:

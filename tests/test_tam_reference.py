@@ -46,9 +46,8 @@ def test_reference_quirks_reproduce_the_reference_on_every_round_after_the_first
 @pytest.mark.parametrize("name", IMAGES)
 def test_default_differs_from_the_reference_only_where_its_two_quirk_slots_act(bundled, traces, name):
     trace, tam = traces[name], get_method("tam")
-    W = bundled.unembedding.detach().float()
-    scores = tam.base_scores(trace, W)
-    weights = tam.context_weights(trace, scores, W)  # (T, C): prompt slots, then answer slots
+    scores = tam.base_scores(trace, bundled)
+    weights = tam.context_weights(trace, scores, bundled)  # (T, C): prompt slots, then answer slots
     quirk_slots = weights[:, [0, len(trace.prompt_positions)]].sum(1)
     difference = np.abs(_uint8_maps(bundled, trace) - REFERENCE[name].astype(int)).reshape(len(weights), -1).max(1)
     untouched = (quirk_slots == 0).numpy()
@@ -68,7 +67,7 @@ def test_earlier_position_pairing_is_not_the_reference(bundled, traces, name):
 def test_round_pairing_never_weights_the_position_that_predicts_the_token(traces, bundled):
     trace = traces[IMAGES[0]]
     tam = get_method("tam")
-    scores = tam.base_scores(trace, bundled.unembedding.detach().float())
+    scores = tam.base_scores(trace, bundled)
     for t, position in enumerate((trace.answer_positions - 1).tolist()):
         slots = scores.slot_positions[scores.before[t]].tolist()
         assert position not in slots  # t's self score is never context

@@ -66,8 +66,7 @@ def explain(
 
 def _candidates(model: ModelAdapter, trace, n: int) -> list[list[tuple[str, float]]]:
     """Top-n next-token predictions (text, probability) at each answer token's predicting position."""
-    W = model.unembedding.detach().float().cpu()
-    probabilities = torch.softmax(trace.hidden[trace.answer_positions - 1] @ W.T, -1)
+    probabilities = torch.softmax(model.logits(trace.hidden[trace.answer_positions - 1]), -1)
     top = probabilities.topk(n, dim=-1)
     return [[(model.token_text(int(i)), float(p)) for i, p in zip(ids, probs)]
             for ids, probs in zip(top.indices, top.values)]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from mllm_explain.adapters.base import LOGIT_BLOCK_BYTES
+
 FLOAT32, INT64 = 4, 8
 
 
@@ -35,13 +37,15 @@ def trace_bytes(sizes: TraceSizes, attention: bool = False) -> int:
 
 
 def method_work_bytes(sizes: TraceSizes, arc: bool = True) -> int:
-    """The largest float32 tensors a logit-lens method makes on the CPU besides the trace: the
-    unembedding's float32 copy (V, d), logits at the T predicting positions (T, V), and for ARC at the
-    P + T context positions (C, V).  Logits over vision positions are never made: maps read only the
-    rows of W of the classes explained."""
+    """The largest float32 tensors a logit-lens method makes besides the trace: logits at the T
+    predicting positions (T, V) and for ARC at the P + T context positions (C, V), on the CPU, and
+    while they are computed one block of W in float32 (at most LOGIT_BLOCK_BYTES) with its logits, on
+    W's device.  No float32 copy of the whole W (V, d) is made, and no logits over vision positions:
+    maps read only the rows of W of the classes explained."""
     s = sizes
-    arc_logits = FLOAT32 * (s.prompt + s.answer) * s.vocabulary if arc else 0
-    return FLOAT32 * s.vocabulary * s.hidden + FLOAT32 * s.answer * s.vocabulary + arc_logits
+    rows = s.answer + (s.prompt + s.answer if arc else 0)  # logit rows: the predicting, then ARC's context positions
+    block = min(s.vocabulary, max(1, LOGIT_BLOCK_BYTES // (FLOAT32 * s.hidden)))  # rows of W per block
+    return FLOAT32 * rows * s.vocabulary + FLOAT32 * block * (s.hidden + s.prompt + s.answer)
 
 
 PROJECTIONS = {  # sizes of the real checkpoints (config.json), 128 answer tokens

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from mllm_explain.errors import UserError
 
+LOGIT_BLOCK_BYTES = 64 * 2**20  # bytes of W that `logits` converts to float32 at a time: its temporary memory
 REPLACEMENT = "\ufffd"  # what decoding shows for bytes that are no whole UTF-8 character
 _MAX_CHARACTER_TOKENS = 4  # a UTF-8 character has at most 4 bytes, and a token holds at least one
 
@@ -31,7 +32,7 @@ class Trace:
 
     scale: float
     input_ids: Tensor  # (L,)
-    hidden: Tensor  # (L, d) final-norm hidden states, float32
+    hidden: Tensor  # (L, d) final-norm hidden states, float32 (all L: the unread template rows are < 3%)
     vision_positions: Tensor  # (gh * gw,)
     grid: tuple[int, int]
     prompt_positions: Tensor  # (P,) the user's prompt text
@@ -108,8 +109,28 @@ class ModelAdapter:
 
     @property
     def unembedding(self) -> Tensor:
-        """(V, d) LM-head matrix W: row c scores token id c."""
+        """(V, d) LM-head matrix W: row c scores token id c, in the model's dtype and on its device."""
         return self.model.get_output_embeddings().weight
+
+    @torch.no_grad()
+    def unembed_rows(self, ids: Tensor) -> Tensor:
+        """(n, d) float32 rows of W of token `ids`, on the CPU: all a map reads of W (the classes
+        explained, never a float32 copy of the whole matrix)."""
+        W = self.unembedding
+        return W[ids.to(W.device)].float().cpu()
+
+    @torch.no_grad()
+    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
+        """(n, V) float32 logits of (n, d) `states`, on the CPU.  Computed on W's device in float32,
+        `block_rows` vocabulary rows at a time (default: LOGIT_BLOCK_BYTES of float32 W), so that
+        whatever the model's dtype no float32 copy of the whole W is made (2 GiB for a 7B model)."""
+        W = self.unembedding
+        rows = block_rows or max(1, LOGIT_BLOCK_BYTES // (4 * W.shape[1]))
+        states = states.to(W.device, torch.float32)
+        out = torch.empty(len(states), len(W))
+        for start in range(0, len(W), rows):
+            out[:, start:start + rows] = (states @ W[start:start + rows].float().T).cpu()
+        return out
 
     @property
     def image_token_id(self) -> int:
@@ -146,9 +167,9 @@ class ModelAdapter:
     def answer_probabilities(self, images: Sequence[Image.Image], prompt: str, answer_ids: Sequence[int],
                              batch_size: int = 8) -> Tensor:
         """(B, T): teacher-forced probability of every answer token, for each of several same-size
-        images (e.g. progressively masked copies), a batch of images per forward."""
-        W = self.unembedding
-        answer = torch.as_tensor(list(answer_ids), device=self.device)
+        images (e.g. progressively masked copies), a batch of images per forward; float32 logits
+        whatever the model's dtype."""
+        answer = torch.as_tensor(list(answer_ids))
         rows = []
         for start in range(0, len(images), batch_size):
             chunk = [self.scaled_image(image, 1.0)[0] for image in images[start:start + batch_size]]
@@ -157,8 +178,9 @@ class ModelAdapter:
                 self.model(**inputs, use_cache=False, logits_to_keep=1)
             length = inputs["input_ids"].shape[1]
             predicting = hidden[-1][:, length - len(answer) - 1:length - 1]  # (b, T, d)
-            probabilities = torch.softmax((predicting @ W.T).float(), -1)
-            rows.append(probabilities.gather(2, answer[None, :, None].expand(len(chunk), -1, 1))[..., 0].cpu())
+            logits = self.logits(predicting.flatten(0, 1)).unflatten(0, (len(chunk), -1))  # (b, T, V)
+            probabilities = torch.softmax(logits, -1)
+            rows.append(probabilities.gather(2, answer[None, :, None].expand(len(chunk), -1, 1))[..., 0])
         return torch.cat(rows)
 
     @cached_property

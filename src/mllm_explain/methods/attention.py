@@ -17,7 +17,7 @@ class Attention(ExplanationMethod):
 
     def scale_maps(self, model, trace) -> ScaleMaps:
         rows = trace.attention  # (T, L)
-        scores = base_scores(trace, model.unembedding.detach().float().cpu())
+        scores = base_scores(trace, model)
         relevance = rows[:, trace.context_positions].masked_fill(~scores.before, float("nan"))
         maps = normalise_rows(rows[:, trace.vision_positions]).reshape(-1, *trace.grid)
         return ScaleMaps(maps, normalise_rows(relevance), scores.token_probability)

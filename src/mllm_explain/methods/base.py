@@ -118,11 +118,10 @@ class TokenActivation(ExplanationMethod):
             raise UserError(f"arc_k must be positive, got {self.arc_k}")
 
     def scale_maps(self, model: ModelAdapter, trace: Trace) -> ScaleMaps:
-        W = model.unembedding.detach().float().cpu()
-        scores = self.base_scores(trace, W)
+        scores = self.base_scores(trace, model)
         maps = scores.answer_maps
         if self.context != "none":
-            maps = remove_interference(maps, scores.context_maps, self.context_weights(trace, scores, W))
+            maps = remove_interference(maps, scores.context_maps, self.context_weights(trace, scores, model))
         maps, relevance = self.finish(maps, scores.relevance, scores, trace.grid)
         return ScaleMaps(maps, relevance, scores.token_probability)
 
@@ -131,25 +130,24 @@ class TokenActivation(ExplanationMethod):
             return super().attribute(model, traces)
         # "after": aggregate the raw maps of the answer and the context over scales, then remove
         # interference, normalise and filter once (weights and relevances averaged over scales).
-        W = model.unembedding.detach().float().cpu()
-        scores = [self.base_scores(trace, W) for trace in traces]
+        scores = [self.base_scores(trace, model) for trace in traces]
         answer = self.aggregate(common_grid([s.answer_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces),
                                 torch.stack([s.token_probability for s in scores]))
         context = common_grid([s.context_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces).mean(0)
-        weights = torch.stack([self.context_weights(t, s, W) for s, t in zip(scores, traces)]).mean(0)
+        weights = torch.stack([self.context_weights(t, s, model) for s, t in zip(scores, traces)]).mean(0)
         maps = remove_interference(answer.flatten(1), context.flatten(1), weights)
         maps, relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
                                       tuple(answer.shape[1:]))
         return TokenMaps(maps=maps, relevance=relevance)
 
-    def base_scores(self, trace: Trace, W: Tensor) -> BaseScores:
-        return base_scores(trace, W, pairing=self.eci_pairing, reference_quirks=self.reference_quirks)
+    def base_scores(self, trace: Trace, model: ModelAdapter) -> BaseScores:
+        return base_scores(trace, model, pairing=self.eci_pairing, reference_quirks=self.reference_quirks)
 
-    def context_weights(self, trace: Trace, scores: BaseScores, W: Tensor) -> Tensor:
+    def context_weights(self, trace: Trace, scores: BaseScores, model: ModelAdapter) -> Tensor:
         """(T, C) weights of the context maps that make up a token's interference (ECI or ARC)."""
         weights = scores.relevance * scores.before * ~scores.same_word
         if self.context == "arc":
-            rho = arc_correlation(trace, W, self.arc_k, self.arc_p)
+            rho = arc_correlation(trace, model, self.arc_k, self.arc_p)
             weights = weights * ((1 - rho) if self.arc_form == "weight" else (rho < self.arc_tau).float())
         return weights
 
@@ -186,8 +184,10 @@ def common_grid(maps: list[Tensor], traces: list[Trace]) -> Tensor:
     return torch.stack([crop_resize(m, trace.image_box, size) for m, trace in zip(maps, traces)])
 
 
-def base_scores(trace: Trace, W: Tensor, pairing: str = "round", reference_quirks: bool = False) -> BaseScores:
-    """Logit-lens maps and context relevances of every answer token (DESIGN §2-3).
+def base_scores(trace: Trace, model: ModelAdapter, pairing: str = "round",
+                reference_quirks: bool = False) -> BaseScores:
+    """Logit-lens maps and context relevances of every answer token (DESIGN §2-3), in float32 from
+    `model`'s unembedding: its rows of the classes explained and logits at the T predicting positions.
 
     `pairing` says which position stands for an earlier answer token k in ECI: "round" (TAM's code)
     reads k's relevance at k - 1, the position that predicted it, so the position predicting t (t's
@@ -206,17 +206,18 @@ def base_scores(trace: Trace, W: Tensor, pairing: str = "round", reference_quirk
     if reference_quirks:
         map_ids[n_prompt] = trace.input_ids[answer_positions[0] - 1]
         if n_prompt:
-            map_ids[0] = (hidden[context[0]] @ W.T).argmax()
-    context_maps = torch.relu(W[map_ids] @ vision.T)  # (C, N): only a few rows of W, never (N, V)
-    answer_maps = torch.relu(W[answer_ids] @ vision.T) if reference_quirks else context_maps[n_prompt:]
+            map_ids[0] = model.logits(hidden[context[:1]])[0].argmax()
+    context_maps = torch.relu(model.unembed_rows(map_ids) @ vision.T)  # (C, N): a few rows of W, never (N, V)
+    answer_rows = model.unembed_rows(answer_ids)  # (T, d)
+    answer_maps = torch.relu(answer_rows @ vision.T) if reference_quirks else context_maps[n_prompt:]
     slots = context.clone()
     if pairing == "round":
         slots[n_prompt:] = answer_positions - 1
-    relevance = torch.relu(W[answer_ids] @ hidden[slots].T)  # (T, C)
+    relevance = torch.relu(answer_rows @ hidden[slots].T)  # (T, C)
     before = context[None, :] < answer_positions[:, None]
     own = slots[None, :] == (answer_positions[:, None] - 1)
     same_word = context_ids[None, :] == answer_ids[:, None]
-    logits = hidden[answer_positions - 1] @ W.T  # (T, V): text positions only
+    logits = model.logits(hidden[answer_positions - 1])  # (T, V): text positions only
     probability = torch.softmax(logits, -1).gather(1, answer_ids[:, None])[:, 0]
     return BaseScores(answer_maps, context_maps, slots, relevance, before, own, same_word, probability)
 
@@ -253,13 +254,13 @@ def normalise_rows(values: Tensor) -> Tensor:
     return (values - low) / (high - low).clamp_min(1e-12)
 
 
-def arc_correlation(trace: Trace, W: Tensor, k: int, p: float) -> Tensor:
+def arc_correlation(trace: Trace, model: ModelAdapter, k: int, p: float) -> Tensor:
     """ρ (T, C): RBO between the top-k next-token predictions that produced answer token t and
     context token j, both read where the token was predicted (DESIGN §5; for an answer token that is
     the position ECI's round pairing reads its relevance from).  Full-vocabulary logits only at the
     C text positions."""
     context = trace.context_positions
-    logits = trace.hidden[context - 1] @ W.T  # (C, V)
+    logits = model.logits(trace.hidden[context - 1])  # (C, V)
     top = logits.topk(min(k, logits.shape[1]), dim=1).indices
     return rbo_matrix(top, p)[-len(trace.answer_positions):]
 

@@ -20,6 +20,6 @@ class GradAct(ExplanationMethod):
     def scale_maps(self, model, trace) -> ScaleMaps:
         grads, acts = model.last_layer_gradients(trace)  # (T, N, d), (N, d)
         maps = normalise_rows((grads * acts[None]).sum(-1).relu()).reshape(-1, *trace.grid)
-        scores = base_scores(trace, model.unembedding.detach().float().cpu())
+        scores = base_scores(trace, model)
         relevance = normalise_rows(scores.relevance.masked_fill(~scores.before, float("nan")))
         return ScaleMaps(maps, relevance, scores.token_probability)
