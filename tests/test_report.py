@@ -28,23 +28,25 @@ PROMPT_TOKENS = ["Describe", " this", "<script>alert(1)</script>"]
 EVIL_CANDIDATE = "</script><script>alert(2)</script>"
 
 
-def make_explanation(height: int = 40, width: int = 60) -> Explanation:
-    """Four answer tokens, each with its own blob map on an 8x12 grid, relevances only for earlier
-    context tokens."""
+def make_explanation(height: int = 40, width: int = 60, tokens: list[str] = TOKENS,
+                     grounding: list[float] | None = None) -> Explanation:
+    """Four answer tokens (or `tokens`), each with its own blob map on an 8x12 grid, relevances only
+    for earlier context tokens."""
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
-    n, p = len(TOKENS), len(PROMPT_TOKENS)
+    n, p = len(tokens), len(PROMPT_TOKENS)
     ys, xs = np.mgrid[0:8, 0:12] + 0.5
     grid_maps = np.stack([np.exp(-(((xs - 12 * (t + 0.5) / n) / 1.5) ** 2 + ((ys - 4) / 2) ** 2))
                           for t in range(n)]).astype(np.float32)
     relevance = np.full((n, p + n), np.nan)
     for t in range(n):
         relevance[t, : p + t] = rng.random(p + t) + 0.1
-    candidates = [[(TOKENS[t], 0.6 - 0.1 * t), (f" cand{t}", 0.2), (EVIL_CANDIDATE, 0.05)] for t in range(n)]
+    candidates = [[(tokens[t], 0.6 - 0.1 * t), (f" cand{t}", 0.2), (EVIL_CANDIDATE, 0.05)] for t in range(n)]
     return Explanation(
         method="msea+arc", options={"layers": "all", "note": "<i>opt</i>"}, prompt="Describe this<script>alert(1)</script>",
-        image=image, tokens=list(TOKENS), token_ids=list(range(n)), grid_maps=grid_maps,
-        context_tokens=PROMPT_TOKENS + TOKENS, relevance=relevance, candidates=candidates, model="synthetic/model",
+        image=image, tokens=list(tokens), token_ids=list(range(n)), grid_maps=grid_maps,
+        context_tokens=PROMPT_TOKENS + tokens, relevance=relevance, candidates=candidates, model="synthetic/model",
+        grounding=None if grounding is None else np.asarray(grounding),
     )
 
 
@@ -182,11 +184,15 @@ def test_explanation_does_not_import_the_report() -> None:
     assert result.stdout.strip() == "False", result.stderr
 
 
-def test_browser_interaction(report: Path) -> None:
+def require_chromium() -> None:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium missing at /usr/bin/chromium; CI must install it")
         pytest.skip("Chromium not installed at /usr/bin/chromium: apt-get install chromium")
+
+
+def test_browser_interaction(report: Path) -> None:
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     def tint(page, j: int) -> str:
@@ -224,7 +230,44 @@ def test_browser_interaction(report: Path) -> None:
 
             page.keyboard.press("ArrowLeft")
             assert heatmap.get_attribute("data-shown-token") == "2"
+            assert page.locator(".ungrounded").count() == 0 and page.locator("#legend").count() == 0  # no scores
             page.screenshot(path="/tmp/report_screenshot.png", full_page=True)
             assert not errors and not dialogs and not remote
+        finally:
+            browser.close()
+
+
+MARKED_TOKENS = ["A", " red", " star", " and", " a", " moon", "."]
+MARKED_GROUNDING = [0.9, 0.1, 0.95, 0.05, 0.9, 0.1, 0.9]  # low: ' red' (adjective), ' and', ' moon' (a noun)
+
+
+def test_ungrounded_nouns_in_tokens_json(tmp_path: Path) -> None:
+    explanation = make_explanation(tokens=MARKED_TOKENS, grounding=MARKED_GROUNDING)
+    explanation.save(tmp_path)
+    saved = json.loads((tmp_path / "tokens.json").read_text())
+    assert saved["ungrounded_words"] == [5] and explanation.words[5] == "moon"
+    assert [t["grounding"] for t in saved["tokens"]] == pytest.approx(MARKED_GROUNDING)
+    assert 0 < saved["grounding_threshold"] < 1
+
+
+def test_browser_marks_ungrounded_nouns(tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    report = write_report(make_explanation(tokens=MARKED_TOKENS, grounding=MARKED_GROUNDING), tmp_path)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(report.as_uri())
+            marked = page.locator(".token.ungrounded")
+            assert marked.count() == 1 and marked.inner_text() == " moon"
+            assert "0.10" in marked.get_attribute("title") and "may not be in the image" in marked.get_attribute("title")
+            style = marked.evaluate("el => getComputedStyle(el).textDecorationStyle")
+            assert style == "wavy"  # a distinct style, not only a class name
+            assert page.locator(".token >> nth=1").get_attribute("class") == "token"  # a low adjective is not marked
+            assert page.locator("#legend").is_visible() and "wavy red underline" in page.inner_text("#legend")
+            page.click(".token.ungrounded")  # the marked word stays a clickable token
+            assert page.locator("#heatmap").get_attribute("data-shown-token") == "5"
         finally:
             browser.close()

@@ -87,6 +87,12 @@ def explain_command(
         progress.update(task, description="writing report")
         report = result.save(out)
     typer.echo(result.answer)
+    if result.ungrounded_words:
+        from mllm_explain.grounding import THRESHOLD
+
+        scores = result.word_grounding
+        listed = ", ".join(f"{result.words[w]} ({scores[w]:.2f})" for w in result.ungrounded_words)
+        typer.echo(f"maybe not in the image (grounding below {THRESHOLD}): {listed}")
     err.print(f"report: {report}", highlight=False)
 
 
@@ -253,7 +259,8 @@ def evaluate_command(
     data: Annotated[Path, typer.Option(help="Dataset folder: anno.json layout, or COCO14's image/, seg_label/, "
                                             "annotations/.")],
     fmt: Annotated[str, typer.Option("--format", help="synthetic, coco14, grandf or openpsg.")] = "synthetic",
-    methods: Annotated[str, typer.Option(help="Comma-separated methods to compare.")] = "msea_arc,tam,logit_lens",
+    methods: Annotated[str, typer.Option(help="Comma-separated methods to compare ('none' with --hallucination: "
+                                              "only the detection).")] = "msea_arc,tam,logit_lens",
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N samples.", min=1)] = None,
     answer: Annotated[str, typer.Option(help="generate: explain the model's caption; reference: teacher-force "
                                              "the dataset's.")] = "generate",
@@ -269,10 +276,16 @@ def evaluate_command(
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete the results already in --out and start afresh "
                                                          "instead of resuming.")] = False,
+    hallucination: Annotated[bool, typer.Option("--hallucination", help="Also label every object noun of the "
+                                                "captions as in the image or not and rate the grounding score and "
+                                                "baselines as hallucination detectors (AUROC, AP).")] = False,
+    input_scale: Annotated[float, typer.Option(help="Resize every image (and mask) by this factor first, e.g. 0.5 "
+                                                    "for a harder, more hallucinated setting.")] = 1.0,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
 ) -> None:
-    """Score explanation methods on a dataset with masks: Obj-IoU, Func-IoU, F1-IoU, faithfulness, cost.
+    """Score explanation methods on a dataset with masks: Obj-IoU, Func-IoU, F1-IoU, faithfulness, cost;
+    with --hallucination, how well word grounding scores find the object nouns that are not in the image.
 
     Resumable: rerun with the same --out and settings to continue an interrupted run (--limit and
     --methods may grow); other settings are refused unless --fresh."""
@@ -284,16 +297,14 @@ def evaluate_command(
     from mllm_explain.methods import get_method, options_for
     from mllm_explain.outputs import locked_folder
 
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    if not names:
-        raise UserError("--methods names no method")
+    names = [m.strip() for m in methods.split(",") if m.strip() and m.strip() != "none"]
     options = _method_options(names, scales, option)
     placement = _placement(device, dtype)
     for name in names:
         get_method(name, **options_for(name, options))  # fail on a bad method or option before loading anything
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
                               faithfulness=faithfulness, steps=steps, options=options, prompt=prompt,
-                              max_new_tokens=max_new_tokens)
+                              max_new_tokens=max_new_tokens, input_scale=input_scale, hallucination=hallucination)
     with locked_folder(out):  # checked, locked and its settings compared before the model loads
         samples = load_samples(data, fmt, prompt)
         start_run(config, model_source(model), fresh)

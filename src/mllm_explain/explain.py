@@ -15,6 +15,7 @@ from PIL import Image
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.errors import UserError
 from mllm_explain.explanation import Explanation
+from mllm_explain.grounding import grounding_scores
 from mllm_explain.images import as_rgb, load_image
 from mllm_explain.methods import get_method
 
@@ -28,13 +29,16 @@ def explain(
     *,
     max_new_tokens: int = 64,
     n_candidates: int = 5,
+    grounding: bool = True,
     progress: Callable[[str], None] | None = None,
     **options,
 ) -> Explanation:
     """Explain every token of `answer` (greedy generation when None) with `method`.
 
     Options are the method's keyword settings (e.g. `scales=(1.0, 0.5)`, `arc_k=50`, `filter=False`);
-    see `mllm_explain.methods`.  `progress` is called with a short label before each stage.
+    see `mllm_explain.methods`.  `grounding` adds each token's grounding score (`mllm_explain.grounding`;
+    one more forward when the image can be seen in more detail).  `progress` is called with a short
+    label before each stage.
     """
     step = progress or (lambda _label: None)
     explainer = get_method(method, **options)
@@ -53,6 +57,9 @@ def explain(
                                   gradients=explainer.needs_gradients))
     step(f"{explainer.name} maps")
     result = explainer.attribute(model, traces)
+    if grounding:
+        step("grounding scores")
+    scores = grounding_scores(model, picture, prompt, answer_ids, traces) if grounding else None
     reference = traces[0]
     return Explanation(
         method=explainer.name, options=explainer.options(), prompt=prompt, image=picture,
@@ -60,7 +67,7 @@ def explain(
         grid_maps=result.maps.float().numpy(), image_box=result.image_box,
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
-        candidates=_candidates(model, reference, n_candidates), model=model.name_or_path,
+        candidates=_candidates(model, reference, n_candidates), model=model.name_or_path, grounding=scores,
     )
 
 

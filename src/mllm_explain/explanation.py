@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mllm_explain.grounding import THRESHOLD as GROUNDING_THRESHOLD
+from mllm_explain.grounding import ungrounded_words
 from mllm_explain.maps import FULL_BOX, Box, crop_resize
 
 
@@ -32,7 +34,8 @@ def word_starts(tokens: list[str]) -> list[int]:
 class Explanation:
     """Per answer token t: `grid_maps[t]` (gh, gw) in [0, 1] over the `image_box` part of the vision
     grid, `relevance[t, j]` for context token j (prompt tokens, then answer tokens; NaN where j is not
-    before t), and the top next-token `candidates[t]` as (text, probability).
+    before t), the top next-token `candidates[t]` as (text, probability), and `grounding[t]`, how well
+    the image supports the token (`mllm_explain.grounding`; None when not computed).
 
     Maps are kept at the grid, so memory does not grow with the image's pixels; `maps_at` and
     `word_map` resample them (bilinearly) to the image or any other size on demand."""
@@ -50,6 +53,7 @@ class Explanation:
     model: str = ""
     image_box: Box = FULL_BOX
     word_index: list[int] = field(default_factory=list)
+    grounding: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.word_index:
@@ -66,6 +70,19 @@ class Explanation:
         for text, w in zip(self.tokens, self.word_index):
             words[w] += text
         return [w.strip() for w in words]
+
+    @property
+    def word_grounding(self) -> list[float | None]:
+        """Each word's grounding score: its first token's, where the word is decided."""
+        if self.grounding is None:
+            return [None] * len(self.words)
+        first = {w: t for t, w in reversed(list(enumerate(self.word_index)))}
+        return [float(self.grounding[first[w]]) for w in range(len(self.words))]
+
+    @property
+    def ungrounded_words(self) -> list[int]:
+        """Indices of the nouns whose grounding score is below `grounding.THRESHOLD`: maybe not in the image."""
+        return ungrounded_words(self.words, self.word_grounding)
 
     def maps_at(self, size: tuple[int, int] | None = None, tokens: Sequence[int] | None = None) -> np.ndarray:
         """(len(tokens), height, width) maps in [0, 1] of `tokens` (default: all) resampled to `size`
@@ -93,8 +110,10 @@ class Explanation:
             "grid": list(self.grid_maps.shape[1:]), "image_box": list(self.image_box),
             "image_size": [self.image.width, self.image.height],
             "context_tokens": self.context_tokens,
+            "grounding_threshold": GROUNDING_THRESHOLD, "ungrounded_words": self.ungrounded_words,
             "tokens": [
                 {"index": t, "text": text, "id": tid, "word_index": w,
+                 "grounding": None if self.grounding is None else float(self.grounding[t]),
                  "candidates": [{"text": c, "probability": p} for c, p in cands],
                  "relevance": [None if np.isnan(r) else float(r) for r in self.relevance[t]]}
                 for t, (text, tid, w, cands) in enumerate(zip(self.tokens, self.token_ids, self.word_index, self.candidates))

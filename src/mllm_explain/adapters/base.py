@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -94,6 +95,11 @@ class ModelAdapter:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         return image.resize(size, Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
 
+    def max_scale(self, image: Image.Image) -> float:
+        """The largest scale `scaled_image` gives a view of `image` with more detail at (1 where
+        the encoder's resolution is fixed or unknown)."""
+        return 1.0
+
     @property
     def final_norm(self) -> torch.nn.Module:
         return self.model.model.language_model.norm
@@ -131,6 +137,11 @@ class ModelAdapter:
         for start in range(0, len(W), rows):
             out[:, start:start + rows] = (states @ W[start:start + rows].float().T).cpu()
         return out
+
+    def token_probabilities(self, trace: Trace) -> np.ndarray:
+        """(T,) probability the trace's forward gave each of its answer tokens (float32 logits)."""
+        logits = self.logits(trace.hidden[trace.answer_positions - 1])
+        return torch.softmax(logits, -1).gather(1, trace.answer_ids[:, None])[:, 0].numpy()
 
     @property
     def image_token_id(self) -> int:

@@ -6,6 +6,8 @@ A scale is a different input size: the size the processor would give the image, 
 
 from __future__ import annotations
 
+import math
+
 from PIL import Image
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
@@ -23,13 +25,22 @@ class Qwen2VLAdapter(ModelAdapter):
         merge = self.model.config.vision_config.spatial_merge_size
         return height // merge, width // merge
 
-    def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
-        if scale == 1.0:
-            return image, (0.0, 0.0, 1.0, 1.0)
+    def max_scale(self, image: Image.Image) -> float:
+        _, high, (height, width) = self._pixel_range(image)
+        largest = math.sqrt(high / (height * width))  # then whole pixels, so that rounding stays within the range
+        return max(1.0, min(math.floor(width * largest) / width, math.floor(height * largest) / height))
+
+    def _pixel_range(self, image: Image.Image) -> tuple[int, int, tuple[int, int]]:
+        """The processor's pixel range and the (height, width) it would give `image` at scale 1."""
         processor = self.processor.image_processor
         factor = processor.patch_size * processor.merge_size
         low, high = processor.size["shortest_edge"], processor.size["longest_edge"]
-        height, width = smart_resize(image.height, image.width, factor=factor, min_pixels=low, max_pixels=high)
+        return low, high, smart_resize(image.height, image.width, factor=factor, min_pixels=low, max_pixels=high)
+
+    def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
+        if scale == 1.0:
+            return image, (0.0, 0.0, 1.0, 1.0)
+        low, high, (height, width) = self._pixel_range(image)
         size = (round(width * scale), round(height * scale))
         if not low <= size[0] * size[1] <= high:
             raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, outside this model's range of "

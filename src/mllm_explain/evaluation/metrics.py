@@ -136,16 +136,7 @@ def score_maps(maps: np.ndarray, word_index: Sequence[int], words: Sequence[str]
                 threshold, foreground[t] = otsu(maps_u8[t])
                 thresholds.append(threshold)
             word.threshold = max(thresholds)
-    mentions: list[Mention] = []
-    for word in scored:
-        cls = word.word_class
-        if cls.kind != "object" or not word.tokens:
-            continue
-        if mentions and mentions[-1].category == cls.category and mentions[-1].words[-1] == word.index - 1:
-            mentions[-1].words.append(word.index)
-            mentions[-1].token = word.tokens[0]
-        else:
-            mentions.append(Mention([word.index], cls.category, word.tokens[0]))
+    mentions = object_mentions(classes, word_index)
     for mention in mentions:
         truth = mask == mention.category
         for t in (t for w in mention.words for t in scored[w].tokens):
@@ -159,6 +150,24 @@ def score_maps(maps: np.ndarray, word_index: Sequence[int], words: Sequence[str]
             if word.tokens:
                 word.background = float(np.mean([(maps_u8[t] < theta).mean() for t in word.tokens]))
     return CaptionScores(scored, mentions, theta)
+
+
+def object_mentions(classes: Sequence[WordClass], word_index: Sequence[int]) -> list[Mention]:
+    """The caption's object mentions: neighbouring object words of one category are one mention,
+    read at the first token of its last (head) word."""
+    members: dict[int, list[int]] = {}
+    for t, w in enumerate(word_index):
+        members.setdefault(w, []).append(t)
+    mentions: list[Mention] = []
+    for index, cls in enumerate(classes):
+        if cls.kind != "object" or index not in members:
+            continue
+        if mentions and mentions[-1].category == cls.category and mentions[-1].words[-1] == index - 1:
+            mentions[-1].words.append(index)
+            mentions[-1].token = members[index][0]
+        else:
+            mentions.append(Mention([index], cls.category, members[index][0]))
+    return mentions
 
 
 def f1_iou(obj_iou: float, func_iou: float) -> float:

@@ -22,7 +22,7 @@ def pointing_game(model: ModelAdapter, scenes: Iterable[Scene], method: str = "l
     hits, chance = [], []
     for scene in scenes:
         result = explain(model, Image.fromarray(scene.image), DEFAULT_PROMPT, answer=scene.caption, method=method,
-                         **options)
+                         grounding=False, **options)
         for w, word in enumerate(result.words):
             category = NOUN_CATEGORY.get(word.strip(".,").lower())
             if category is None:

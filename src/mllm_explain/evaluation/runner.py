@@ -7,7 +7,9 @@ Output folder:
   resumes without losing or repeating a sample.  Beside the methods there are two pseudo-methods:
   the plain-inference baseline (`generation`, or `forward` when the reference caption is
   teacher-forced) with the caption and its cost, and `random`, a seeded uniform random map per
-  token scored like a method.
+  token scored like a method.  With `hallucination`, a third, `hallucination`: every object noun
+  of the caption labelled grounded or hallucinated, with its grounding score and the baselines'
+  (`evaluation/hallucination.py`); the summary then rates them as detectors.
 - `summary.json` / `summary.csv`: dataset-level metrics per method; `by_word_class.json`;
   `metrics.png` and `curves.png`, each written atomically.
 - `settings.json`: the run's settings.  A rerun resumes only under the same settings for everything
@@ -37,6 +39,8 @@ from PIL import Image
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.errors import UserError
 from mllm_explain.evaluation.datasets import DEFAULT_PROMPTS, Sample, load_samples
+from mllm_explain.evaluation.hallucination import detection, noun_rows, sample_seed
+from mllm_explain.evaluation.hallucination import markdown as hallucination_table
 from mllm_explain.evaluation.metrics import (
     HIGHER_IS_BETTER, CaptionScores, deletion_insertion, f1_iou, mean, random_saliency, score_maps,
 )
@@ -49,12 +53,14 @@ from mllm_explain.outputs import atomic_path, locked_folder, write_text
 
 METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 RANDOM = "random"
+HALLUCINATION = "hallucination"
 ANSWER_MODES = ("generate", "reference")
 _NOTHING_SCORED = {"words": [], "mentions": [], "faithfulness": []}  # the row of an empty caption
 SETTINGS = "settings.json"
 RESULTS = ("samples.jsonl", "summary.json", "summary.csv", "by_word_class.json", "metrics.png", "curves.png")
 # What a row depends on: every row of a run folder must come from the same values of these.
-ROW_SETTINGS = ("model", "data", "format", "prompt", "answer", "options", "max_new_tokens", "faithfulness", "steps")
+ROW_SETTINGS = ("model", "data", "format", "prompt", "answer", "options", "max_new_tokens", "faithfulness", "steps",
+                "input_scale")
 
 
 @dataclass
@@ -72,10 +78,16 @@ class EvaluationConfig:
     options: dict = field(default_factory=dict)
     prompt: str | None = None
     max_new_tokens: int = 64
+    input_scale: float = 1.0  # every image (and its mask) is resized by this before anything else
+    hallucination: bool = False
 
     def __post_init__(self) -> None:
         if self.answer not in ANSWER_MODES:
             raise UserError(f"--answer must be one of {', '.join(ANSWER_MODES)}, got {self.answer!r}")
+        if not 0 < self.input_scale <= 4:
+            raise UserError(f"--input-scale must be in (0, 4], got {self.input_scale}")
+        if not self.methods and not self.hallucination:
+            raise UserError("--methods names no method")
 
     def settings(self, model: str) -> dict:
         """What settings.json records for a run of `model` (a path or hub id), as JSON values."""
@@ -85,7 +97,8 @@ class EvaluationConfig:
             # every method's full options, defaults included: a release that changes a default changes rows
             "options": {m: get_method(m, **options_for(m, self.options)).options() for m in self.methods},
             "max_new_tokens": self.max_new_tokens, "faithfulness": self.faithfulness, "steps": self.steps,
-            "methods": self.methods, "limit": self.limit,
+            "input_scale": self.input_scale, "methods": self.methods, "hallucination": self.hallucination,
+            "limit": self.limit,
         }, default=str))
 
     @property
@@ -95,7 +108,8 @@ class EvaluationConfig:
 
     @property
     def rows_per_sample(self) -> list[str]:
-        return [self.baseline, *self.methods, *([RANDOM] if self.faithfulness else [])]
+        return [self.baseline, *self.methods, *([RANDOM] if self.faithfulness and self.methods else []),
+                *([HALLUCINATION] if self.hallucination else [])]
 
 
 @contextmanager
@@ -250,6 +264,9 @@ class Evaluation:
         self.config = config
         samples = samples if samples is not None else load_samples(config.data, config.fmt, config.prompt)
         self.samples = samples[:config.limit]
+        # hallucinated nouns name categories absent from the image, so words are matched against every
+        # category of the dataset (per-image category lists, as in GranDf's layout, would miss them)
+        self.vocabulary = {name: cid for sample in samples for name, cid in sample.categories.items()}
         with locked_folder(config.out):
             start_run(config, model.name_or_path, fresh)
             self.path = config.out / "samples.jsonl"
@@ -302,8 +319,7 @@ class Evaluation:
         return ids, row
 
     def _evaluate_sample(self, sample: Sample, missing: list[str]) -> Iterable[dict]:
-        image = load_image(sample.image)
-        mask = sample.mask()
+        image, mask = self._inputs(sample)
         ids, baseline = self._answer(sample, image)
         if baseline:
             yield baseline
@@ -311,6 +327,18 @@ class Evaluation:
             yield self._method_row(sample, image, mask, ids, method)
         if RANDOM in missing:
             yield self._random_row(sample, image, mask, ids)
+        if HALLUCINATION in missing:
+            yield self._hallucination_row(sample, image, mask, ids)
+
+    def _inputs(self, sample: Sample) -> tuple[Image.Image, np.ndarray]:
+        """The sample's image and mask, both resized by `input_scale` (the mask by nearest neighbour)."""
+        image, mask = load_image(sample.image), sample.mask()
+        scale = self.config.input_scale
+        if scale != 1.0:
+            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+            image = image.resize(size, Image.BICUBIC)
+            mask = np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST))
+        return image, mask
 
     def _method_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int], method: str) -> dict:
         row = {"sample_id": sample.sample_id, "method": method}
@@ -318,7 +346,7 @@ class Evaluation:
             return {**row, "seconds": math.nan, "peak_mem_mb": math.nan, **_NOTHING_SCORED}
         text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
         with measure(self.model.device) as cost:  # the cost includes the maps at the image's size
-            explanation = explain(self.model, image, sample.prompt, answer=text, method=method,
+            explanation = explain(self.model, image, sample.prompt, answer=text, method=method, grounding=False,
                                   **options_for(method, self.config.options))
             maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
         scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
@@ -335,6 +363,16 @@ class Evaluation:
         maps = np.stack([random_saliency((image.height, image.width), seed + t) for t in range(len(ids))])
         scores = score_maps(maps, word_index, _group_words(tokens, word_index), mask, sample.categories)
         return {**row, **_scores_row(scores), "faithfulness": self._faithfulness(sample, image, ids, scores, maps)}
+
+    def _hallucination_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
+        row = {"sample_id": sample.sample_id, "method": HALLUCINATION}
+        if not ids:
+            return {**row, "nouns": []}
+        tokens = self.model.token_texts(ids)
+        word_index = word_starts(tokens)
+        nouns = noun_rows(self.model, image, sample.prompt, ids, word_index, _group_words(tokens, word_index),
+                          self.vocabulary, set(np.unique(mask).tolist()), sample_seed(sample.sample_id))
+        return {**row, "nouns": nouns}
 
     def _faithfulness(self, sample: Sample, image: Image.Image, ids: list[int], scores: CaptionScores,
                       maps: np.ndarray) -> list[dict]:
@@ -364,7 +402,9 @@ class Evaluation:
         mentions, Func-IoU over function words, F1-IoU from the two means, cost per caption (missing
         values -- a mention absent from the mask, the cost of `random` -- are left out of means)."""
         methods = {}
-        for method, rows in self._selected_rows().items():
+        selected = self._selected_rows()
+        hallucination = selected.pop(HALLUCINATION, None)
+        for method, rows in selected.items():
             mentions = [m for r in rows for m in r.get("mentions", [])]
             faithful = [f for r in rows for f in r.get("faithfulness", [])]
             obj = mean([m["iou"] for m in mentions])
@@ -377,8 +417,11 @@ class Evaluation:
                 "seconds_per_caption": mean([r["seconds"] for r in rows]),
                 "peak_mem_mb": mean([r["peak_mem_mb"] for r in rows]),
             }
-        return {"methods": methods, "n_samples": len(self.samples), "model": self.model.name_or_path,
-                "data": str(self.config.data)}
+        summary = {"methods": methods, "n_samples": len(self.samples), "model": self.model.name_or_path,
+                   "data": str(self.config.data)}
+        if hallucination is not None:
+            summary["hallucination"] = detection([row["nouns"] for row in hallucination])
+        return summary
 
     def by_word_class(self) -> dict:
         """Per method and word class: mean Obj-IoU (object nouns) and mean background fraction (the
@@ -387,7 +430,7 @@ class Evaluation:
         lexicon = synthetic_lexicon() if self.config.fmt == "synthetic" else {}
         result = {}
         for method, rows in self._selected_rows().items():
-            if method == self.config.baseline:
+            if method in (self.config.baseline, HALLUCINATION):
                 continue
             classes: dict[str, list[float]] = {}
             for word in (w for r in rows for w in r.get("words", [])):
@@ -434,6 +477,8 @@ def markdown_table(summary: dict) -> str:
         cells = ["–" if values[k] is None or math.isnan(values[k]) else f"{values[k]:.3f}" for k in METRICS]
         lines.append("| " + " | ".join([method, *cells]) + " |")
     lines.append(f"\n{summary['n_samples']} samples, model {summary['model']}, data {summary['data']}")
+    if "hallucination" in summary:
+        lines += ["", hallucination_table(summary["hallucination"])]
     return "\n".join(lines)
 
 

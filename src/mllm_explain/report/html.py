@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader
 from PIL import Image
 
 from mllm_explain.explanation import Explanation
+from mllm_explain.grounding import THRESHOLD as GROUNDING_THRESHOLD
 from mllm_explain.report.images import data_uri, embed_size, heat_image
 
 _ENV = Environment(loader=PackageLoader("mllm_explain", "report/templates"), autoescape=True)
@@ -53,6 +54,8 @@ def page_data(explanation: Explanation) -> dict:
 def render_html(explanation: Explanation) -> str:
     """The whole report page as a string."""
     prompt_count = max(0, len(explanation.context_tokens) - len(explanation.tokens))
+    flagged = set(explanation.ungrounded_words)
+    grounding = explanation.grounding
     image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
     small = image.resize(embed_size(image.width, image.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return _ENV.get_template("report.html.j2").render(
@@ -64,6 +67,9 @@ def render_html(explanation: Explanation) -> str:
         prompt_tokens=explanation.context_tokens[:prompt_count],
         prompt_count=prompt_count,
         tokens=explanation.tokens,
+        ungrounded=[explanation.word_index[t] in flagged for t in range(len(explanation.tokens))],
+        grounding=[None] * len(explanation.tokens) if grounding is None else [_finite(g) for g in grounding],
+        threshold=GROUNDING_THRESHOLD,
         image_uri=data_uri(small),
         display_size=embed_size(image.width, image.height, enlarge=True),
         data=page_data(explanation),

@@ -1,0 +1,56 @@
+"""Grounding score per answer token: does the word hold up when the model sees the image in detail?
+
+    grounding(t) = min(p_1(x_t), p_s*(x_t)),  s* = the largest scale up to 2x the model accepts
+                                              (p_1 alone when that is under 1.25x)
+
+where p_s is the teacher-forced probability of answer token x_t with the image at scale s (MSEA's
+views of the same answer).  A word the image supports stays probable in the more detailed view; a
+word the model made up (a category that is not there, or one it misread at low resolution) loses
+probability there.  Designed on validation scenes only (docs/RESULTS.md, "Hallucination"): the map
+features (peak, concentration, image-vs-text share, agreement across scales) separated hallucinated
+nouns far worse, because the bundled model's hallucinations are misnamed objects its maps still find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from mllm_explain.adapters.base import ModelAdapter, Trace
+from mllm_explain.evaluation.words import classify_words
+
+MAX_DETAIL_SCALE = 2.0  # bounds the extra forward's cost: at most 4x the vision tokens
+MIN_DETAIL_SCALE = 1.25  # a view barely larger adds little detail for the cost of a forward
+THRESHOLD = 0.5  # chosen on validation (docs/RESULTS.md): nouns below it are marked as maybe not in the image
+
+
+def detail_scale(model: ModelAdapter, image: Image.Image) -> float:
+    """s*: the largest scale up to `MAX_DETAIL_SCALE` the model accepts for `image`; 1 when that is
+    under `MIN_DETAIL_SCALE` (fixed-resolution encoders, images near the model's largest input)."""
+    scale = min(MAX_DETAIL_SCALE, model.max_scale(image))
+    return scale if scale >= MIN_DETAIL_SCALE else 1.0
+
+
+def grounding_scores(model: ModelAdapter, image: Image.Image, prompt: str, answer_ids: Sequence[int],
+                     traces: Sequence[Trace] = ()) -> np.ndarray:
+    """(T,) grounding score of every answer token in [0, 1]; a trace already made at scale 1 or s*
+    is reused instead of another forward."""
+    probabilities = []
+    for scale in sorted({1.0, detail_scale(model, image)}):
+        trace = next((t for t in traces if t.scale == scale), None)
+        if trace is not None:
+            probabilities.append(model.token_probabilities(trace))
+        else:
+            scaled, _ = model.scaled_image(image, scale)
+            probabilities.append(model.answer_probabilities([scaled], prompt, answer_ids)[0].numpy())
+    return np.minimum.reduce(probabilities).astype(np.float64)
+
+
+def ungrounded_words(words: Sequence[str], word_grounding: Sequence[float], threshold: float = THRESHOLD) -> list[int]:
+    """Indices of the nouns (lexicon nouns: objects, not function or colour words) whose grounding
+    score is below `threshold`: the words a reader should doubt."""
+    classes = classify_words(list(words), {})
+    return [i for i, (cls, score) in enumerate(zip(classes, word_grounding))
+            if cls.is_noun and score is not None and score < threshold]
