@@ -30,6 +30,14 @@ def word_starts(tokens: list[str]) -> list[int]:
     return result
 
 
+def group_words(tokens: list[str], word_index: list[int]) -> list[str]:
+    """The words `word_index` groups the tokens into: each the stripped concatenation of its tokens."""
+    words = [""] * (max(word_index, default=-1) + 1)
+    for text, w in zip(tokens, word_index):
+        words[w] += text
+    return [w.strip() for w in words]
+
+
 @dataclass
 class Explanation:
     """Per answer token t: `grid_maps[t]` (gh, gw) in [0, 1] over the `image_box` part of the vision
@@ -66,10 +74,7 @@ class Explanation:
     @property
     def words(self) -> list[str]:
         """The answer's words, each the concatenation of its tokens."""
-        words = [""] * (max(self.word_index, default=-1) + 1)
-        for text, w in zip(self.tokens, self.word_index):
-            words[w] += text
-        return [w.strip() for w in words]
+        return group_words(self.tokens, self.word_index)
 
     @property
     def word_grounding(self) -> list[float | None]:

@@ -46,7 +46,7 @@ from mllm_explain.evaluation.metrics import (
 )
 from mllm_explain.evaluation.words import synthetic_lexicon
 from mllm_explain.explain import explain
-from mllm_explain.explanation import word_starts
+from mllm_explain.explanation import group_words, word_starts
 from mllm_explain.images import load_image
 from mllm_explain.methods import get_method, options_for
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
@@ -245,14 +245,6 @@ def _scores_row(scores: CaptionScores) -> dict:
     }
 
 
-def _group_words(tokens: list[str], word_index: list[int]) -> list[str]:
-    """Words as `Explanation.words` forms them: the stripped concatenation of their tokens."""
-    words = [""] * (max(word_index, default=-1) + 1)
-    for text, w in zip(tokens, word_index):
-        words[w] += text
-    return [w.strip() for w in words]
-
-
 # --- the run --------------------------------------------------------------------------------------
 
 class Evaluation:
@@ -361,7 +353,7 @@ class Evaluation:
         word_index = word_starts(tokens)
         seed = zlib.crc32(sample.sample_id.encode())
         maps = np.stack([random_saliency((image.height, image.width), seed + t) for t in range(len(ids))])
-        scores = score_maps(maps, word_index, _group_words(tokens, word_index), mask, sample.categories)
+        scores = score_maps(maps, word_index, group_words(tokens, word_index), mask, sample.categories)
         return {**row, **_scores_row(scores), "faithfulness": self._faithfulness(sample, image, ids, scores, maps)}
 
     def _hallucination_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
@@ -370,7 +362,7 @@ class Evaluation:
             return {**row, "nouns": []}
         tokens = self.model.token_texts(ids)
         word_index = word_starts(tokens)
-        nouns = noun_rows(self.model, image, sample.prompt, ids, word_index, _group_words(tokens, word_index),
+        nouns = noun_rows(self.model, image, sample.prompt, ids, word_index, group_words(tokens, word_index),
                           self.vocabulary, set(np.unique(mask).tolist()), sample_seed(sample.sample_id))
         return {**row, "nouns": nouns}
 
