@@ -271,6 +271,11 @@ def evaluate_command(
                                                          "instead of resuming.")] = False,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
+    workers: Annotated[int, typer.Option(help="Evaluate on this many Ray workers, each loading the model once: a "
+                                              "GPU each where there are GPUs, else a CPU each (needs the "
+                                              "distributed extra).", min=1)] = 1,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster to run the workers on, e.g. "
+                                                        "ray://head:10001; a local Ray if omitted.")] = None,
 ) -> None:
     """Score explanation methods on a dataset with masks: Obj-IoU, Func-IoU, F1-IoU, faithfulness, cost.
 
@@ -288,7 +293,12 @@ def evaluate_command(
     if not names:
         raise UserError("--methods names no method")
     options = _method_options(names, scales, option)
-    placement = _placement(device, dtype)
+    ray_workers = None
+    if workers > 1 or address:  # ray installed and the devices named right, before any work
+        from mllm_explain.evaluation.distributed import RayWorkers
+
+        ray_workers = RayWorkers(model, workers, address, device, dtype)
+    placement = _placement(device, dtype) if ray_workers is None else {}
     for name in names:
         get_method(name, **options_for(name, options))  # fail on a bad method or option before loading anything
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
@@ -297,11 +307,14 @@ def evaluate_command(
     with locked_folder(out):  # checked, locked and its settings compared before the model loads
         samples = load_samples(data, fmt, prompt)
         start_run(config, model_source(model), fresh)
-        run = Evaluation(load_model(model, **placement), config, samples)
+        run = (Evaluation(load_model(model, **placement), config, samples) if ray_workers is None
+               else ray_workers.evaluation(config, samples))
         try:
             with Progress(console=err, disable=QUIET) as progress:
                 task = progress.add_task("evaluating", total=len(run.samples))
-                summary = run.run(advance=lambda k: progress.advance(task, k))
+                advance = lambda k: progress.advance(task, k)  # noqa: E731
+                summary = (run.run(advance) if ray_workers is None else
+                           ray_workers.run(run, advance, log=lambda line: err.print(line, highlight=False)))
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted: {run.completed()} of {len(run.samples)} samples are complete in "
                               f"{run.path}; rerun the same command to resume") from None
