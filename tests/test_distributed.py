@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
+import time
 from collections import Counter
 from importlib.util import find_spec
 from pathlib import Path
@@ -94,6 +96,28 @@ def test_an_actor_killed_mid_run_changes_nothing(scenes, single, tmp_path, monke
     monkeypatch.setattr(Evaluation, "record", record_then_kill)
     result = evaluate(scenes, tmp_path, "--workers", "2")
     assert len(killed) == 1 and "a worker died evaluating sample" in result.stderr
+    assert_same_run(single, tmp_path)
+
+
+@needs_ray
+def test_ctrl_c_keeps_the_rows_written_and_a_rerun_resumes(scenes, single, tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", "from mllm_explain.cli import main; main()", "evaluate",
+                                "--data", str(scenes), "--methods", "tam,logit_lens", "--no-faithfulness",
+                                "--out", str(tmp_path), "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    rows = tmp_path / "samples.jsonl"
+    deadline = time.monotonic() + 300
+    while not (rows.exists() and rows.stat().st_size):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground process group
+    _, stderr = process.communicate(timeout=120)
+    lines = stderr.splitlines()
+    assert process.returncode == 130 and len(lines) == 1, stderr
+    assert lines[0].startswith("error: interrupted:") and "rerun the same command to resume" in lines[0]
+    assert not (tmp_path / "summary.json").exists() and rows.read_text()
+    evaluate(scenes, tmp_path, "--workers", "2")
     assert_same_run(single, tmp_path)
 
 

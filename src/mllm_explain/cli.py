@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -294,11 +295,11 @@ def evaluate_command(
         raise UserError("--methods names no method")
     options = _method_options(names, scales, option)
     ray_workers = None
-    if workers > 1 or address:  # ray installed and the devices named right, before any work
+    if workers > 1 or address:  # ray installed, the cluster reachable, the devices named right: before any work
         from mllm_explain.evaluation.distributed import RayWorkers
 
         ray_workers = RayWorkers(model, workers, address, device, dtype)
-    placement = _placement(device, dtype) if ray_workers is None else {}
+    placement = _placement(device, dtype) if ray_workers is None else {}  # Ray's workers place their own models
     for name in names:
         get_method(name, **options_for(name, options))  # fail on a bad method or option before loading anything
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
@@ -312,7 +313,7 @@ def evaluate_command(
         try:
             with Progress(console=err, disable=QUIET) as progress:
                 task = progress.add_task("evaluating", total=len(run.samples))
-                advance = lambda k: progress.advance(task, k)  # noqa: E731
+                advance = partial(progress.advance, task)
                 summary = (run.run(advance) if ray_workers is None else
                            ray_workers.run(run, advance, log=lambda line: err.print(line, highlight=False)))
         except KeyboardInterrupt:

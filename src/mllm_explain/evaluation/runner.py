@@ -270,8 +270,8 @@ class Evaluation:
             return self.write_summary()
 
     def sample_rows(self, sample: Sample, missing: list[str]) -> Iterator[dict]:
-        """The JSON-safe rows `missing` of `sample`, each as soon as it is made.  Reads and writes no
-        file, so a worker process can make the rows of a run that another process writes."""
+        """The JSON-safe rows `missing` of `sample`, each as soon as it is made.  Touches no file of the
+        out folder, so a worker process can make the rows of a run that another process writes."""
         return map(_plain, self._evaluate_sample(sample, missing))
 
     def record(self, handle: TextIO, rows: Iterable[dict]) -> None:
