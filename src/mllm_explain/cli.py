@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -283,6 +284,11 @@ def evaluate_command(
                                                     "for a harder, more hallucinated setting.")] = 1.0,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
+    workers: Annotated[int, typer.Option(help="Evaluate on this many Ray workers, each loading the model once: a "
+                                              "GPU each where there are GPUs, else a CPU each (needs the "
+                                              "distributed extra).", min=1)] = 1,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster to run the workers on, e.g. "
+                                                        "ray://head:10001; a local Ray if omitted.")] = None,
 ) -> None:
     """Score explanation methods on a dataset with masks: Obj-IoU, Func-IoU, F1-IoU, faithfulness, cost;
     with --hallucination, how well word grounding scores find the object nouns that are not in the image.
@@ -299,7 +305,12 @@ def evaluate_command(
 
     names = [m.strip() for m in methods.split(",") if m.strip() and m.strip() != "none"]
     options = _method_options(names, scales, option)
-    placement = _placement(device, dtype)
+    ray_workers = None
+    if workers > 1 or address:  # ray installed, the cluster reachable, the devices named right: before any work
+        from mllm_explain.evaluation.distributed import RayWorkers
+
+        ray_workers = RayWorkers(model, workers, address, device, dtype)
+    placement = _placement(device, dtype) if ray_workers is None else {}  # Ray's workers place their own models
     for name in names:
         get_method(name, **options_for(name, options))  # fail on a bad method or option before loading anything
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
@@ -308,11 +319,14 @@ def evaluate_command(
     with locked_folder(out):  # checked, locked and its settings compared before the model loads
         samples = load_samples(data, fmt, prompt)
         start_run(config, model_source(model), fresh)
-        run = Evaluation(load_model(model, **placement), config, samples)
+        run = (Evaluation(load_model(model, **placement), config, samples) if ray_workers is None
+               else ray_workers.evaluation(config, samples))
         try:
             with Progress(console=err, disable=QUIET) as progress:
                 task = progress.add_task("evaluating", total=len(run.samples))
-                summary = run.run(advance=lambda k: progress.advance(task, k))
+                advance = partial(progress.advance, task)
+                summary = (run.run(advance) if ray_workers is None else
+                           ray_workers.run(run, advance, log=lambda line: err.print(line, highlight=False)))
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted: {run.completed()} of {len(run.samples)} samples are complete in "
                               f"{run.path}; rerun the same command to resume") from None

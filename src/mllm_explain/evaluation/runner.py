@@ -27,10 +27,11 @@ import math
 import resource
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
@@ -270,23 +271,33 @@ class Evaluation:
         as they are made, so an interrupted run keeps them and a rerun resumes."""
         with locked_folder(self.config.out), self.path.open("a") as handle:
             for sample in self.samples:
-                missing = self._missing(sample)
+                missing = self.missing(sample)
                 if missing:
-                    for row in map(_plain, self._evaluate_sample(sample, missing)):
-                        handle.write(json.dumps(row) + "\n")
-                        handle.flush()
-                        self.rows.append(row)
-                        self._done.add((row["sample_id"], row["method"]))
+                    self.record(handle, self.sample_rows(sample, missing))
                 if advance:
                     advance(1)
             return self.write_summary()
 
-    def _missing(self, sample: Sample) -> list[str]:
+    def sample_rows(self, sample: Sample, missing: list[str]) -> Iterator[dict]:
+        """The JSON-safe rows `missing` of `sample`, each as soon as it is made.  Touches no file of the
+        out folder, so a worker process can make the rows of a run that another process writes."""
+        return map(_plain, self._evaluate_sample(sample, missing))
+
+    def record(self, handle: TextIO, rows: Iterable[dict]) -> None:
+        """Append `rows` to samples.jsonl (open as `handle`), a flushed line each, and count them done."""
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            self.rows.append(row)
+            self._done.add((row["sample_id"], row["method"]))
+
+    def missing(self, sample: Sample) -> list[str]:
+        """The rows of `sample` (method names) not yet in samples.jsonl."""
         return [m for m in self.config.rows_per_sample if (sample.sample_id, m) not in self._done]
 
     def completed(self) -> int:
         """How many of the selected samples have all their rows."""
-        return sum(not self._missing(sample) for sample in self.samples)
+        return sum(not self.missing(sample) for sample in self.samples)
 
     def _answer(self, sample: Sample, image: Image.Image) -> tuple[list[int], dict]:
         """The caption's token ids (re-tokenised from its text, so they are the ids `explain`
@@ -411,8 +422,10 @@ class Evaluation:
             }
         summary = {"methods": methods, "n_samples": len(self.samples), "model": self.model.name_or_path,
                    "data": str(self.config.data)}
-        if hallucination is not None:
-            summary["hallucination"] = detection([row["nouns"] for row in hallucination])
+        if hallucination is not None:  # in the dataset's order, so that the bootstrap's draws do not depend on
+            order = {sample.sample_id: i for i, sample in enumerate(self.samples)}  # the order rows were written
+            rows = sorted(hallucination, key=lambda row: order[row["sample_id"]])
+            summary["hallucination"] = detection([row["nouns"] for row in rows])
         return summary
 
     def by_word_class(self) -> dict:
