@@ -140,3 +140,17 @@ def test_evaluate_hallucination_labels_nouns_by_the_mask(scenes, tmp_path, capsy
 def test_evaluate_without_methods_needs_hallucination(scenes, tmp_path, capsys) -> None:
     assert "names no method" in fails(capsys, "--data", str(scenes), "--methods", "none", "--out", str(tmp_path))
     assert "--input-scale" in fails(capsys, "--data", str(scenes), "--input-scale", "0", "--out", str(tmp_path))
+
+
+def test_explain_prints_the_nouns_it_flags(bundled, small_scene, tmp_path) -> None:
+    image, _ = small_scene
+    image.save(tmp_path / "small.png")
+    result = CliRunner().invoke(app, ["explain", str(tmp_path / "small.png"), "--method", "logit_lens",
+                                      "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "report" / "tokens.json").read_text())
+    flagged = [saved["words"][w] for w in saved["ungrounded_words"]]
+    assert flagged, "the half-size scene's caption names a shape the model loses in the detailed view"
+    line = next(line for line in result.stdout.splitlines() if line.startswith("maybe not in the image"))
+    assert [part.split(" (")[0] for part in line.split(": ", 1)[1].split(", ")] == flagged
+    assert '<span class="token ungrounded"' in (tmp_path / "report" / "report.html").read_text()
