@@ -3,9 +3,9 @@ hallucinated against the image's mask (a named category the mask lacks is halluc
 labels COCO captions), and each per-token score is rated by how well a low value finds the
 hallucinated nouns (AUROC, average precision), with intervals from a bootstrap over samples.
 
-The scores: the explanation's grounding score (`mllm_explain.grounding`) and the baselines the
-issue names -- the token's probability alone, the raw logit-lens peak, the last layer's attention
-mass on the image, and a seeded random score.
+The scores: the explanation's grounding score (`mllm_explain.grounding`) and four baselines -- the
+token's probability alone, the raw logit-lens map's peak, the last layer's attention mass on the
+image, and a seeded random score.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mllm_explain.adapters.base import ModelAdapter, Trace
@@ -28,7 +29,7 @@ BASELINE = "probability"  # the score the grounding score must beat
 BOOTSTRAP = 1000
 
 
-def noun_rows(model: ModelAdapter, image, prompt: str, ids: list[int], word_index: list[int], words: list[str],
+def noun_rows(model: ModelAdapter, image: Image.Image, prompt: str, ids: list[int], word_index: list[int], words: list[str],
               vocabulary: dict[str, int], present: set[int], seed: int) -> list[dict]:
     """One dict per object-noun mention of the caption: its word, token, category, label and every
     score in `SCORES` (the token read is the first token of the mention's head word)."""
@@ -56,13 +57,15 @@ def attention_mass(trace: Trace) -> np.ndarray:
 
 
 def sample_seed(sample_id: str) -> int:
+    """The random score's seed for a sample: fixed by its id, so reruns and workers agree."""
     return zlib.crc32(sample_id.encode())
 
 
 def detection(rows_per_sample: Sequence[list[dict]], resamples: int = BOOTSTRAP, seed: int = 0) -> dict:
     """AUROC and AP of every score for finding hallucinated nouns (a low score flags one), with
     95% percentile intervals from a bootstrap over samples, and each score's paired AUROC difference
-    from `BASELINE`.  Scores are None when the labels are all one class."""
+    from `BASELINE`.  AUROC and AP are NaN (null in summary.json) when the labels are all one class;
+    samples whose caption names no object are left out (`n_samples` counts the rest)."""
     groups = [rows for rows in rows_per_sample if rows]
     labels = [np.array([r["hallucinated"] for r in rows], dtype=bool) for rows in groups]
     scores = {name: [np.array([r["scores"][name] for r in rows], dtype=np.float64) for rows in groups]
