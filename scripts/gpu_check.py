@@ -153,10 +153,11 @@ def check_model(name: str, adapter: ModelAdapter, image: Image.Image, n: int, de
     gen_s, gen_peak, _ = timed(lambda: forced_generate(adapter, image, PROMPT, n), device)
     answer = answer_of(adapter, n)
     rows = []
-    cases = [(m, m, {}) for m in list_methods()] + [("msea_arc, 3 scales", "msea_arc", {"scales": (1.0, 0.75, 0.5)})]
-    for label, method, options in cases:
+    cases = [(m, m, {}) for m in list_methods()] + [("msea_arc, 3 scales", "msea_arc", {"scales": (1.0, 0.75, 0.5)}),
+                                                    ("tam + grounding score", "tam", {"grounding": True})]
+    for label, method, options in cases:  # the methods alone, as bench section 2; then the grounding's extra view
         seconds, peak, result = timed(lambda: explain(adapter, image, PROMPT, answer=answer, method=method,
-                                                      **options), device)
+                                                      **{"grounding": False, **options}), device)
         rows.append({"method": label, "tokens": len(result.token_ids), "seconds": seconds, "peak_bytes": peak,
                      "time_ratio": seconds / gen_s, "peak_ratio": None if peak is None else peak / gen_peak,
                      "finite": bool(np.isfinite(result.grid_maps).all())})

@@ -25,7 +25,8 @@ def test_toy_run_writes_its_tables(report):
     table = (out / "gpu_check.md").read_text()
     assert result["mode"] == "toy" and [m["model"] for m in result["models"]] == ["Qwen2-VL-7B", "LLaVA-1.5-7B"]
     for model in result["models"]:
-        assert [r["method"] for r in model["methods"]] == [*list_methods(), "msea_arc, 3 scales"]
+        assert [r["method"] for r in model["methods"]] == [*list_methods(), "msea_arc, 3 scales",
+                                                            "tam + grounding score"]
         for row in model["methods"]:
             assert row["finite"] and row["tokens"] == 16 and row["seconds"] > 0
             assert row["time_ratio"] == pytest.approx(row["seconds"] / model["generate"]["seconds"])
