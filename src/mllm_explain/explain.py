@@ -57,23 +57,25 @@ def explain(
                                   gradients=explainer.needs_gradients))
     step(f"{explainer.name} maps")
     result = explainer.attribute(model, traces)
+    reference = traces[0]
+    probabilities = torch.softmax(model.logits(reference.hidden[reference.answer_positions - 1]), -1)  # (T, V)
+    scores = None
     if grounding:
         step("grounding scores")
-    scores = grounding_scores(model, picture, prompt, answer_ids, traces) if grounding else None
-    reference = traces[0]
+        known = {reference.scale: probabilities.gather(1, reference.answer_ids[:, None])[:, 0].numpy()}
+        scores = grounding_scores(model, picture, prompt, answer_ids, known)
     return Explanation(
         method=explainer.name, options=explainer.options(), prompt=prompt, image=picture,
         tokens=model.token_texts(answer_ids), token_ids=list(answer_ids),
         grid_maps=result.maps.float().numpy(), image_box=result.image_box,
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
-        candidates=_candidates(model, reference, n_candidates), model=model.name_or_path, grounding=scores,
+        candidates=_candidates(model, probabilities, n_candidates), model=model.name_or_path, grounding=scores,
     )
 
 
-def _candidates(model: ModelAdapter, trace, n: int) -> list[list[tuple[str, float]]]:
-    """Top-n next-token predictions (text, probability) at each answer token's predicting position."""
-    probabilities = torch.softmax(model.logits(trace.hidden[trace.answer_positions - 1]), -1)
+def _candidates(model: ModelAdapter, probabilities: torch.Tensor, n: int) -> list[list[tuple[str, float]]]:
+    """Top-n next-token predictions (text, probability) from (T, V) next-token `probabilities`."""
     top = probabilities.topk(n, dim=-1)
     return [[(model.token_text(int(i)), float(p)) for i, p in zip(ids, probs)]
             for ids, probs in zip(top.indices, top.values)]

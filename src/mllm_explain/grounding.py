@@ -13,12 +13,12 @@ nouns far worse, because the bundled model's hallucinations are misnamed objects
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter, Trace
+from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.evaluation.words import classify_words
 
 MAX_DETAIL_SCALE = 2.0  # bounds the extra forward's cost: at most 4x the vision tokens
@@ -34,14 +34,15 @@ def detail_scale(model: ModelAdapter, image: Image.Image) -> float:
 
 
 def grounding_scores(model: ModelAdapter, image: Image.Image, prompt: str, answer_ids: Sequence[int],
-                     traces: Sequence[Trace] = ()) -> np.ndarray:
-    """(T,) grounding score of every answer token in [0, 1]; a trace already made at scale 1 or s*
-    is reused instead of another forward."""
+                     known: Mapping[float, np.ndarray] | None = None) -> np.ndarray:
+    """(T,) grounding score of every answer token in [0, 1].  `known` maps a scale to the answer
+    tokens' probabilities a caller already has there (e.g. from its scale-1 trace), which replace
+    that scale's forward."""
+    known = known or {}
     probabilities = []
     for scale in sorted({1.0, detail_scale(model, image)}):
-        trace = next((t for t in traces if t.scale == scale), None)
-        if trace is not None:
-            probabilities.append(model.token_probabilities(trace))
+        if scale in known:
+            probabilities.append(np.asarray(known[scale]))
         else:
             scaled, _ = model.scaled_image(image, scale)
             probabilities.append(model.answer_probabilities([scaled], prompt, answer_ids)[0].numpy())

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -137,11 +136,6 @@ class ModelAdapter:
         for start in range(0, len(W), rows):
             out[:, start:start + rows] = (states @ W[start:start + rows].float().T).cpu()
         return out
-
-    def token_probabilities(self, trace: Trace) -> np.ndarray:
-        """(T,) probability the trace's forward gave each of its answer tokens (float32 logits)."""
-        logits = self.logits(trace.hidden[trace.answer_positions - 1])
-        return torch.softmax(logits, -1).gather(1, trace.answer_ids[:, None])[:, 0].numpy()
 
     @property
     def image_token_id(self) -> int:

@@ -37,8 +37,8 @@ def noun_rows(model: ModelAdapter, image: Image.Image, prompt: str, ids: list[in
     if not mentions:
         return []
     trace = model.trace(image, prompt, ids, attention=True)
-    grounding = grounding_scores(model, image, prompt, ids, [trace])
     scores = base_scores(trace, model)
+    grounding = grounding_scores(model, image, prompt, ids, {1.0: scores.token_probability.numpy()})
     peak = scores.answer_maps.max(1).values.numpy()
     attention = attention_mass(trace)
     rng = np.random.default_rng(seed)

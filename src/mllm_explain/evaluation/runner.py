@@ -26,7 +26,6 @@ import json
 import math
 import resource
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -362,7 +361,7 @@ class Evaluation:
             return {**row, **_NOTHING_SCORED}
         tokens = self.model.token_texts(ids)
         word_index = word_starts(tokens)
-        seed = zlib.crc32(sample.sample_id.encode())
+        seed = sample_seed(sample.sample_id)
         maps = np.stack([random_saliency((image.height, image.width), seed + t) for t in range(len(ids))])
         scores = score_maps(maps, word_index, group_words(tokens, word_index), mask, sample.categories)
         return {**row, **_scores_row(scores), "faithfulness": self._faithfulness(sample, image, ids, scores, maps)}
