@@ -28,7 +28,8 @@ def quantiles(values: list[float]) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="validation scenes (mllm-explain data synth --split val)")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="validation scenes (mllm-explain data synth --split val)")
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--arc-k", type=int, default=50)
     parser.add_argument("--arc-p", type=float, default=0.9)
@@ -50,7 +51,8 @@ def main() -> None:
         for t in range(maps.shape[0]):
             if eci_weights[t].sum() == 0 or maps[t].norm() == 0:
                 continue
-            moved.append(0.5 * (eci_weights[t] / eci_weights[t].sum() - arc_weights[t] / arc_weights[t].sum()).abs().sum().item())
+            shift = eci_weights[t] / eci_weights[t].sum() - arc_weights[t] / arc_weights[t].sum()
+            moved.append(0.5 * shift.abs().sum().item())
             removed_eci.append(((maps[t] - eci[t]).norm() / maps[t].norm()).item())
             removed_arc.append(((maps[t] - arc[t]).norm() / maps[t].norm()).item())
             arc_vs_eci.append(((arc[t] - eci[t]).norm() / eci[t].norm().clamp_min(1e-12)).item())

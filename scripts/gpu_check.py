@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +33,12 @@ sys.path.insert(0, str(ROOT / "tests"))  # tiny_models: the offline tokenizers a
 
 from tiny_models import CORPUS, LLAVA_TEMPLATE, _tokenizer, build_adapter  # noqa: E402
 from transformers import (  # noqa: E402
-    CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
     Qwen2VLForConditionalGeneration,
 )
 
@@ -156,8 +160,10 @@ def check_model(name: str, adapter: ModelAdapter, image: Image.Image, n: int, de
     cases = [(m, m, {}) for m in list_methods()] + [("msea_arc, 3 scales", "msea_arc", {"scales": (1.0, 0.75, 0.5)}),
                                                     ("tam + grounding score", "tam", {"grounding": True})]
     for label, method, options in cases:  # the methods alone, as bench section 2; then the grounding's extra view
-        seconds, peak, result = timed(lambda: explain(adapter, image, PROMPT, answer=answer, method=method,
-                                                      **{"grounding": False, **options}), device)
+        def run(method: str = method, options: dict = options):
+            return explain(adapter, image, PROMPT, answer=answer, method=method, **{"grounding": False, **options})
+
+        seconds, peak, result = timed(run, device)
         rows.append({"method": label, "tokens": len(result.token_ids), "seconds": seconds, "peak_bytes": peak,
                      "time_ratio": seconds / gen_s, "peak_ratio": None if peak is None else peak / gen_peak,
                      "finite": bool(np.isfinite(result.grid_maps).all())})

@@ -85,7 +85,7 @@ def report(rows_by_scale: dict[str, list[dict]]) -> None:
     pooled_y, pooled_g = [], []
     for scale, rows in rows_by_scale.items():
         y = np.array([r["hallucinated"] for r in rows])
-        value = lambda key: np.array([r[key] for r in rows])  # noqa: E731
+        value = lambda key, rows=rows: np.array([r[key] for r in rows])  # noqa: E731
         print(f"input scale {scale}: {len(y)} nouns, {y.mean():.3f} hallucinated")
         for key in ("probability", "probability_075", "detail_probability", "peak", "concentration", "image_share",
                     "scale_agreement", "attention_mass"):

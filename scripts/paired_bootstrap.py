@@ -19,7 +19,6 @@ import numpy as np
 
 from mllm_explain.evaluation.metrics import f1_iou, mean
 
-
 METRICS = ("F1-IoU", "Obj-IoU", "Func-IoU", "deletion AUC", "insertion AUC")
 
 Sample = tuple[list[float], list[float], list[float], list[float]]

@@ -42,7 +42,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="validation scenes (mllm-explain data synth --split val)")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="validation scenes (mllm-explain data synth --split val)")
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--out", type=Path, default=Path("tuning"))
     parser.add_argument("--model", default=None)

@@ -68,8 +68,24 @@ def test_missing_model_folder(bad_files):
     assert_one_line_error(run("caption", EXAMPLE, "--model", str(bad_files / "nothing-here")), "cannot load model")
 
 
-def test_scale_the_model_cannot_take(tmp_path):
-    assert_one_line_error(run("explain", EXAMPLE, "--scales", "1,3", "--out", str(tmp_path)), "scale 3")
+def test_scales_the_model_cannot_take_leaving_none(tmp_path):
+    assert_one_line_error(run("explain", EXAMPLE, "--scales", "3", "--out", str(tmp_path)),
+                          "none of the scales 3.0 can be used", "scale 3.0 gives")
+
+
+def test_a_small_image_is_explained_at_the_scales_the_model_takes(tmp_path, capsys):
+    """The default method's 0.75 scale of an image the processor sizes near its smallest input is
+    skipped with one note, and the image is explained at scale 1."""
+    from PIL import Image
+
+    small = tmp_path / "small.png"
+    Image.open(EXAMPLE).convert("RGB").resize((60, 60)).save(small)
+    result = run_here(capsys, "explain", str(small), "--answer", "There is a red ring.", "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "scale 0.75 skipped for this 60x60 image" in notes[0], result.stderr
+    tokens = json.loads((tmp_path / "r" / "tokens.json").read_text())
+    assert tokens["scales"] == [1.0] and tokens["options"]["scales"] == [1.0, 0.75]
 
 
 def test_bad_scale_text():

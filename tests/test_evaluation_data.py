@@ -129,3 +129,24 @@ def test_missing_folder_and_unknown_format(tmp_path):
         load_samples(tmp_path, "coco14")
     with pytest.raises(UserError, match="unknown dataset format"):
         load_samples(tmp_path, "voc")
+
+
+@pytest.mark.parametrize("mask_drawn_on", ["stored pixels", "upright image"])
+def test_a_rotated_photo_and_its_mask_are_read_upright(tmp_path, mask_drawn_on):
+    """A photo stored a quarter turn off with its EXIF orientation is evaluated upright, and its mask
+    turned with it when it was drawn on the stored pixels (kept when drawn upright)."""
+    from test_images import rotated_jpeg
+
+    from mllm_explain.images import load_image
+
+    upright = np.zeros((40, 60, 3), np.uint8)
+    upright[:10, :20] = (255, 0, 0)  # red top-left: the object
+    (tmp_path / "image").mkdir()
+    rotated_jpeg(Image.fromarray(upright), tmp_path / "image" / "0.jpg")
+    mask = (upright[..., 0] > 0).astype(np.uint8) * 7
+    write_png(tmp_path / "seg_label" / "0.png", np.rot90(mask) if mask_drawn_on == "stored pixels" else mask)
+    (tmp_path / "anno.json").write_text(json.dumps([["image/0.jpg", "A red box.", "seg_label/0.png", {"box": 7}]]))
+    [sample] = load_samples(tmp_path, "grandf")
+    image = np.asarray(load_image(sample.image))
+    assert image.shape[:2] == sample.mask().shape == (40, 60)
+    assert np.array_equal(sample.mask() == 7, image[..., 0] > 128)

@@ -11,8 +11,17 @@ from PIL import Image
 
 from mllm_explain.data.synth import CATEGORIES, COLOURS, DEFAULT_PROMPT, PLURALS, render_scene, scene_rng
 from mllm_explain.evaluation.metrics import (
-    HIGHER_IS_BETTER, auc, deletion_insertion, f1_iou, mean, otsu, overlap, pixel_ranks, random_saliency,
-    score_maps, to_uint8,
+    HIGHER_IS_BETTER,
+    auc,
+    deletion_insertion,
+    f1_iou,
+    mean,
+    otsu,
+    overlap,
+    pixel_ranks,
+    random_saliency,
+    score_maps,
+    to_uint8,
 )
 from mllm_explain.evaluation.words import FUNCTION_WORDS, classify_words
 

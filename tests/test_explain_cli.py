@@ -54,3 +54,28 @@ def test_characters_split_over_tokens_are_printed_stored_and_shown_whole(tmp_pat
     assert "".join(t["text"] for t in tokens["tokens"]) == text
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "\ufffd" not in html and "赤い" in html and "🐱" in html
+
+
+def test_a_rotated_photo_is_explained_and_shown_upright(bundled, tmp_path):
+    """A JPEG stored a quarter turn off with its EXIF orientation: the maps are those of the upright
+    image (not of the stored pixels), and the report's word pictures are upright."""
+    from PIL import Image
+    from test_images import rotated_jpeg
+
+    from mllm_explain import explain, save_report
+    from mllm_explain.images import load_image
+
+    upright = load_image("examples/scene.png").resize((200, 150))  # wide, so a turned image would be tall
+    photo = rotated_jpeg(upright, tmp_path / "photo.jpg")
+    options = dict(answer="There is a red ring.", method="logit_lens", grounding=False)
+    got = explain(bundled, photo, "Describe this image.", **options)
+    want = explain(bundled, upright, "Describe this image.", **options)
+    assert got.image.size == (200, 150) and got.grid_maps.shape == want.grid_maps.shape
+    assert np.corrcoef(got.grid_maps.ravel(), want.grid_maps.ravel())[0, 1] > 0.95  # JPEG's error only
+    save_report(got, tmp_path / "got")
+    save_report(want, tmp_path / "want")
+    for name in ("003_red.png", "004_ring.png"):
+        shown, expected = (np.asarray(Image.open(tmp_path / folder / "words" / name), dtype=float)
+                           for folder in ("got", "want"))
+        assert shown.shape == expected.shape == (150, 200, 3)
+        assert np.abs(shown - expected).mean() < 6

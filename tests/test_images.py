@@ -102,3 +102,23 @@ def test_unreadable_paths(tmp_path):
         load_image(tmp_path / ("x" * 300 + ".png"))  # name too long for the file system
     with pytest.raises(UserError, match="not a file"):
         load_image(tmp_path)
+
+
+def rotated_jpeg(upright: Image.Image, path: Path, orientation: int = 6) -> Path:
+    """`upright` stored as a camera stores a photo taken turned: pixels a quarter turn off, and the EXIF
+    orientation (6: turn 90 degrees clockwise to view) that tells a viewer how to turn them back."""
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # undone by orientation 6's ROTATE_270
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(path, quality=95, exif=exif)
+    return path
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    upright = Image.new("RGB", (60, 40), (0, 0, 255))
+    upright.paste((255, 0, 0), (0, 0, 20, 10))  # red in the top-left corner of the upright image
+    path = rotated_jpeg(upright, tmp_path / "photo.jpg")
+    assert header_size(path) == (40, 60)  # stored tall
+    pixels = np.asarray(load_image(path)).astype(int)
+    assert pixels.shape == (40, 60, 3)
+    assert np.abs(pixels - np.asarray(upright).astype(int)).mean() < 4  # JPEG's error only

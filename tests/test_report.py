@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from mllm_explain.explanation import Explanation
-from mllm_explain.report import MAX_WORD_SIDE, write_report
+from mllm_explain.report import MAX_WORD_SIDE, save, write_report
 from mllm_explain.report.images import heat_colours, safe_name
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +43,8 @@ def make_explanation(height: int = 40, width: int = 60, tokens: list[str] = TOKE
         relevance[t, : p + t] = rng.random(p + t) + 0.1
     candidates = [[(tokens[t], 0.6 - 0.1 * t), (f" cand{t}", 0.2), (EVIL_CANDIDATE, 0.05)] for t in range(n)]
     return Explanation(
-        method="msea+arc", options={"layers": "all", "note": "<i>opt</i>"}, prompt="Describe this<script>alert(1)</script>",
+        method="msea+arc", options={"layers": "all", "note": "<i>opt</i>"},
+        prompt="Describe this<script>alert(1)</script>",
         image=image, tokens=list(tokens), token_ids=list(range(n)), grid_maps=grid_maps,
         context_tokens=PROMPT_TOKENS + tokens, relevance=relevance, candidates=candidates, model="synthetic/model",
         grounding=None if grounding is None else np.asarray(grounding),
@@ -133,15 +134,15 @@ def test_embedded_images_downscaled(tmp_path: Path) -> None:
 
 
 def test_explanation_save(tmp_path: Path) -> None:
-    path = make_explanation().save(tmp_path / "out")
+    path = save(make_explanation(), tmp_path / "out")
     assert path == tmp_path / "out" / "report.html" and path.is_file()
     assert len(list((tmp_path / "out" / "words").glob("*.png"))) == 4
 
 
 def test_saved_maps_are_the_grid_and_do_not_grow_with_the_image(tmp_path: Path) -> None:
     small, large = make_explanation(40, 60), make_explanation(400, 600)
-    small.save(tmp_path / "small")
-    large.save(tmp_path / "large")
+    save(small, tmp_path / "small")
+    save(large, tmp_path / "large")
     arrays = np.load(tmp_path / "large" / "maps.npz")
     assert sorted(arrays.files) == ["grid_maps", "image_box", "image_size", "relevance"]
     assert arrays["grid_maps"].shape == (4, 8, 12) and arrays["image_size"].tolist() == [600, 400]
@@ -160,7 +161,7 @@ def test_word_pngs_are_capped(tmp_path: Path) -> None:
 
 def test_a_failed_save_keeps_the_earlier_report_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = make_explanation()
-    first.save(tmp_path)
+    save(first, tmp_path)
     before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     (tmp_path / "words" / "009_stale.png").write_bytes(b"from an older answer")
 
@@ -169,12 +170,12 @@ def test_a_failed_save_keeps_the_earlier_report_whole(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr("mllm_explain.report.render_html", broken)
     with pytest.raises(RuntimeError):
-        make_explanation(40, 61).save(tmp_path)
+        save(make_explanation(40, 61), tmp_path)
     after = {p.relative_to(tmp_path): p for p in tmp_path.rglob("*") if p.is_file()}
     assert not [p for p in after if ".tmp" in p.name]  # no temporary file left behind
     assert (tmp_path / "report.html").read_bytes() == before[Path("report.html")]
     monkeypatch.undo()
-    first.save(tmp_path)
+    save(first, tmp_path)
     assert not (tmp_path / "words" / "009_stale.png").exists()  # a complete save removes stale word PNGs
 
 
@@ -205,7 +206,8 @@ def test_browser_interaction(report: Path) -> None:
             errors, dialogs, remote = [], [], []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.on("request", lambda request: remote.append(request.url) if not request.url.startswith(("file:", "data:")) else None)
+            page.on("request", lambda request: None if request.url.startswith(("file:", "data:"))
+                    else remote.append(request.url))
             page.goto(report.as_uri())
 
             heatmap = page.locator("#heatmap")
@@ -243,7 +245,7 @@ MARKED_GROUNDING = [0.9, 0.1, 0.95, 0.05, 0.9, 0.1, 0.9]  # low: ' red' (adjecti
 
 def test_ungrounded_nouns_in_tokens_json(tmp_path: Path) -> None:
     explanation = make_explanation(tokens=MARKED_TOKENS, grounding=MARKED_GROUNDING)
-    explanation.save(tmp_path)
+    save(explanation, tmp_path)
     saved = json.loads((tmp_path / "tokens.json").read_text())
     assert saved["ungrounded_words"] == [5] and explanation.words[5] == "moon"
     assert [t["grounding"] for t in saved["tokens"]] == pytest.approx(MARKED_GROUNDING)
@@ -262,7 +264,8 @@ def test_browser_marks_ungrounded_nouns(tmp_path: Path) -> None:
             page.goto(report.as_uri())
             marked = page.locator(".token.ungrounded")
             assert marked.count() == 1 and marked.inner_text() == " moon"
-            assert "0.10" in marked.get_attribute("title") and "may not be in the image" in marked.get_attribute("title")
+            title = marked.get_attribute("title")
+            assert "0.10" in title and "may not be in the image" in title
             style = marked.evaluate("el => getComputedStyle(el).textDecorationStyle")
             assert style == "wavy"  # a distinct style, not only a class name
             assert page.locator(".token >> nth=1").get_attribute("class") == "token"  # a low adjective is not marked

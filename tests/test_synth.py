@@ -2,11 +2,18 @@ import json
 import re
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from mllm_explain.data.synth import (
-    CATEGORIES, CATEGORY_IDS, COLOURS, PLURALS, render_scene, scene_rng, write_dataset,
+    CATEGORIES,
+    CATEGORY_IDS,
+    COLOURS,
+    PLURALS,
+    render_scene,
+    scene_rng,
+    write_dataset,
 )
 from mllm_explain.evaluation.caption_quality import named_objects
 

@@ -7,9 +7,9 @@ import signal
 import subprocess
 import sys
 
-from PIL import Image
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
@@ -17,20 +17,26 @@ from mllm_explain.errors import UserError
 from mllm_explain.training import train as training
 
 # A run of `training.train` with the model and tokenizer corpus made tiny; kwargs come as JSON.  With
-# "kill_at", the process SIGKILLs itself right after logging the checkpoint after that many steps.
+# "kill_at", the process sends itself "signal" (SIGKILL by default) right after logging the checkpoint
+# after that many steps.
 TINY_RUN = """
 import functools, json, os, signal, sys
 from mllm_explain.training import train as T
 from mllm_explain.training.build import build_config
 T.build_config = functools.partial(build_config, text_hidden=64, text_layers=1, vision_dim=32, vision_layers=1)
 T.tokenizer_corpus = functools.partial(T.tokenizer_corpus, n_captions=20)
+from mllm_explain import interrupts
 kwargs = json.loads(sys.argv[1])
-kill_at = kwargs.pop("kill_at", None)
+kill_at, stop = kwargs.pop("kill_at", None), kwargs.pop("signal", "SIGKILL")
 def log(line):
     print(line, flush=True)
     if kill_at is not None and line.startswith(f"checkpoint after {kill_at} of"):
-        os.kill(os.getpid(), signal.SIGKILL)
-T.train(kwargs.pop("out"), log=log, **kwargs)
+        os.kill(os.getpid(), getattr(signal, stop))
+interrupts.install()  # as the command line does
+try:
+    T.train(kwargs.pop("out"), log=log, **kwargs)
+except KeyboardInterrupt:
+    sys.exit(interrupts.exit_code())
 """
 # 1 text-only step, then 6 image steps over all four stages at batches 8/4/2/2, scored on one scene at
 # image steps 3 and 6; a checkpoint every 4 steps (after image step 3).
@@ -88,12 +94,13 @@ def test_worker_batches_do_not_depend_on_the_number_of_workers(bundled):
     assert not torch.equal(alone[1][1]["input_ids"][:1], alone[2][1]["input_ids"][:1])  # steps differ
 
 
-def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_if_never_killed(uninterrupted, tmp_path):
+@pytest.mark.parametrize("stop, code", [("SIGKILL", -signal.SIGKILL), ("SIGTERM", 143)])
+def test_a_killed_run_resumes_from_its_checkpoint_and_ends_as_if_never_killed(uninterrupted, tmp_path, stop, code):
     whole, whole_log = uninterrupted
     assert "trained 7 steps" in whole_log and not (whole / training.CHECKPOINTS).exists()
     out = tmp_path / "killed"
-    killed = tiny_train(out=out, kill_at=4, **TINY)  # SIGKILL right after the checkpoint at 4 of 7 steps
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed = tiny_train(out=out, kill_at=4, signal=stop, **TINY)  # right after the checkpoint at 4 of 7 steps
+    assert killed.returncode == code, killed.stderr
     saved = training.latest_checkpoint(out)
     assert saved is not None and saved.name == "step-0000004"
     assert [entry["step"] for entry in json.loads((out / "training_log.json").read_text())] == [3]

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import ProgressColumn, track
 from rich.text import Text
 
+from mllm_explain import interrupts
 from mllm_explain.errors import Interrupted, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -21,7 +22,8 @@ app.add_typer(data_app, name="data")
 err = Console(stderr=True)
 QUIET = not err.is_terminal  # progress bars only on a terminal: in a log or a pipe they add stray lines
 
-ModelOption = Annotated[Optional[str], typer.Option("--model", help="Local path or hub id; the bundled model if omitted.")]
+ModelOption = Annotated[Optional[str], typer.Option("--model",
+                                                    help="Local path or hub id; the bundled model if omitted.")]
 DeviceOption = Annotated[Optional[str], typer.Option(
     help="cpu, cuda, cuda:N, or auto (spread the model over all GPUs); CUDA when present if omitted.")]
 DtypeOption = Annotated[Optional[str], typer.Option(
@@ -56,12 +58,14 @@ def caption(
 def explain_command(
     image: Annotated[Path, typer.Argument(help="Image file to explain.")],
     prompt: Annotated[str, typer.Option(help="Prompt for the model.")] = "Describe this image.",
-    answer: Annotated[Optional[str], typer.Option(help="Explain this text (teacher-forced) instead of generating.")] = None,
+    answer: Annotated[Optional[str], typer.Option(help="Explain this text (teacher-forced) instead of "
+                                                       "generating.")] = None,
     model: ModelOption = None,
     method: Annotated[str, typer.Option(help="Explanation method (see `mllm-explain methods`).")] = "msea_arc",
     scales: Annotated[Optional[str], typer.Option(help="Comma-separated input scales, e.g. 1,0.75,0.5.")] = None,
     option: MethodOptions = None,
-    out: Annotated[Path, typer.Option(help="Folder for report.html, maps.npz, tokens.json and word PNGs.")] = Path("report"),
+    out: Annotated[Path, typer.Option(help="Folder for report.html, maps.npz, tokens.json and word PNGs.")] = Path(
+        "report"),
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated answer in tokens.", min=1)] = 64,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
@@ -70,10 +74,11 @@ def explain_command(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from mllm_explain.adapters import load_model
-    from mllm_explain.explain import explain
     from mllm_explain.images import load_image
     from mllm_explain.methods import get_method
     from mllm_explain.outputs import locked_folder
+    from mllm_explain.pipeline import explain
+    from mllm_explain.report import save
 
     options = _method_options([method], scales, option)
     get_method(method, **options)  # fail on a bad method or option before loading anything
@@ -84,9 +89,10 @@ def explain_command(
         task = progress.add_task("loading model", total=None)
         adapter = load_model(model, **placement)
         result = explain(adapter, picture, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,
-                         progress=lambda label: progress.update(task, description=label), **options)
+                         progress=lambda label: progress.update(task, description=label),
+                         notice=lambda line: err.print(f"note: {line}", highlight=False, soft_wrap=True), **options)
         progress.update(task, description="writing report")
-        report = result.save(out)
+        report = save(result, out)
     typer.echo(result.answer)
     if result.ungrounded_words:
         from mllm_explain.grounding import THRESHOLD
@@ -160,7 +166,12 @@ def train(
     """Train the bundled Qwen2-VL model on synthetic scenes (next-token loss on answers), from scratch or
     from --init; a killed run continues from its last checkpoint when rerun with the same options."""
     from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
     from mllm_explain.outputs import locked_folder
@@ -207,11 +218,12 @@ def quality(
     dtype: DtypeOption = None,
 ) -> None:
     """Caption quality on synthetic scenes: object recall, hallucination, colour accuracy per scale."""
+    from PIL import Image
+
     from mllm_explain.adapters import load_model
     from mllm_explain.data.synth import DEFAULT_PROMPT, iter_scenes
     from mllm_explain.evaluation.caption_quality import score_caption, summarise
     from mllm_explain.outputs import prepare_folder, write_text
-    from PIL import Image
 
     scale_values = _parse_scales(scales)
     placement = _placement(device, dtype)
@@ -328,7 +340,7 @@ def evaluate_command(
                 summary = (run.run(advance) if ray_workers is None else
                            ray_workers.run(run, advance, log=lambda line: err.print(line, highlight=False)))
         except KeyboardInterrupt:
-            raise Interrupted(f"interrupted: {run.completed()} of {len(run.samples)} samples are complete in "
+            raise Interrupted(f"{interrupts.reason()}: {run.completed()} of {len(run.samples)} samples are complete in "
                               f"{run.path}; rerun the same command to resume") from None
     typer.echo(markdown_table(summary))
     err.print(f"results: {out}", highlight=False)
@@ -352,7 +364,8 @@ def bench_command(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True, disable=QUIET) as progress:
         task = progress.add_task("starting", total=None)
-        report = run_bench(out, quick=quick, placement=placement, progress=lambda label: progress.update(task, description=label))
+        report = run_bench(out, quick=quick, placement=placement,
+                           progress=lambda label: progress.update(task, description=label))
     console = Console(width=max(Console().width, 160))  # wide tables stay readable when piped to a log
     for table in tables(report):
         console.print(table)
@@ -391,19 +404,20 @@ def _parse_scales(text: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input and usage errors become one line `error: ...` on stderr and exit code 2,
-    Ctrl-C one line and exit code 130; never a traceback."""
-    if QUIET:  # nor transformers' loading bars in a log or a pipe
-        from transformers.utils import logging
-
-        logging.disable_progress_bar()
+    Ctrl-C one line and exit code 130, SIGTERM one line and 143; never a traceback."""
+    interrupts.install()
     try:
+        if QUIET:  # nor transformers' loading bars in a log or a pipe
+            from transformers.utils import logging
+
+            logging.disable_progress_bar()
         code = app(args=argv, standalone_mode=False)
     except UserError as exc:
         _fail(str(exc), 2)
     except Interrupted as exc:
-        _fail(str(exc), 130)
+        interrupts.exit_stopped(str(exc))
     except KeyboardInterrupt:  # outside a command (typer turns one inside a command into exit code 130)
-        _fail("interrupted", 130)
+        interrupts.exit_stopped(interrupts.reason())
     except typer.TyperException as exc:  # typer's (vendored click's) usage errors
         if type(exc).__name__ == "NoArgsIsHelpError":  # no command given: the help (rich prints it itself)
             if exc.format_message().strip():
@@ -411,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         _fail(exc.format_message(), 2)
     if code == 130:
-        _fail("interrupted", 130)
+        interrupts.exit_stopped(interrupts.reason())
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -6,4 +6,4 @@ class UserError(Exception):
 
 
 class Interrupted(Exception):
-    """The user stopped a run (Ctrl-C); the message says what was kept.  Exit code 130."""
+    """The user stopped a run (Ctrl-C, exit code 130, or SIGTERM, 143); the message says what was kept."""

@@ -1,12 +1,12 @@
 """`Explanation`: the result of explaining one answer, token by token.  Writing it to disk (arrays,
-JSON, the interactive HTML report) lives in `mllm_explain.report`, which depends on this module."""
+JSON, the interactive HTML report) is `mllm_explain.report.save` (`mllm_explain.save_report`), which
+depends on this module, never the other way round."""
 
 from __future__ import annotations
 
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +23,8 @@ def word_starts(tokens: list[str]) -> list[int]:
     index, result = -1, []
     for i, text in enumerate(tokens):
         stripped = text.strip()
-        starts = (i == 0 or text[:1] in (" ", "▁", "Ġ", "\n") or (stripped and all(c in string.punctuation for c in stripped))
+        starts = (i == 0 or text[:1] in (" ", "▁", "Ġ", "\n")
+                  or (stripped and all(c in string.punctuation for c in stripped))
                   or (result and tokens[i - 1].strip() and all(c in string.punctuation for c in tokens[i - 1].strip())))
         index += bool(starts)
         result.append(index)
@@ -62,6 +63,7 @@ class Explanation:
     image_box: Box = FULL_BOX
     word_index: list[int] = field(default_factory=list)
     grounding: np.ndarray | None = None
+    scales: tuple[float, ...] = (1.0,)  # the input scales the maps come from (those the model could take)
 
     def __post_init__(self) -> None:
         if not self.word_index:
@@ -110,7 +112,8 @@ class Explanation:
     def to_dict(self) -> dict:
         """Everything but the arrays: tokens, words, candidates, context relevances, settings."""
         return {
-            "model": self.model, "method": self.method, "options": self.options, "prompt": self.prompt,
+            "model": self.model, "method": self.method, "options": self.options, "scales": list(self.scales),
+            "prompt": self.prompt,
             "answer": self.answer, "words": self.words,
             "grid": list(self.grid_maps.shape[1:]), "image_box": list(self.image_box),
             "image_size": [self.image.width, self.image.height],
@@ -121,13 +124,7 @@ class Explanation:
                  "grounding": None if self.grounding is None else float(self.grounding[t]),
                  "candidates": [{"text": c, "probability": p} for c, p in cands],
                  "relevance": [None if np.isnan(r) else float(r) for r in self.relevance[t]]}
-                for t, (text, tid, w, cands) in enumerate(zip(self.tokens, self.token_ids, self.word_index, self.candidates))
+                for t, (text, tid, w, cands) in enumerate(zip(self.tokens, self.token_ids, self.word_index,
+                                                              self.candidates))
             ],
         }
-
-    def save(self, out: str | Path) -> Path:
-        """Write report.html, maps.npz, tokens.json and words/NNN_word.png under `out` (see
-        `mllm_explain.report.save`); return the report's path."""
-        from mllm_explain.report import save  # the report depends on this module, not the other way round
-
-        return save(self, Path(out))

@@ -4,8 +4,9 @@ Every colour mode becomes what a viewer would show: 16-bit greyscale is scaled t
 255) instead of clipped to white; 32-bit integer pixels are taken as 8-bit when they lie in 0-255,
 as 16-bit when in 0-65535 and are otherwise stretched from their minimum to their maximum;
 floating-point pixels in [0, 1] are scaled by 255 and otherwise stretched; transparency is
-composited onto white, as Hugging Face image processors do.  Images above `MAX_PIXELS` are refused
-before they are decoded.
+composited onto white, as Hugging Face image processors do.  A photo's EXIF orientation is applied
+(`ImageOps.exif_transpose`), so the image is explained upright, as every viewer and transformers'
+own `load_image` show it.  Images above `MAX_PIXELS` are refused before they are decoded.
 """
 
 from __future__ import annotations
@@ -16,15 +17,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mllm_explain.errors import UserError
 
 MAX_PIXELS = 8192 * 8192  # 64 megapixels: an 8-bit RGB copy is 192 MB; docs/PERFORMANCE.md, "Limits"
+ORIENTATION_TAG = 0x0112  # EXIF's orientation: 1 upright, 2-8 a mirror and/or a turn to undo
+_UNDO_ORIENTATION = {  # the transposition that makes an image of each orientation upright (as exif_transpose)
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """Open `path` as an RGB image, or raise UserError naming what is wrong with it."""
+    """Open `path` as an upright RGB image (EXIF orientation applied), or raise UserError naming what is
+    wrong with it."""
     path = Path(path)
     try:
         if not path.exists():
@@ -36,14 +44,33 @@ def load_image(path: str | Path) -> Image.Image:
     with _opened(path) as image:
         check_size(image.width, image.height, path)
         image.load()
-        rgb = as_rgb(image)
+        upright = ImageOps.exif_transpose(image)
+        rgb = as_rgb(upright)
         return image.copy() if rgb is image else rgb  # the file's image is closed on leaving
 
 
 def header_size(path: Path) -> tuple[int, int]:
-    """(width, height) from an image file's header, without decoding its pixels."""
+    """(width, height) of the stored pixels from an image file's header, without decoding them."""
     with _opened(path) as image:
         return image.size
+
+
+def orientation(path: Path) -> int:
+    """The EXIF orientation of the image file at `path` (1, upright, when it has none), from its header."""
+    with _opened(path) as image:
+        value = image.getexif().get(ORIENTATION_TAG, 1)
+    return value if value in _UNDO_ORIENTATION else 1
+
+
+def upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """(width, height) of a stored `size` once `orientation` is undone: swapped by a quarter turn."""
+    return size[::-1] if orientation in (5, 6, 7, 8) else size
+
+
+def make_upright(image: Image.Image, orientation: int) -> Image.Image:
+    """`image` (e.g. a mask drawn on a photo's stored pixels) turned as the photo is when it is read."""
+    undo = _UNDO_ORIENTATION.get(orientation)
+    return image if undo is None else image.transpose(undo)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from PIL import Image
 
 from mllm_explain.data.synth import DEFAULT_PROMPT
 from mllm_explain.errors import UserError
-from mllm_explain.images import check_size, header_size
+from mllm_explain.images import check_size, header_size, make_upright, orientation, upright_size
 
 FORMATS: tuple[str, ...] = ("synthetic", "coco14", "grandf", "openpsg")
 
@@ -52,8 +52,15 @@ class Sample:
         return self.references[0]
 
     def mask(self) -> np.ndarray:
-        """The (H, W) category-id mask."""
-        return load_mask(self.seg_label)
+        """The (H, W) category-id mask over the upright image.  A photo with an EXIF orientation is read
+        upright (`images.load_image`); a mask of its stored pixels' size is turned with it (a mask
+        already of the upright size is kept; for a half turn or a mirror, where the two sizes agree,
+        the mask is taken to be drawn on the stored pixels, as pixel arrays are)."""
+        mask = load_mask(self.seg_label)
+        turn = orientation(self.image)
+        if turn == 1 or mask.shape[::-1] != header_size(self.image):
+            return mask
+        return np.asarray(make_upright(Image.fromarray(mask), turn))
 
 
 def load_mask(path: Path) -> np.ndarray:
@@ -91,7 +98,7 @@ def check_mask_sizes(samples: list[Sample]) -> None:
     for sample in samples:
         sizes = [header_size(path) for path in (sample.image, sample.seg_label)]
         check_size(*sizes[0], sample.image)
-        if sizes[0] != sizes[1]:
+        if sizes[1] not in (sizes[0], upright_size(sizes[0], orientation(sample.image))):
             wrong.append((sample, *sizes))
     if wrong:
         sample, image, mask = wrong[0]

@@ -29,7 +29,8 @@ BASELINE = "probability"  # the score the grounding score must beat
 BOOTSTRAP = 1000
 
 
-def noun_rows(model: ModelAdapter, image: Image.Image, prompt: str, ids: list[int], word_index: list[int], words: list[str],
+def noun_rows(model: ModelAdapter, image: Image.Image, prompt: str, ids: list[int], word_index: list[int],
+              words: list[str],
               vocabulary: dict[str, int], present: set[int], seed: int) -> list[dict]:
     """One dict per object-noun mention of the caption: its word, token, category, label and every
     score in `SCORES` (the token read is the first token of the mention's head word)."""
@@ -121,8 +122,9 @@ def markdown(result: dict) -> str:
         if "auroc_ci" not in values:
             lines.append(f"| {name} | – | – | – |")
             continue
-        lines.append(f"| {name} | {_with_ci(values['auroc'], values['auroc_ci'])} | {_with_ci(values['ap'], values['ap_ci'])}"
-                     f" | {_with_ci(values[f'auroc_minus_{BASELINE}'], values[f'auroc_minus_{BASELINE}_ci'], sign=True)} |")
+        gain = _with_ci(values[f"auroc_minus_{BASELINE}"], values[f"auroc_minus_{BASELINE}_ci"], sign=True)
+        lines.append(f"| {name} | {_with_ci(values['auroc'], values['auroc_ci'])} | "
+                     f"{_with_ci(values['ap'], values['ap_ci'])} | {gain} |")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.data.synth import CATEGORY_IDS, DEFAULT_PROMPT, NOUN_CATEGORY, Scene
-from mllm_explain.explain import explain
+from mllm_explain.pipeline import explain
 
 
 def pointing_game(model: ModelAdapter, scenes: Iterable[Scene], method: str = "logit_lens", **options) -> dict:

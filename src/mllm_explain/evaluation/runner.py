@@ -42,14 +42,20 @@ from mllm_explain.evaluation.datasets import DEFAULT_PROMPTS, Sample, load_sampl
 from mllm_explain.evaluation.hallucination import detection, noun_rows, sample_seed
 from mllm_explain.evaluation.hallucination import markdown as hallucination_table
 from mllm_explain.evaluation.metrics import (
-    HIGHER_IS_BETTER, CaptionScores, deletion_insertion, f1_iou, mean, random_saliency, score_maps,
+    HIGHER_IS_BETTER,
+    CaptionScores,
+    deletion_insertion,
+    f1_iou,
+    mean,
+    random_saliency,
+    score_maps,
 )
 from mllm_explain.evaluation.words import synthetic_lexicon
-from mllm_explain.explain import explain
 from mllm_explain.explanation import group_words, word_starts
 from mllm_explain.images import load_image
 from mllm_explain.methods import get_method, options_for
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
+from mllm_explain.pipeline import explain
 
 METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 RANDOM = "random"
@@ -349,11 +355,11 @@ class Evaluation:
         text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
         with measure(self.model.device) as cost:  # the cost includes the maps at the image's size
             explanation = explain(self.model, image, sample.prompt, answer=text, method=method, grounding=False,
-                                  **options_for(method, self.config.options))
+                                  notice=_quiet, **options_for(method, self.config.options))
             maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
         scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
         faithful = self._faithfulness(sample, image, explanation.token_ids, scores, maps)
-        return {**row, **cost, **_scores_row(scores), "faithfulness": faithful}
+        return {**row, **cost, **_scores_row(scores), "faithfulness": faithful, "scales": list(explanation.scales)}
 
     def _random_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
         row = {"sample_id": sample.sample_id, "method": RANDOM, "seconds": math.nan, "peak_mem_mb": math.nan}
@@ -518,3 +524,7 @@ def plot_curves(curves: dict[str, dict[str, list[float]]], path: Path) -> None:
             ax.legend(fontsize=8)
     with atomic_path(path) as temp:
         figure.savefig(temp, dpi=100)
+
+
+def _quiet(_line: str) -> None:
+    """A skipped scale is not announced per sample: the row's `scales` says which scales were used."""

@@ -3,7 +3,12 @@
 from mllm_explain.methods import arc, attention, grad_act, logit_lens, msea, msea_arc, tam  # noqa: F401
 from mllm_explain.methods.base import ExplanationMethod, TokenActivation, TokenMaps
 from mllm_explain.methods.registry import (
-    METHODS, get_method, list_methods, options_for, parse_option, register_method,
+    METHODS,
+    get_method,
+    list_methods,
+    options_for,
+    parse_option,
+    register_method,
 )
 
 __all__ = ["METHODS", "ExplanationMethod", "TokenActivation", "TokenMaps", "get_method", "list_methods",

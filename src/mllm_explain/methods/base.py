@@ -101,7 +101,7 @@ class TokenActivation(ExplanationMethod):
     arc_p: float = 0.9
     arc_form: str = "weight"  # weight: w ∝ r·(1-ρ) | threshold: w ∝ r·1[ρ < arc_tau]
     arc_tau: float = 0.5
-    context_stage: str = "per_scale"  # per_scale: ECI/ARC at every scale, then aggregate | after: once, on aggregated maps
+    context_stage: str = "per_scale"  # per_scale: ECI/ARC at every scale, then aggregate | after: once, aggregated
     eci_pairing: str = "round"  # round: answer token k read where it was predicted (TAM's code) | position: at k itself
     reference_quirks: bool = False  # the reference code's maps in two context slots (DESIGN §3, docs/METHODS.md)
 
@@ -131,7 +131,8 @@ class TokenActivation(ExplanationMethod):
         # "after": aggregate the raw maps of the answer and the context over scales, then remove
         # interference, normalise and filter once (weights and relevances averaged over scales).
         scores = [self.base_scores(trace, model) for trace in traces]
-        answer = self.aggregate(common_grid([s.answer_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces),
+        answer = self.aggregate(common_grid([s.answer_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)],
+                                            traces),
                                 torch.stack([s.token_probability for s in scores]))
         context = common_grid([s.context_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces).mean(0)
         weights = torch.stack([self.context_weights(t, s, model) for s, t in zip(scores, traces)]).mean(0)

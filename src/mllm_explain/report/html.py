@@ -6,6 +6,7 @@ template fields or the `tojson` data block, which the page's script reads with J
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from jinja2 import Environment, PackageLoader
 from PIL import Image

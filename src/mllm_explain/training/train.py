@@ -31,8 +31,14 @@ from transformers import AutoProcessor, Qwen2VLForConditionalGeneration
 from mllm_explain.adapters.qwen2_vl import Qwen2VLAdapter
 from mllm_explain.captioning import chat_text, greedy_captions
 from mllm_explain.data.synth import (
-    CATEGORIES, COLOURS, DEFAULT_PROMPT, NUMBER_WORDS, PLURALS, iter_scenes, random_size, render_scene,
-    scene_rng,
+    CATEGORIES,
+    COLOURS,
+    DEFAULT_PROMPT,
+    NUMBER_WORDS,
+    PLURALS,
+    iter_scenes,
+    random_size,
+    render_scene,
 )
 from mllm_explain.devices import resolve_device
 from mllm_explain.errors import UserError
@@ -78,7 +84,8 @@ def tokenizer_corpus(n_captions: int = 400) -> list[str]:
     """Captions of small scenes plus every vocabulary word and the prompts the tools use."""
     captions = [s.caption for s in iter_scenes(n_captions, seed=12345, split="train")]
     words = [*CATEGORIES, *PLURALS.values(), *COLOURS, *NUMBER_WORDS.values()]
-    return captions + [" ".join(words)] * 20 + [*PROMPTS, SHAPES_PROMPT, REPEAT_PROMPT, LIST_PROMPT] * 20 + list(EXTRA_TEXT) * 20
+    prompts = [*PROMPTS, SHAPES_PROMPT, REPEAT_PROMPT, LIST_PROMPT]
+    return captions + [" ".join(words)] * 20 + prompts * 20 + list(EXTRA_TEXT) * 20
 
 
 def shapes_answer(scene) -> str:

@@ -6,6 +6,7 @@ to the image on demand by the `Explanation`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def explain(
     n_candidates: int = 5,
     grounding: bool = True,
     progress: Callable[[str], None] | None = None,
+    notice: Callable[[str], None] | None = None,
     **options,
 ) -> Explanation:
     """Explain every token of `answer` (greedy generation when None) with `method`.
@@ -38,7 +40,10 @@ def explain(
     Options are the method's keyword settings (e.g. `scales=(1.0, 0.5)`, `arc_k=50`, `filter=False`);
     see `mllm_explain.methods`.  `grounding` adds each token's grounding score (`mllm_explain.grounding`;
     one more forward when the image can be seen in more detail).  `progress` is called with a short
-    label before each stage.
+    label before each stage.  A scale the model cannot take for this image (e.g. 0.75 of an image the
+    processor already sizes near its smallest input) is skipped and the others explain it; `notice`
+    (default: `warnings.warn`) gets one line saying so, and `Explanation.scales` the scales used.  A
+    UserError when none is left.
     """
     step = progress or (lambda _label: None)
     explainer = get_method(method, **options)
@@ -51,7 +56,7 @@ def explain(
     else:
         answer_ids = model.tokenize_answer(answer)
     traces = []
-    for scale in explainer.scales:
+    for scale in usable_scales(model, picture, explainer.scales, notice or _warn):
         step(f"forward at scale {scale}")
         traces.append(model.trace(picture, prompt, answer_ids, scale=scale, attention=explainer.needs_attention,
                                   gradients=explainer.needs_gradients))
@@ -71,7 +76,33 @@ def explain(
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
         candidates=_candidates(model, probabilities, n_candidates), model=model.name_or_path, grounding=scores,
+        scales=tuple(trace.scale for trace in traces),
     )
+
+
+def usable_scales(model: ModelAdapter, image: Image.Image, scales: tuple[float, ...],
+                  notice: Callable[[str], None]) -> list[float]:
+    """The `scales` the model can take for `image`, in order; each one it cannot take is named to
+    `notice`; a UserError when none is left."""
+    usable, refused = [], {}
+    for scale in scales:
+        try:
+            model.scaled_image(image, scale)
+        except UserError as exc:
+            refused[scale] = str(exc)
+        else:
+            usable.append(scale)
+    size = f"{image.width}x{image.height}"
+    if not usable:
+        raise UserError(f"none of the scales {', '.join(map(str, scales))} can be used for this {size} image: "
+                        f"{next(iter(refused.values()))}")
+    for scale, reason in refused.items():
+        notice(f"scale {scale} skipped for this {size} image: {reason}")
+    return usable
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
 
 
 def _candidates(model: ModelAdapter, probabilities: torch.Tensor, n: int) -> list[list[tuple[str, float]]]:
