@@ -8,11 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 from tiny_models import ANSWER, FAMILIES, N_NEW, PROMPT, TALL, WIDE, build_adapter, foreign_hooks, make_image
-from transformers import LlavaForConditionalGeneration
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter, load_model
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
-from mllm_explain.adapters.llava import LlavaAdapter
+from mllm_explain.adapters.qwen2_vl import Qwen2VLAdapter
 from mllm_explain.errors import UserError
 
 
@@ -28,12 +27,16 @@ def test_registry_maps_model_type_to_family_adapter(family):
     assert type(adapter) is FAMILIES[name].adapter_cls
 
 
-def test_load_model_from_saved_directory(tmp_path):
-    adapter = build_adapter("llava")
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_load_model_from_saved_directory(name, tmp_path):
+    """`save_pretrained` of the model and processor loads back (Auto classes, CPU, float32) as the same family."""
+    adapter = build_adapter(name)
     adapter.model.save_pretrained(tmp_path)
     adapter.processor.save_pretrained(tmp_path)
-    loaded = load_model(tmp_path)
-    assert type(loaded) is LlavaAdapter and type(loaded.model) is LlavaForConditionalGeneration
+    loaded = load_model(tmp_path, device="cpu", dtype=torch.float32)
+    assert type(loaded) is FAMILIES[name].adapter_cls and type(loaded.model) is type(adapter.model)
+    assert type(loaded.processor) is type(adapter.processor)
+    assert type(loaded.processor.image_processor) is type(adapter.processor.image_processor)
     answer = adapter.tokenize_answer(ANSWER)
     expected, got = adapter.trace(make_image(WIDE), PROMPT, answer), loaded.trace(make_image(WIDE), PROMPT, answer)
     assert torch.equal(got.input_ids, expected.input_ids)
@@ -106,6 +109,18 @@ def test_scale_changes_grid_or_image_box(family):
     else:
         assert half.grid[0] < full.grid[0] and half.grid[1] < full.grid[1]
         assert half.image_box == full.image_box == (0.0, 0.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("name", [name for name, f in FAMILIES.items() if issubclass(f.adapter_cls, Qwen2VLAdapter)])
+def test_native_resolution_input_size_is_the_processors(name):
+    """The size the adapter scales from is the one the processor gives, also where its pixel range or smallest
+    side resizes the image (GLM-4V's range counts an image twice, once per frame of its temporal patch)."""
+    adapter = build_adapter(name)
+    processor = adapter.processor.image_processor
+    for size in [WIDE, TALL, (30, 400), (1000, 900), (60, 50)]:
+        image = make_image(size)
+        _, height, width = processor(images=[image], return_tensors="pt")["image_grid_thw"][0].tolist()
+        assert adapter._pixel_range(image)[2] == (height * processor.patch_size, width * processor.patch_size)
 
 
 @pytest.mark.parametrize("name", ["llava", "internvl"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from mllm_explain.adapters import internvl, llava, qwen2_vl  # noqa: F401  (registers)
+from mllm_explain.adapters import glm4v, internvl, llava, qwen2_vl  # noqa: F401  (registers)
 from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.adapters.registry import ADAPTERS, register_adapter
 from mllm_explain.devices import resolve_device, resolve_dtype

@@ -1,4 +1,5 @@
-"""Qwen2-VL and Qwen2.5-VL: native dynamic resolution; 2x2 merged patches form the vision grid.
+"""Qwen2-VL, Qwen2.5-VL and Qwen3-VL (dense and MoE): native dynamic resolution; 2x2 merged patches form the
+vision grid, row-major between the vision start and end tokens.
 
 A scale is a different input size: the size the processor would give the image, times the scale
 (it then rounds to whole merged patches).  Scales outside the processor's pixel range are refused.
@@ -18,7 +19,7 @@ from mllm_explain.errors import UserError
 
 @register_adapter
 class Qwen2VLAdapter(ModelAdapter):
-    model_types = ("qwen2_vl", "qwen2_5_vl")
+    model_types = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
 
     def vision_grid(self, inputs) -> tuple[int, int]:
         _, height, width = inputs["image_grid_thw"][0].tolist()

@@ -1,0 +1,25 @@
+"""GLM-4.1V (`glm4v`): Qwen2-VL's vision-token layout (2x2 merged patches, row-major between the begin and end of
+image tokens) with GLM's own `smart_resize`, whose pixel range counts an image once per frame of the temporal patch
+it is repeated into: the range of the image itself is `size` divided by `temporal_patch_size`."""
+
+from __future__ import annotations
+
+from PIL import Image
+from transformers.models.glm4v.image_processing_glm4v import smart_resize
+
+from mllm_explain.adapters.qwen2_vl import Qwen2VLAdapter
+from mllm_explain.adapters.registry import register_adapter
+
+
+@register_adapter
+class Glm4vAdapter(Qwen2VLAdapter):
+    model_types = ("glm4v",)
+
+    def _pixel_range(self, image: Image.Image) -> tuple[int, int, tuple[int, int]]:
+        """The pixel range of one frame and the (height, width) the processor would give `image` at scale 1."""
+        processor = self.processor.image_processor
+        frames = processor.temporal_patch_size
+        low, high = processor.size["shortest_edge"], processor.size["longest_edge"]
+        size = smart_resize(frames, image.height, image.width, temporal_factor=frames,
+                            factor=processor.patch_size * processor.merge_size, min_pixels=low, max_pixels=high)
+        return low // frames, high // frames, size
