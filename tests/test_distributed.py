@@ -106,8 +106,11 @@ def test_an_actor_killed_mid_run_changes_nothing(scenes, single, tmp_path, monke
 
 
 @needs_ray
-def test_ctrl_c_keeps_the_rows_written_and_a_rerun_resumes(scenes, single, tmp_path):
-    process = subprocess.Popen([sys.executable, "-c", "from mllm_explain.cli import main; main()", "evaluate",
+@pytest.mark.parametrize("stop, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_stop_keeps_the_rows_written_and_a_rerun_resumes(scenes, single, tmp_path, stop, code, word):
+    """Ctrl-C in a terminal (SIGINT to the whole foreground process group) or `kill PID` (SIGTERM to the
+    command's process alone; Ray replaces its handler, which the command takes back)."""
+    process = subprocess.Popen([sys.executable, "-m", "mllm_explain", "evaluate",
                                 "--data", str(scenes), "--methods", "tam,logit_lens", "--no-faithfulness",
                                 "--out", str(tmp_path), "--workers", "2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -117,11 +120,14 @@ def test_ctrl_c_keeps_the_rows_written_and_a_rerun_resumes(scenes, single, tmp_p
     while not (rows.exists() and rows.stat().st_size):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground process group
+    if stop == signal.SIGINT:
+        os.killpg(process.pid, stop)
+    else:
+        process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
     lines = stderr.splitlines()
-    assert process.returncode == 130 and len(lines) == 1, stderr
-    assert lines[0].startswith("error: interrupted:") and "rerun the same command to resume" in lines[0]
+    assert process.returncode == code and len(lines) == 1, stderr
+    assert lines[0].startswith(f"error: {word}:") and "rerun the same command to resume" in lines[0]
     assert not (tmp_path / "summary.json").exists() and rows.read_text()
     evaluate(scenes, tmp_path, "--workers", "2")
     assert_same_run(single, tmp_path)

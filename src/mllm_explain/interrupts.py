@@ -15,17 +15,25 @@ from types import FrameType
 
 RETRY_SECONDS = 0.05  # how soon a stop that arrived inside a finaliser is delivered again
 _received: int | None = None
+_installed = False
 
 
 def install() -> None:
     """Handle SIGINT and SIGTERM as stops from now on (a signal the process was started ignoring, as
     background jobs ignore SIGINT, stays ignored)."""
-    global _received
-    _received = None
+    global _installed
+    _installed = True
     for number in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(number) is not signal.SIG_IGN:
             signal.signal(number, _stop)
     signal.signal(signal.SIGALRM, _deliver_again)
+
+
+def reclaim() -> None:
+    """`install` again where it was installed: after a library replaced the handlers (Ray's core worker
+    puts in a SIGTERM handler that exits at once, keeping nothing)."""
+    if _installed:
+        install()
 
 
 def reason() -> str:

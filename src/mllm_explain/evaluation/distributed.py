@@ -28,6 +28,7 @@ from types import ModuleType
 
 import torch
 
+from mllm_explain import interrupts
 from mllm_explain.adapters import ModelAdapter, load_model, model_source
 from mllm_explain.devices import resolve_dtype
 from mllm_explain.errors import UserError
@@ -198,6 +199,7 @@ def _ray_session(cluster: str | None, cpus: int) -> Iterator[ModuleType]:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {cluster}" if cluster else "a local Ray"
         raise UserError(f"cannot start {where}: {_last_line(exc)}") from None
+    interrupts.reclaim()  # Ray's core worker replaces the SIGTERM handler with one that exits at once
     try:
         yield ray
     finally:
