@@ -23,11 +23,7 @@ from mllm_explain.errors import UserError
 
 MAX_PIXELS = 8192 * 8192  # 64 megapixels: an 8-bit RGB copy is 192 MB; docs/PERFORMANCE.md, "Limits"
 ORIENTATION_TAG = 0x0112  # EXIF's orientation: 1 upright, 2-8 a mirror and/or a turn to undo
-_UNDO_ORIENTATION = {  # the transposition that makes an image of each orientation upright (as exif_transpose)
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+QUARTER_TURNS = (5, 6, 7, 8)  # the orientations whose undoing swaps width and height
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -59,18 +55,20 @@ def orientation(path: Path) -> int:
     """The EXIF orientation of the image file at `path` (1, upright, when it has none), from its header."""
     with _opened(path) as image:
         value = image.getexif().get(ORIENTATION_TAG, 1)
-    return value if value in _UNDO_ORIENTATION else 1
+    return value if value in range(2, 9) else 1
 
 
 def upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     """(width, height) of a stored `size` once `orientation` is undone: swapped by a quarter turn."""
-    return size[::-1] if orientation in (5, 6, 7, 8) else size
+    return size[::-1] if orientation in QUARTER_TURNS else size
 
 
 def make_upright(image: Image.Image, orientation: int) -> Image.Image:
-    """`image` (e.g. a mask drawn on a photo's stored pixels) turned as the photo is when it is read."""
-    undo = _UNDO_ORIENTATION.get(orientation)
-    return image if undo is None else image.transpose(undo)
+    """`image` (e.g. a mask drawn on a photo's stored pixels) turned as `load_image` turns the photo:
+    `ImageOps.exif_transpose` with the photo's `orientation`."""
+    image = image.copy()
+    image.getexif()[ORIENTATION_TAG] = orientation
+    return ImageOps.exif_transpose(image)
 
 
 @contextmanager

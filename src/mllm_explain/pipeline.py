@@ -87,7 +87,7 @@ def usable_scales(model: ModelAdapter, image: Image.Image, scales: tuple[float, 
     usable, refused = [], {}
     for scale in scales:
         try:
-            model.scaled_image(image, scale)
+            model.check_scale(image, scale)
         except UserError as exc:
             refused[scale] = str(exc)
         else:

@@ -86,6 +86,9 @@ class ModelAdapter:
         """(gh, gw) of the vision tokens that `inputs` (the processor's output) puts in the sequence."""
         raise NotImplementedError
 
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        """Raise UserError when the model cannot take `image` at `scale` (here: any scale is possible)."""
+
     def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
         """The image to feed at `scale` and the part of the grid it covers (native resolution: all)."""
         if scale == 1.0:

@@ -23,11 +23,14 @@ class FixedResolutionAdapter(ModelAdapter):
         mean = [mean] * 3 if isinstance(mean, (int, float)) else list(mean)
         return tuple(round(255 * value) for value in mean)
 
-    def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
-        """`image` shrunk by `scale` and centred on a square canvas of its longer side; the box it covers."""
+    def check_scale(self, image: Image.Image, scale: float) -> None:
         if scale > 1:
             raise UserError(f"scale {scale} is not possible for {type(self).__name__}: its vision encoder sees a "
                             "fixed resolution, so only scales <= 1 (the image shrunk inside the frame) exist")
+
+    def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
+        """`image` shrunk by `scale` and centred on a square canvas of its longer side; the box it covers."""
+        self.check_scale(image, scale)
         width, height = image.size
         side = max(width, height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -38,12 +38,20 @@ class Qwen2VLAdapter(ModelAdapter):
         low, high = processor.size["shortest_edge"], processor.size["longest_edge"]
         return low, high, smart_resize(image.height, image.width, factor=factor, min_pixels=low, max_pixels=high)
 
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        if scale != 1.0:  # scale 1 is the processor's own size
+            self._scaled_size(image, scale)
+
     def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
         if scale == 1.0:
             return image, (0.0, 0.0, 1.0, 1.0)
+        return image.resize(self._scaled_size(image, scale), Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
+
+    def _scaled_size(self, image: Image.Image, scale: float) -> tuple[int, int]:
+        """(width, height) to resize `image` to for `scale`; a UserError outside the processor's pixel range."""
         low, high, (height, width) = self._pixel_range(image)
         size = (round(width * scale), round(height * scale))
         if not low <= size[0] * size[1] <= high:
             raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, outside this model's range of "
                             f"{low}..{high} pixels")
-        return image.resize(size, Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
+        return size
