@@ -3,7 +3,8 @@
     python scripts/gpu_check.py --out gpu_check        # on a CUDA machine: full sizes, bfloat16
     python scripts/gpu_check.py --toy --out gpu_check  # anywhere (the default without CUDA): tiny models
 
-Full-size, randomly initialised Qwen2-VL-2B, Qwen2-VL-7B and LLaVA-1.5-7B, built on the GPU in
+Full-size, randomly initialised Qwen2-VL-2B, Qwen2-VL-7B, LLaVA-1.5-7B and InternVL3-8B (tiled as it ships:
+a 4:3 image makes 12 tiles and the thumbnail, 3328 vision tokens in 13 views), built on the GPU in
 bfloat16 from the configs below (the real checkpoints' numbers; nothing is downloaded).  Per model:
 `generate` of 128 forced tokens, then `explain` of a 128-token answer with every method (and msea_arc
 at three scales): time and peak GPU memory (`torch.cuda.max_memory_allocated`), each against
@@ -31,10 +32,15 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tiny_models: the offline tokenizers and the toy models
 
-from tiny_models import CORPUS, LLAVA_TEMPLATE, _tokenizer, build_adapter  # noqa: E402
+from tiny_models import CORPUS, INTERNVL_TEMPLATE, LLAVA_TEMPLATE, _tokenizer, build_adapter  # noqa: E402
 from transformers import (  # noqa: E402
     CLIPImageProcessor,
     CLIPVisionConfig,
+    GotOcr2ImageProcessor,
+    InternVLConfig,
+    InternVLForConditionalGeneration,
+    InternVLProcessor,
+    InternVLVideoProcessor,
     LlamaConfig,
     LlavaConfig,
     LlavaForConditionalGeneration,
@@ -59,9 +65,13 @@ MODELS = {
                         vocabulary=152064, tied=False, image=(1120, 840)),
     "LLaVA-1.5-7B": dict(family="llava", hidden=4096, layers=32, heads=32, kv_heads=32, intermediate=11008,
                          vocabulary=32064, tied=False, image=(336, 336)),
+    "InternVL3-8B": dict(family="internvl", hidden=3584, layers=28, heads=28, kv_heads=4, intermediate=18944,
+                         vocabulary=151674, tied=False, image=(1344, 1008)),
 }
+VISION_TOKENS = {"qwen2_vl": 1200, "llava": 576, "internvl": 13 * 256}  # of each family's image above
 QWEN2_VL_VISION = dict(depth=32, embed_dim=1280, num_heads=16, mlp_ratio=4)  # 2B and 7B share the ViT
-PARAMETERS = {"Qwen2-VL-2B": 2.21e9, "Qwen2-VL-7B": 8.29e9, "LLaVA-1.5-7B": 7.06e9}  # the checkpoints' counts
+PARAMETERS = {"Qwen2-VL-2B": 2.21e9, "Qwen2-VL-7B": 8.29e9, "LLaVA-1.5-7B": 7.06e9,  # the checkpoints' counts
+              "InternVL3-8B": 7.94e9}
 
 
 def qwen2_vl(spec: dict) -> tuple[Qwen2VLForConditionalGeneration, Any, Any]:
@@ -104,7 +114,30 @@ def llava(spec: dict) -> tuple[LlavaForConditionalGeneration, Any, Any]:
     return LlavaForConditionalGeneration, config, processor
 
 
-BUILDERS = {"qwen2_vl": qwen2_vl, "llava": llava}
+def internvl(spec: dict) -> tuple[InternVLForConditionalGeneration, Any, Any]:
+    """InternVL3: InternViT-300M at 448 px tiles (transformers' defaults are its sizes), pixel-shuffled 0.5 to
+    16x16 tokens a tile, dynamic tiling up to 12 tiles and a thumbnail, and a Qwen2.5 model of `spec`'s sizes."""
+    named = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
+             "video_token": "<video>"}
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values()], named,
+                           INTERNVL_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    pixels = dict(size={"height": 448, "width": 448}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+    processor = InternVLProcessor(image_processor=GotOcr2ImageProcessor(**pixels), tokenizer=tokenizer,
+                                  video_processor=InternVLVideoProcessor(**pixels), image_seq_length=256,
+                                  chat_template=INTERNVL_TEMPLATE)
+    text = dict(model_type="qwen2", vocab_size=spec["vocabulary"], hidden_size=spec["hidden"],
+                intermediate_size=spec["intermediate"], num_hidden_layers=spec["layers"],
+                num_attention_heads=spec["heads"], num_key_value_heads=spec["kv_heads"], max_position_embeddings=32768,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6}, tie_word_embeddings=spec["tied"],
+                bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    config = InternVLConfig(vision_config=dict(image_size=448, patch_size=14), text_config=text,
+                            image_token_id=ids("<IMG_CONTEXT>"), image_seq_length=256, downsample_ratio=0.5,
+                            tie_word_embeddings=spec["tied"])
+    return InternVLForConditionalGeneration, config, processor
+
+
+BUILDERS = {"qwen2_vl": qwen2_vl, "llava": llava, "internvl": internvl}
 
 
 def parameter_count(name: str) -> int:
@@ -170,6 +203,7 @@ def check_model(name: str, adapter: ModelAdapter, image: Image.Image, n: int, de
     trace = adapter.trace(image, PROMPT, adapter.tokenize_answer(answer))
     return {"model": name, "parameters": sum(p.numel() for p in adapter.model.parameters()),
             "dtype": str(adapter.model.dtype).removeprefix("torch."), "vision_tokens": len(trace.vision_positions),
+            "views": len(trace.views),
             "trace_bytes": trace.nbytes, "generate": {"tokens": n, "seconds": gen_s, "peak_bytes": gen_peak},
             "methods": rows}
 
@@ -199,7 +233,8 @@ def markdown(report: dict) -> str:
     for model in report["models"]:
         gen = model["generate"]
         lines += [f"**{model['model']}** ({model['parameters'] / 1e9:.2f} B parameters, {model['dtype']}, "
-                  f"{model['vision_tokens']} vision tokens, trace {model['trace_bytes'] / 2**20:.1f} MiB): "
+                  f"{model['vision_tokens']} vision tokens in {model['views']} views, "
+                  f"trace {model['trace_bytes'] / 2**20:.1f} MiB): "
                   f"generate {gen['tokens']} tokens {gen['seconds']:.2f} s, peak {mib(gen['peak_bytes'])} MiB", "",
                   "| method | tokens | explain s | explain / generate | peak MiB | peak / generate's |",
                   "|---|---|---|---|---|---|"]

@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import ANSWER, FAMILIES, N_NEW, PROMPT, TALL, WIDE, build_adapter, foreign_hooks, make_image
+from tiny_models import (
+    ANSWER,
+    FAMILIES,
+    N_NEW,
+    PROMPT,
+    TALL,
+    WIDE,
+    build_adapter,
+    foreign_hooks,
+    make_image,
+    tile_views,
+)
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter, load_model
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
+from mllm_explain.adapters.internvl import InternVLLetterboxAdapter
 from mllm_explain.adapters.qwen2_vl import Qwen2VLAdapter
 from mllm_explain.errors import UserError
+from mllm_explain.maps import FULL_BOX
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
@@ -47,11 +60,10 @@ def test_trace_positions(family):
     name, adapter = family
     answer = adapter.tokenize_answer(ANSWER)
     trace = adapter.trace(make_image(WIDE), PROMPT, answer)
-    gh, gw = trace.grid
-    assert trace.grid == FAMILIES[name].grid
+    assert [(v.kind, v.grid, v.image_box) for v in trace.views] == FAMILIES[name].views
     vision = trace.vision_positions
-    assert len(vision) == gh * gw
-    assert torch.equal(vision, torch.arange(int(vision[0]), int(vision[0]) + gh * gw))
+    assert len(set(vision.tolist())) == len(vision)  # no token in two views
+    assert (trace.input_ids[vision] == adapter.image_token_id).all()
     assert adapter.tokenizer.decode(trace.input_ids[trace.prompt_positions]) == PROMPT
     length = len(trace.input_ids)
     assert torch.equal(trace.answer_positions, torch.arange(length - len(answer), length))
@@ -95,20 +107,37 @@ def test_attention_rows_gradients_and_no_hooks_left(family):
     assert foreign_hooks(adapter.model) == []
 
 
+def letterboxed(name: str) -> ModelAdapter:
+    """The family's adapter that letterboxes (InternVL's untiled option, `InternVLLetterboxAdapter`)."""
+    adapter = build_adapter(name)
+    return InternVLLetterboxAdapter(adapter.model, adapter.processor) if name == "internvl" else adapter
+
+
 def test_scale_changes_grid_or_image_box(family):
-    _, adapter = family
+    name, adapter = family
+    if name == "internvl":
+        adapter = letterboxed(name)  # the tiled layout at other scales: test_tiled_scale_retiles
     answer = adapter.tokenize_answer(ANSWER)
     image = make_image(WIDE)
     full, half = adapter.trace(image, PROMPT, answer), adapter.trace(image, PROMPT, answer, scale=0.5)
+    if not FAMILIES[name].rescales:  # the processor resizes the image to its own size again: the detail changes
+        assert [v.describe() for v in half.views] == [v.describe() for v in full.views]
+        pixels = [adapter.encode(adapter.scaled_image(image, scale)[0], PROMPT)["pixel_values"] for scale in (1, 0.5)]
+        assert pixels[0].shape == pixels[1].shape and not torch.equal(*pixels)
+        return
+    if len(full.views) > 1:  # tiles: a smaller image gets fewer tokens or as many (another tiling may result)
+        assert 0 < len(half.vision_positions) <= len(full.vision_positions)
+        return
+    (full_view,), (half_view,) = full.views, half.views
     if isinstance(adapter, FixedResolutionAdapter):
-        assert half.grid == full.grid
-        assert full.image_box == (0.125, 0.0, 0.875, 1.0)  # 168x126 letterboxed: 21 px bands above and below
-        assert half.image_box == (52 / 168, 0.25, 115 / 168, 0.75)  # 84x63 centred in 168x168
+        assert half_view.grid == full_view.grid
+        assert full_view.grid_box == (0.125, 0.0, 0.875, 1.0)  # 168x126 letterboxed: 21 px bands above and below
+        assert half_view.grid_box == (52 / 168, 0.25, 115 / 168, 0.75)  # 84x63 centred in 168x168
         with pytest.raises(UserError, match="fixed resolution"):
             adapter.trace(image, PROMPT, answer, scale=2.0)
     else:
-        assert half.grid[0] < full.grid[0] and half.grid[1] < full.grid[1]
-        assert half.image_box == full.image_box == (0.0, 0.0, 1.0, 1.0)
+        assert half_view.grid[0] < full_view.grid[0] and half_view.grid[1] < full_view.grid[1]
+        assert half_view.grid_box == full_view.grid_box == (0.0, 0.0, 1.0, 1.0)
 
 
 @pytest.mark.parametrize("name", [name for name, f in FAMILIES.items() if issubclass(f.adapter_cls, Qwen2VLAdapter)])
@@ -123,12 +152,27 @@ def test_native_resolution_input_size_is_the_processors(name):
         assert adapter._pixel_range(image)[2] == (height * processor.patch_size, width * processor.patch_size)
 
 
+def test_tiled_scale_retiles():
+    """The image is resized before the processor, which tiles the new size: the canvas follows the aspect
+    ratio (WIDE keeps 4x3 tiles at every scale), its size only where ratios tie (256x128: 4x2, at half 2x1)."""
+    adapter = build_adapter("internvl")
+    answer = adapter.tokenize_answer(ANSWER)
+    wide = adapter.trace(make_image(WIDE), PROMPT, answer, scale=0.5)
+    assert [(v.kind, v.grid, v.image_box) for v in wide.views] == FAMILIES["internvl"].views
+    image = make_image((256, 128))
+    full, half = (adapter.trace(image, PROMPT, answer, scale=s) for s in (1.0, 0.5))
+    assert [(v.kind, v.image_box) for v in full.views] == [(k, b) for k, _, b in tile_views(2, 4, (4, 4))]
+    assert [(v.kind, v.image_box) for v in half.views] == [(k, b) for k, _, b in tile_views(1, 2, (4, 4))]
+    single = adapter.trace(make_image((64, 64)), PROMPT, answer)
+    assert [(v.kind, v.image_box, v.grid_box) for v in single.views] == [("image", FULL_BOX, FULL_BOX)]
+
+
 @pytest.mark.parametrize("name", ["llava", "internvl"])
 @pytest.mark.parametrize("size, box", [(WIDE, (0.125, 0.0, 0.875, 1.0)), (TALL, (0.0, 0.125, 1.0, 0.875))])
 def test_letterbox_keeps_whole_image(name, size, box):
     """The canvas is square, padded with the mean colour, and survives the processor uncropped: the
     padding normalises to ~0 in exactly the bands outside `box`."""
-    adapter = build_adapter(name)
+    adapter = letterboxed(name)
     image = make_image(size)
     canvas, got = adapter.scaled_image(image, 1.0)
     assert got == box and canvas.size == (168, 168)
@@ -142,3 +186,43 @@ def test_letterbox_keeps_whole_image(name, size, box):
     start, stop = round(start * side), round(stop * side)  # bicubic resizing blends two lines either side
     assert (profile[:start - 2] < 0.02).all() and (profile[stop + 2:] < 0.02).all()
     assert (profile[start + 2:stop - 2] > 0.5).all()
+    if name == "internvl":  # the letterbox adapter's processor makes one tile, the tiled one's is untouched
+        assert adapter.encode(canvas, PROMPT)["pixel_values"].shape[0] == 1
+        assert build_adapter(name).processor.images_kwargs["crop_to_patches"] is True
+
+
+def test_llama4_is_refused_in_one_line_while_transformers_cannot_run_it(tmp_path):
+    """Llama 4 is refused by name; the day transformers' own forward of it runs, this test fails and says to add
+    its adapter instead."""
+    from transformers import Llama4Config, Llama4ForConditionalGeneration
+
+    text = dict(vocab_size=64, hidden_size=64, intermediate_size=64, intermediate_size_mlp=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, num_local_experts=2, num_experts_per_tok=1,
+                interleave_moe_layer_step=2, attention_chunk_size=128, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    vision = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128, image_size=56,
+                  patch_size=14, vision_output_dim=64, projector_input_dim=64, projector_output_dim=64,
+                  pixel_shuffle_ratio=0.5)
+    config = Llama4Config(text_config=text, vision_config=vision, image_token_index=5, boi_token_index=3,
+                          eoi_token_index=4)
+    model = Llama4ForConditionalGeneration(config).eval()
+    ids = torch.tensor([[1, 3, 5, 5, 5, 5, 4, 10, 11]])  # one 56 px tile: 4x4 patches, pixel-shuffled to 2x2
+    with pytest.raises(AttributeError, match="image_outputs"):
+        model(input_ids=ids, pixel_values=torch.randn(1, 3, 56, 56), use_cache=False)
+    config.save_pretrained(tmp_path)
+    with pytest.raises(UserError, match="'llama4' is not supported: transformers") as refused:
+        load_model(tmp_path, device="cpu")
+    assert "\n" not in str(refused.value)
+
+
+def test_pixtral_in_the_llava_layout_is_refused_not_misread():
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, PixtralVisionConfig
+
+    from mllm_explain.adapters.llava import LlavaAdapter
+
+    mistral = build_adapter("mistral3")
+    vision = PixtralVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                 image_size=224, patch_size=16)
+    config = LlavaConfig(vision_config=vision, text_config=mistral.model.config.text_config,
+                         image_token_index=mistral.image_token_id)
+    with pytest.raises(UserError, match="Pixtral processor"):
+        LlavaAdapter(LlavaForConditionalGeneration(config), mistral.processor)

@@ -8,6 +8,7 @@ import pytest
 from tiny_models import FAMILIES, PROMPT, WIDE, build_adapter, foreign_hooks, make_image
 
 from mllm_explain import explain, list_methods
+from mllm_explain.maps import composed_size
 
 ANSWER = " a red square"
 
@@ -23,9 +24,10 @@ def test_method_contract(adapter, method):
     result = explain(adapter, image, PROMPT, answer=ANSWER, method=method, scales=(1.0, 0.5))
     n_tokens = len(adapter.tokenize_answer(ANSWER))
     trace = adapter.trace(image, PROMPT, adapter.tokenize_answer(ANSWER))
-    top, left, bottom, right = trace.image_box
-    expected_grid = (round(trace.grid[0] * (bottom - top)), round(trace.grid[1] * (right - left)))
-    assert result.grid_maps.shape == (n_tokens, *expected_grid)
+    assert result.grid_maps.shape == (n_tokens, *composed_size(trace.views))
+    assert result.views == [view.describe() for view in trace.views]
+    if result.view_maps is not None:
+        assert [m.shape for m in result.view_maps] == [(n_tokens, *view.grid) for view in trace.views]
     assert result.image_maps.shape == (n_tokens, image.height, image.width)
     assert np.isfinite(result.grid_maps).all() and np.isfinite(result.image_maps).all()
     assert result.image_maps.min() >= 0 and result.image_maps.max() <= 1

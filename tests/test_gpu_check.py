@@ -16,14 +16,15 @@ from mllm_explain import list_methods  # noqa: E402
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_check")
-    return out, gpu_check.main(["--toy", "--out", str(out), "--models", "Qwen2-VL-7B,LLaVA-1.5-7B"])
+    return out, gpu_check.main(["--toy", "--out", str(out), "--models", "Qwen2-VL-7B,LLaVA-1.5-7B,InternVL3-8B"])
 
 
 def test_toy_run_writes_its_tables(report):
     out, result = report
     assert json.loads((out / "gpu_check.json").read_text()) == json.loads(json.dumps(result))
     table = (out / "gpu_check.md").read_text()
-    assert result["mode"] == "toy" and [m["model"] for m in result["models"]] == ["Qwen2-VL-7B", "LLaVA-1.5-7B"]
+    assert result["mode"] == "toy"
+    assert [m["model"] for m in result["models"]] == ["Qwen2-VL-7B", "LLaVA-1.5-7B", "InternVL3-8B"]
     for model in result["models"]:
         assert [r["method"] for r in model["methods"]] == [*list_methods(), "msea_arc, 3 scales",
                                                             "tam + grounding score"]
@@ -31,7 +32,8 @@ def test_toy_run_writes_its_tables(report):
             assert row["finite"] and row["tokens"] == 16 and row["seconds"] > 0
             assert row["time_ratio"] == pytest.approx(row["seconds"] / model["generate"]["seconds"])
         assert f"**{model['model']}**" in table
-    assert table.count("| msea_arc, 3 scales |") == 2
+    assert table.count("| msea_arc, 3 scales |") == 3
+    assert result["models"][2]["views"] == 13  # the toy InternVL tiles the 168x126 image too: 12 tiles + thumbnail
 
 
 def test_bfloat16_maps_are_within_the_tolerance(report):
@@ -51,4 +53,4 @@ def test_full_size_configs_match_the_checkpoints(report, name):
     inputs = processor(images=[gpu_check.random_image(spec["image"])],
                        text=[processor.apply_chat_template(chat, add_generation_prompt=True)], return_tensors="pt")
     token = getattr(config, "image_token_id", None) or config.image_token_index
-    assert int((inputs["input_ids"] == token).sum()) == (1200 if spec["family"] == "qwen2_vl" else 576)
+    assert int((inputs["input_ids"] == token).sum()) == gpu_check.VISION_TOKENS[spec["family"]]

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mllm_explain.adapters.base import ModelAdapter, Trace
+from mllm_explain.adapters.base import ModelAdapter, Trace, View
 from mllm_explain.errors import UserError
 from mllm_explain.methods import get_method, list_methods, options_for, parse_option
 from mllm_explain.methods.base import remove_interference
@@ -32,8 +32,8 @@ def _trace(vision: list[torch.Tensor], hidden: dict[int, torch.Tensor], ids: lis
     states[1:5] = torch.stack(vision)
     for position, value in hidden.items():
         states[position] = value
-    return Trace(scale=1.0, input_ids=torch.tensor(ids), hidden=states, vision_positions=torch.arange(1, 5),
-                 grid=(2, 2), prompt_positions=torch.tensor([6, 7]), answer_positions=torch.tensor([8]))
+    return Trace(scale=1.0, input_ids=torch.tensor(ids), hidden=states, views=[View(torch.arange(1, 5), (2, 2))],
+                 prompt_positions=torch.tensor([6, 7]), answer_positions=torch.tensor([8]))
 
 
 def _unembedding(rows: dict[int, torch.Tensor]) -> torch.Tensor:
@@ -162,7 +162,7 @@ def test_round_pairing_keeps_the_self_score_off_the_previous_words_map():
     states[1] = E[2] + E[0]
     states[6], states[7] = E[3], E[2]
     trace = Trace(scale=1.0, input_ids=torch.tensor([0, 9, 9, 9, 9, 0, N, A, T]), hidden=states,
-                  vision_positions=torch.arange(1, 5), grid=(2, 2), prompt_positions=torch.tensor([6]),
+                  views=[View(torch.arange(1, 5), (2, 2))], prompt_positions=torch.tensor([6]),
                   answer_positions=torch.tensor([7, 8]))
     options = dict(filter=False, normalise="map")
     round_ = get_method("tam", **options).attribute(FakeModel(W), [trace]).maps[1]

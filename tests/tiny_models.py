@@ -14,12 +14,22 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import (
     CLIPImageProcessor,
     CLIPVisionConfig,
+    Gemma2Config,
+    Gemma3Config,
+    Gemma3ForConditionalGeneration,
+    Gemma3ImageProcessor,
+    Gemma3Processor,
+    Gemma3TextConfig,
     Glm4vConfig,
     Glm4vForConditionalGeneration,
     Glm4vImageProcessor,
     Glm4vProcessor,
     Glm4vVideoProcessor,
     GotOcr2ImageProcessor,
+    Idefics3Config,
+    Idefics3ForConditionalGeneration,
+    Idefics3ImageProcessor,
+    Idefics3Processor,
     InternVLConfig,
     InternVLForConditionalGeneration,
     InternVLProcessor,
@@ -27,11 +37,28 @@ from transformers import (
     LlamaConfig,
     LlavaConfig,
     LlavaForConditionalGeneration,
+    LlavaNextConfig,
+    LlavaNextForConditionalGeneration,
+    LlavaNextImageProcessor,
+    LlavaNextProcessor,
+    LlavaOnevisionConfig,
+    LlavaOnevisionForConditionalGeneration,
+    LlavaOnevisionImageProcessor,
+    LlavaOnevisionProcessor,
+    LlavaOnevisionVideoProcessor,
     LlavaProcessor,
+    Mistral3Config,
+    Mistral3ForConditionalGeneration,
+    PaliGemmaConfig,
+    PaliGemmaForConditionalGeneration,
+    PaliGemmaProcessor,
+    PixtralImageProcessor,
+    PixtralProcessor,
     PreTrainedTokenizerFast,
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2_5_VLProcessor,
+    Qwen2Config,
     Qwen2VLForConditionalGeneration,
     Qwen2VLImageProcessor,
     Qwen3VLConfig,
@@ -40,13 +67,26 @@ from transformers import (
     Qwen3VLMoeForConditionalGeneration,
     Qwen3VLProcessor,
     Qwen3VLVideoProcessor,
+    SiglipImageProcessor,
+    SiglipVisionConfig,
+    SmolVLMConfig,
+    SmolVLMForConditionalGeneration,
+    SmolVLMImageProcessor,
+    SmolVLMProcessor,
+    SmolVLMVideoProcessor,
 )
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE as SMOLVLM_TEMPLATE
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
+from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
+from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
+from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
+from mllm_explain.adapters.mistral3 import Mistral3Adapter
+from mllm_explain.adapters.paligemma import PaliGemmaAdapter
 from mllm_explain.adapters.qwen2_vl import Qwen2VLAdapter
 from mllm_explain.training.build import (
     CHAT_TEMPLATE,
@@ -217,21 +257,369 @@ def _glm4v():
     return Glm4vForConditionalGeneration(config), processor
 
 
+def scale_projector(path: str, factor: float) -> Callable[[torch.nn.Module], None]:
+    """Multiply the last linear layer of the vision-to-text projector at `path` (under `model.model`) by `factor`:
+    random decoder layers otherwise drown the image tokens' own signal under what they mix in from other tokens,
+    and the layout tests could not see where an image change lands."""
+
+    def sharpen(model: torch.nn.Module) -> None:
+        last = [m for m in model.model.get_submodule(path).modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.mul_(factor)
+            if last.bias is not None:
+                last.bias.mul_(factor)
+
+    return sharpen
+
+
+# Mistral Small 3.1: "<s>[SYSTEM_PROMPT]...[/SYSTEM_PROMPT][INST]" then the content blocks in order ("[IMG]" for an
+# image), "[/INST]"; an assistant turn is its text and "</s>" (the checkpoint's default system prompt, shortened).
+MISTRAL3_TEMPLATE = (
+    "{{ bos_token }}[SYSTEM_PROMPT]You are a helpful assistant.[/SYSTEM_PROMPT]"
+    "{% for message in messages %}{% if message['role'] == 'user' %}[INST]"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}[IMG]"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}[/INST]"
+    "{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] if message['content'] is string else message['content'][0]['text'] }}{{ eos_token }}"
+    "{% endif %}{% endfor %}"
+)
+# Tekken's first special tokens, at their ids (0..13: [IMG] 10, <pad> 11, [IMG_BREAK] 12, [IMG_END] 13)
+MISTRAL3_SPECIAL = ["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
+                    "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]", "[IMG_END]",
+                    "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"]
+MISTRAL3_LONGEST_EDGE = 224  # real: 1540 (= vision image_size, 110 patches of 14 px: the encoder's 2-D RoPE table)
+
+
+def _mistral3():
+    """Mistral 3 (Mistral Small 3.1 layout): a Pixtral encoder, 14 px patches merged 2x2, [IMG] rows ended by
+    [IMG_BREAK] / [IMG_END]; a longest edge of 224 px instead of 1540."""
+    tokenizer = _tokenizer(MISTRAL3_SPECIAL, {"image_token": "[IMG]"}, MISTRAL3_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = PixtralImageProcessor(size={"longest_edge": MISTRAL3_LONGEST_EDGE}, patch_size=14)
+    processor = PixtralProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
+                                 spatial_merge_size=2, chat_template=MISTRAL3_TEMPLATE)
+    vision = dict(model_type="pixtral", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                  num_attention_heads=2, image_size=MISTRAL3_LONGEST_EDGE, patch_size=14)
+    text = dict(model_type="mistral", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=4096, sliding_window=None, bos_token_id=ids("<s>"), eos_token_id=ids("</s>"),
+                pad_token_id=ids("<pad>"))
+    config = Mistral3Config(vision_config=vision, text_config=text, image_token_index=ids("[IMG]"),
+                            spatial_merge_size=2, tie_word_embeddings=False)
+    return Mistral3ForConditionalGeneration(config), processor
+
+
+
+# llava-hf/llava-v1.6-mistral-7b-hf: "[INST] <image>\n{prompt} [/INST]" (no generation prompt of its own)
+LLAVA_NEXT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' }}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}"
+    "{{ ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'][0]['text'] + '</s> ' }}"
+    "{% endif %}{% endfor %}"
+)
+# llava-hf/llava-onevision-qwen2-*-ov-hf: "<|im_start|>user <image>\n{prompt}<|im_end|><|im_start|>assistant\n"
+LLAVA_ONEVISION_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + ' ' }}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ '\n' + content['text'] }}"
+    "{% endfor %}{{ '<|im_end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+NEXT_TILE, NEXT_PATCH = 48, 8  # llava-v1.6: 336 px CLIP tiles of 14 px patches (24x24); here 6x6
+# onevision: 384 px SigLIP tiles of 14 px patches, 27x27 seeing 378 px (the last 6 dropped); here 6x6 seeing 48 of 49
+ONEVISION_TILE, ONEVISION_PATCH = 49, 8
+MULTI_NEXT = (360, 150)  # (width, height): 1x3 tiles, columns unpadded
+MULTI_ONEVISION = (400, 180)  # 3x6 tiles, grid 18x36 unpadded to 16x36 (a sliver of image cropped), shrunk to 12x27
+
+
+def _llava_next() -> tuple[LlavaNextForConditionalGeneration, LlavaNextProcessor]:
+    """LLaVA-NeXT (v1.6-mistral): CLIP with CLS, feature layer -2, 'default' selection (CLS dropped), the
+    checkpoint's five pinpoints (1x2, 2x1, 2x2, 3x1, 1x3 tiles)."""
+    tokenizer = _tokenizer(["<s>", "</s>", "<image>", "<pad>"], {"image_token": "<image>"}, LLAVA_NEXT_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    pinpoints = [[NEXT_TILE * h, NEXT_TILE * w] for h, w in [(1, 2), (2, 1), (2, 2), (3, 1), (1, 3)]]
+    image_processor = LlavaNextImageProcessor(size={"shortest_edge": NEXT_TILE},
+                                              crop_size={"height": NEXT_TILE, "width": NEXT_TILE},
+                                              image_grid_pinpoints=pinpoints, resample=3, do_pad=True)
+    processor = LlavaNextProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=NEXT_PATCH,
+                                   vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                                   chat_template=LLAVA_NEXT_TEMPLATE)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=NEXT_TILE, patch_size=NEXT_PATCH, projection_dim=32)
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                       bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+    config = LlavaNextConfig(vision_config=vision, text_config=text, image_token_index=ids("<image>"),
+                             image_grid_pinpoints=pinpoints, vision_feature_select_strategy="default",
+                             vision_feature_layer=-2, image_seq_length=(NEXT_TILE // NEXT_PATCH) ** 2)
+    return LlavaNextForConditionalGeneration(config), processor
+
+
+def _llava_onevision() -> tuple[LlavaOnevisionForConditionalGeneration, LlavaOnevisionProcessor]:
+    """LLaVA-OneVision (qwen2-ov): SigLIP without CLS, last layer, 'full' selection, the 36 pinpoints 1x1..6x6
+    tiles, anyres_max_9 (an unpadded grid over 9 tiles' worth is interpolated down)."""
+    named = {"image_token": "<image>", "video_token": "<video>"}
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values()], named,
+                           LLAVA_ONEVISION_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    side = ONEVISION_TILE // ONEVISION_PATCH
+    pinpoints = [[ONEVISION_TILE * h, ONEVISION_TILE * w] for h in range(1, 7) for w in range(1, 7)]
+    pixels = dict(size={"height": ONEVISION_TILE, "width": ONEVISION_TILE}, image_mean=[0.5] * 3,
+                  image_std=[0.5] * 3, resample=3)
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(image_grid_pinpoints=pinpoints, do_pad=True, **pixels),
+        tokenizer=tokenizer, video_processor=LlavaOnevisionVideoProcessor(**pixels), num_image_tokens=side ** 2,
+        vision_feature_select_strategy="full", vision_aspect_ratio="anyres_max_9",
+        chat_template=LLAVA_ONEVISION_TEMPLATE)
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                image_size=ONEVISION_TILE, patch_size=ONEVISION_PATCH, vision_use_head=False)
+    text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                       bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
+                       pad_token_id=ids("<|endoftext|>"))
+    config = LlavaOnevisionConfig(vision_config=vision, text_config=text, image_token_index=ids("<image>"),
+                                  video_token_index=ids("<video>"), image_grid_pinpoints=pinpoints,
+                                  vision_feature_select_strategy="full", vision_feature_layer=-1,
+                                  vision_aspect_ratio="anyres_max_9")
+    return LlavaOnevisionForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_llava_next(model: torch.nn.Module, factor: float = 30.0, patches: float = 10.0) -> None:
+    """Scale the projector's output so each image token's own features outweigh the random text model's mixing,
+    and the encoder's patch embedding by `patches` so each patch's own pixels outweigh the random attention's
+    mixing within a tile (SigLIP has no pre-layernorm: its random patch embedding is small)."""
+    model.model.multi_modal_projector.linear_2.weight.mul_(factor)
+    model.model.vision_tower.embeddings.patch_embedding.weight.mul_(patches)
+
+
+
+# WIDE (168x126) at scale 1, (kind, grid, image_box): the base image squashed to one 48 px tile (6x6), then
+# 2x2 tiles (96x96 canvas, the image 96x72 centred, 12 px above and below) whose 12x12 grid unpads to 10x12:
+# rows 1..10 show canvas rows 8..88, the image rows 12..84 -> grid_box (4/80, 0, 76/80, 1).
+EXPECTED_VIEWS_NEXT = [("overview", (6, 6), (0.0, 0.0, 1.0, 1.0)), ("tile", (10, 12), (0.0, 0.0, 1.0, 1.0))]
+# WIDE (168x126): the base image squashed to one 49 px tile whose 6x6 patches see its top-left 48x48 px, then
+# 3x4 tiles (147x196 canvas, the image 147x196 exactly), grid 18x24, unpadded as it is, and over 9 tiles' worth
+# (ratio sqrt(432 / 324) = 1.155) so interpolated to 15x20; the tiles' patches spread evenly over them, shifted
+# half a dropped pixel up and left (canvas -0.5..146.5 x -0.5..195.5), so the last half pixel is not shown.
+EXPECTED_VIEWS_ONEVISION = [("overview", (6, 6), (0.0, 0.0, 48 / 49, 48 / 49)),
+                            ("tile", (15, 20), (0.0, 0.0, 146.5 / 147, 195.5 / 196))]
+
+
+# Idefics3-8B-Llama3: "<|begin_of_text|>User:<image>{prompt}<end_of_utterance>\nAssistant:"; SmolVLM(2) the same
+# after "<|im_start|>" (SMOLVLM_TEMPLATE, transformers' default SmolVLM template)
+IDEFICS3_TEMPLATE = (
+    "<|begin_of_text|>{% for message in messages %}{{message['role'].capitalize()}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+IDEFICS3_NAMED = {"fake_image_token": "<fake_token_around_image>", "image_token": "<image>",
+                  "end_of_utterance_token": "<end_of_utterance>", "global_image_token": "<global-img>"}
+# SmolVLM's tokenizer here has the sub-image markers as tokens; Idefics3's spells them out in text tokens (as
+# transformers' Idefics3 processor test tokenizes them), so both ways are exercised
+MARKER_TOKENS = ["<global-img>", *(f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7))]
+
+
+def _idefics3_text(tokenizer, bos: str, eos: str, pad: str) -> dict:
+    ids = tokenizer.convert_tokens_to_ids
+    return dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                bos_token_id=ids(bos), eos_token_id=ids(eos), pad_token_id=ids(pad))
+
+
+def _idefics3():
+    """Idefics3 as Idefics3-8B-Llama3 ships it, tiny: 48 px tiles (`max_image_size`, there 364), the long edge
+    resized to 4 tiles (`size` 4 * 48, there 1456 = 4 * 364), 4 px patches pixel-shuffled 2x2 (`scale_factor` 2):
+    6x6 tokens per sub-image.  WIDE 168x126 -> 192x144 px -> 3x4 tiles, then the global image."""
+    special = ["<|begin_of_text|>", "<|end_of_text|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>"]
+    tokenizer = _tokenizer(special, IDEFICS3_NAMED, IDEFICS3_TEMPLATE, bos_token="<|begin_of_text|>",
+                           eos_token="<end_of_utterance>", pad_token="<|end_of_text|>")
+    image_processor = Idefics3ImageProcessor(size={"longest_edge": 4 * 48}, max_image_size={"longest_edge": 48})
+    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=36,
+                                  chat_template=IDEFICS3_TEMPLATE)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=48,
+                  patch_size=4)
+    text = _idefics3_text(tokenizer, "<|begin_of_text|>", "<end_of_utterance>", "<|end_of_text|>")
+    config = Idefics3Config(vision_config=vision, text_config=text,
+                            image_token_id=tokenizer.convert_tokens_to_ids("<image>"), scale_factor=2)
+    return Idefics3ForConditionalGeneration(config), processor
+
+
+def _smolvlm():
+    """SmolVLM as SmolVLM2-256M-Video-Instruct ships it, tiny: 96 px tiles (there 512), the long edge resized to 4
+    tiles (`size` 4 * 96, there 2048 = 4 * 512), 4 px patches pixel-shuffled 4x4 (`scale_factor` 4, as there):
+    6x6 tokens per sub-image; SmolLM2's special tokens.  WIDE -> 384x288 px -> 3x4 tiles, then the global image."""
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<end_of_utterance>", "<fake_token_around_image>",
+               "<image>", *MARKER_TOKENS]
+    tokenizer = _tokenizer(special, IDEFICS3_NAMED, SMOLVLM_TEMPLATE, bos_token="<|im_start|>",
+                           eos_token="<end_of_utterance>", pad_token="<|im_end|>")
+    image_processor = SmolVLMImageProcessor(size={"longest_edge": 4 * 96}, max_image_size={"longest_edge": 96})
+    processor = SmolVLMProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                 video_processor=SmolVLMVideoProcessor(), image_seq_len=36,
+                                 chat_template=SMOLVLM_TEMPLATE)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=96,
+                  patch_size=4)
+    text = _idefics3_text(tokenizer, "<|im_start|>", "<end_of_utterance>", "<|im_end|>")
+    config = SmolVLMConfig(vision_config=vision, text_config=text,
+                           image_token_id=tokenizer.convert_tokens_to_ids("<image>"), scale_factor=4)
+    return SmolVLMForConditionalGeneration(config), processor
+
+
+# google/gemma-3-4b-it's chat template: BOS, "<start_of_turn>user\n", "<start_of_image>" where the image goes, the
+# text trimmed, "<end_of_turn>\n", then "<start_of_turn>model\n"
+GEMMA3_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- if messages[0]['content'] is string -%}{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- else -%}{%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}{%- endif -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if (message['role'] == 'assistant') -%}{%- set role = 'model' -%}"
+    "{%- else -%}{%- set role = message['role'] -%}{%- endif -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
+    "{%- elif message['content'] is iterable -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'image' -%}{{ '<start_of_image>' }}"
+    "{%- elif item['type'] == 'text' -%}{{ item['text'] | trim }}{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+
+def _gemma3():
+    """Gemma 3 as gemma-3-4b-it ships it: its chat template (BOS from the template, which the tokenizer also
+    adds), SigLIP patches average-pooled (16x16 pooled 2x2 to 8x8 here; 64x64 to 16x16 there), the image
+    stretched to the square input, pan-and-scan off, sliding and full attention layers."""
+    named = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}
+    tokenizer = _tokenizer(["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", *named.values()],
+                           named, GEMMA3_TEMPLATE, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+    tokenizer.add_bos_token = True  # as Gemma's tokenizer: BOS before every text
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Gemma3ImageProcessor(size={"height": 64, "width": 64})  # mean = std = 0.5, bilinear
+    processor = Gemma3Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=GEMMA3_TEMPLATE,
+                                image_seq_length=64)
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=64, patch_size=4, vision_use_head=False)
+    text = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                            num_attention_heads=2, num_key_value_heads=1, head_dim=32, query_pre_attn_scalar=32,
+                            layer_types=["sliding_attention", "full_attention"], sliding_window=64,
+                            max_position_embeddings=512, bos_token_id=ids("<bos>"), eos_token_id=ids("<eos>"),
+                            pad_token_id=ids("<pad>"))
+    config = Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=64,
+                          boi_token_index=ids("<start_of_image>"), eoi_token_index=ids("<end_of_image>"),
+                          image_token_index=ids("<image_soft_token>"))
+    model = Gemma3ForConditionalGeneration(config)
+    model.generation_config.eos_token_id = [ids("<eos>"), ids("<end_of_turn>")]  # as gemma-3-4b-it's
+    return model, processor
+
+
+
+@torch.no_grad()
+def _sharpen_gemma3(model: torch.nn.Module, factor: float = 30.0, damp: float = 0.1) -> None:
+    """Make the layout check sharp: random projector weights, `factor` times the usual size (Gemma 3 initialises
+    them to zero, so a random model sees no image at all, and small ones drown in the text embeddings), and the
+    random SigLIP attention's output `damp`ed: it spreads every patch's change over all patches, in the image
+    features themselves, which no projector scale undoes (undamped: contrast 1.6-1.9)."""
+    weight = model.model.multi_modal_projector.mm_input_projection_weight
+    weight.normal_(0.0, factor * model.config.text_config.initializer_range)
+    for layer in model.model.vision_tower.encoder.layers:
+        layer.self_attn.out_proj.weight.mul_(damp)
+        layer.self_attn.out_proj.bias.mul_(damp)
+
+
+def _paligemma():
+    """PaliGemma 2: no chat template (the processor writes `<image>`s, BOS, the prompt and "\\n"), SigLIP
+    patches (8x8 here; 16x16 at 224 px there), a Gemma 2 decoder with soft-capping."""
+    tokenizer = _tokenizer(["<pad>", "<eos>", "<bos>", "<unk>", "<image>"], {}, None, bos_token="<bos>",
+                           eos_token="<eos>", pad_token="<pad>")
+    tokenizer.add_bos_token = True  # as Gemma's tokenizer; PaliGemmaProcessor turns it off and writes BOS itself
+    image_processor = SiglipImageProcessor(size={"height": 64, "width": 64}, image_mean=[0.5] * 3,
+                                           image_std=[0.5] * 3)  # bicubic, stretched to the square
+    image_processor.image_seq_length = 64
+    processor = PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)  # adds <loc*>, <seg*>
+    ids = tokenizer.convert_tokens_to_ids
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=64, patch_size=8, vision_use_head=False)
+    text = Gemma2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                        num_attention_heads=2, num_key_value_heads=1, head_dim=32, query_pre_attn_scalar=32,
+                        sliding_window=64, max_position_embeddings=512, bos_token_id=ids("<bos>"),
+                        eos_token_id=ids("<eos>"), pad_token_id=ids("<pad>"))  # soft-capping 50 / 30 as Gemma 2's
+    config = PaliGemmaConfig(vision_config=vision, text_config=text, image_token_index=ids("<image>"),
+                             vocab_size=len(tokenizer), projection_dim=64, hidden_size=64)
+    return PaliGemmaForConditionalGeneration(config), processor
+
+
+
+@torch.no_grad()
+def _sharpen_paligemma(model: torch.nn.Module, factor: float = 30.0, damp: float = 0.1) -> None:
+    """Make the layout check sharp: the projector `factor` times larger (random decoder layers drown the image
+    tokens' own signal otherwise), and the random SigLIP attention's output `damp`ed: it spreads every patch's
+    change over all patches, in the image features themselves, which no projector scale undoes."""
+    linear = model.model.multi_modal_projector.linear
+    linear.weight.mul_(factor)
+    linear.bias.mul_(factor)
+    for layer in model.model.vision_tower.encoder.layers:
+        layer.self_attn.out_proj.weight.mul_(damp)
+        layer.self_attn.out_proj.bias.mul_(damp)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
     adapter_cls: type[ModelAdapter]
-    grid: tuple[int, int]  # at scale 1 for the WIDE image, from the configs above
+    views: list[tuple[str, tuple[int, int], tuple[float, float, float, float]]]  # (kind, grid, image_box) for WIDE
+    sharpen: Callable[[torch.nn.Module], None]  # makes the layout tests' check sharp (`scale_projector`)
+    large: tuple[int, int] = (300, 220)  # an image size (width, height) that makes several tiles where the model tiles
+    rescales: bool = True  # a scale changes the tokens (False: the processor resizes the image back to its size)
 
 
+def _one(grid: tuple[int, int]) -> list:
+    return [("image", grid, (0.0, 0.0, 1.0, 1.0))]
+
+
+def tile_views(rows: int, columns: int, grid: tuple[int, int], overview: tuple[int, int] | None = None) -> list:
+    """`rows` x `columns` tiles of `grid` tokens partitioning the image, row-major, then an overview of the whole."""
+    tiles = [("tile", grid, (r / rows, c / columns, (r + 1) / rows, (c + 1) / columns))
+             for r in range(rows) for c in range(columns)]
+    return [*tiles, ("overview", overview or grid, (0.0, 0.0, 1.0, 1.0))]
+
+
+QWEN_SHARP = scale_projector("visual.merger", 30)
 FAMILIES = {
-    "qwen2_vl": Family(_qwen2_vl, Qwen2VLAdapter, (4, 6)),  # 126x168 -> 112x168 px / 14 px patches / 2x2 merge
-    "qwen2_5_vl": Family(_qwen2_5_vl, Qwen2VLAdapter, (4, 6)),
-    "qwen3_vl": Family(_qwen3_vl, Qwen2VLAdapter, (4, 5)),  # 126x168 -> 128x160 px / 16 px patches / 2x2 merge
-    "qwen3_vl_moe": Family(partial(_qwen3_vl, moe=True), Qwen2VLAdapter, (4, 5)),
-    "glm4v": Family(_glm4v, Glm4vAdapter, (4, 6)),  # as Qwen2-VL: 112x168 px / 14 px patches / 2x2 merge
-    "llava": Family(_llava, LlavaAdapter, (6, 6)),  # 48 px / 8 px patches, CLS dropped
-    "internvl": Family(_internvl, InternVLAdapter, (4, 4)),  # 64 px / 8 px patches * 0.5 pixel shuffle
+    # 126x168 -> 112x168 px / 14 px patches / 2x2 merge
+    "qwen2_vl": Family(_qwen2_vl, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP),
+    "qwen2_5_vl": Family(_qwen2_5_vl, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP),
+    # 126x168 -> 128x160 px / 16 px patches / 2x2 merge
+    "qwen3_vl": Family(_qwen3_vl, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP),
+    "qwen3_vl_moe": Family(partial(_qwen3_vl, moe=True), Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP),
+    # as Qwen2-VL; GLM's sandwich norms add every layer's (mixed) update at full size: a larger projector scale
+    "glm4v": Family(_glm4v, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4)),
+    # 48 px / 8 px patches, CLS dropped
+    "llava": Family(_llava, LlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100)),
+    # tiles of 64 px / 8 px patches * 0.5 pixel shuffle; WIDE (4:3) is stretched onto 4x3 tiles, then the thumbnail
+    "internvl": Family(_internvl, InternVLAdapter, tile_views(3, 4, (4, 4)),
+                       scale_projector("multi_modal_projector", 30), large=(256, 128)),
+    # an overview, then any-resolution tiles as one grid unpadded to the image (row ends in no view)
+    "llava_next": Family(_llava_next, LlavaNextAdapter, EXPECTED_VIEWS_NEXT, _sharpen_llava_next, large=MULTI_NEXT),
+    "llava_onevision": Family(_llava_onevision, LlavaOnevisionAdapter, EXPECTED_VIEWS_ONEVISION, _sharpen_llava_next,
+                              large=MULTI_ONEVISION),
+    # the long edge resized to 4 tiles, stretched to whole tiles (3x4 for WIDE), then the global image
+    "idefics3": Family(_idefics3, Idefics3Adapter, tile_views(3, 4, (6, 6)), scale_projector("connector", 30),
+                       large=(400, 200), rescales=False),
+    "smolvlm": Family(_smolvlm, SmolVLMAdapter, tile_views(3, 4, (6, 6)), scale_projector("connector", 30),
+                      large=(400, 200), rescales=False),
+    # one pooled grid of the image stretched to a square
+    "gemma3": Family(_gemma3, Gemma3Adapter, _one((8, 8)), _sharpen_gemma3, rescales=False),
+    "paligemma": Family(_paligemma, PaliGemmaAdapter, _one((8, 8)), _sharpen_paligemma, rescales=False),
+    # 168x140 px / 28 px merged patches; 400x200 fits 224x112 px
+    "mistral3": Family(_mistral3, Mistral3Adapter, _one((5, 6)), scale_projector("multi_modal_projector", 30),
+                       large=(400, 200)),
 }
 
 
@@ -241,9 +629,12 @@ def make_image(size: tuple[int, int], seed: int = 0) -> Image.Image:
     return Image.fromarray(pixels.numpy())
 
 
-def build_adapter(name: str) -> ModelAdapter:
+def build_adapter(name: str, sharp: bool = False) -> ModelAdapter:
+    """The family's tiny random model in its adapter; with `sharp`, its projector scaled for the layout tests."""
     torch.manual_seed(0)
     model, processor = FAMILIES[name].build()
+    if sharp:
+        FAMILIES[name].sharpen(model)
     return ADAPTERS[model.config.model_type](model.float(), processor)
 
 

@@ -37,6 +37,7 @@ from rich.table import Table
 
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.errors import UserError
+from mllm_explain.maps import FULL_BOX
 from mllm_explain.memory import PROJECTIONS, TraceSizes, memory_row, trace_bytes
 from mllm_explain.methods import get_method, list_methods
 from mllm_explain.methods.filters import (
@@ -423,10 +424,12 @@ class Bench:
                 for side in sizes.sides:
                     self.step(f"scaling: {name}, {side} px")
                     picture = self.image.resize((side, side), Image.BICUBIC)
-                    gh, gw = self.adapter.vision_grid(self.adapter.encode(picture, self.prompt))
+                    views = self.adapter.vision_views(self.adapter.encode(picture, self.prompt), picture, FULL_BOX)
                     run = self._measure(partial(explain, self.adapter, picture, self.prompt, answer=text, method=name),
                                         warmup=not points)
-                    points.append({"side": side, "grid": [gh, gw], "vision_tokens": gh * gw, "seconds": run.seconds})
+                    points.append({"side": side, "grids": [list(view.grid) for view in views],
+                                   "vision_tokens": sum(len(view.positions) for view in views),
+                                   "seconds": run.seconds})
                 image_size[name] = _fit(points, "vision_tokens")
         points = []
         for k in range(1, sizes.n_scales + 1):

@@ -47,7 +47,12 @@ class Explanation:
     the image supports the token (`mllm_explain.grounding`; None when not computed).
 
     Maps are kept at the grid, so memory does not grow with the image's pixels; `maps_at` and
-    `word_map` resample them (bilinearly) to the image or any other size on demand."""
+    `word_map` resample them (bilinearly) to the image or any other size on demand.
+
+    `views` describes the grids the model's vision tokens form at scale 1 (`adapters.base.View.describe`:
+    kind, grid, image_box, grid_box, image_index): one for most models, tiles and an overview for tiled
+    ones, whose `grid_maps` compose them (`maps.compose`).  `view_maps[i]` (T, gh, gw) are view i's maps
+    at scale 1 before composition (None when the method makes maps only on the composed grid)."""
 
     method: str
     options: dict
@@ -64,6 +69,8 @@ class Explanation:
     word_index: list[int] = field(default_factory=list)
     grounding: np.ndarray | None = None
     scales: tuple[float, ...] = (1.0,)  # the input scales the maps come from (those the model could take)
+    views: list[dict] = field(default_factory=list)
+    view_maps: list[np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if not self.word_index:
@@ -115,7 +122,7 @@ class Explanation:
             "model": self.model, "method": self.method, "options": self.options, "scales": list(self.scales),
             "prompt": self.prompt,
             "answer": self.answer, "words": self.words,
-            "grid": list(self.grid_maps.shape[1:]), "image_box": list(self.image_box),
+            "grid": list(self.grid_maps.shape[1:]), "image_box": list(self.image_box), "views": self.views,
             "image_size": [self.image.width, self.image.height],
             "context_tokens": self.context_tokens,
             "grounding_threshold": GROUNDING_THRESHOLD, "ungrounded_words": self.ungrounded_words,

@@ -1,7 +1,7 @@
 """`explain(model, image, prompt)`: the one call from inputs to an `Explanation`.
 
-inputs -> traces (one teacher-forced forward per scale) -> method maps on the vision grid (resampled
-to the image on demand by the `Explanation`).
+inputs -> traces (one teacher-forced forward per scale) -> method maps per view of the vision tokens,
+composed into one map over the image (resampled to the image's pixels on demand by the `Explanation`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def explain(
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
         candidates=_candidates(model, probabilities, n_candidates), model=model.name_or_path, grounding=scores,
-        scales=tuple(trace.scale for trace in traces),
+        scales=tuple(trace.scale for trace in traces), views=[view.describe() for view in reference.views],
+        view_maps=None if result.view_maps is None else [maps.float().numpy() for maps in result.view_maps],
     )
 
 

@@ -7,9 +7,19 @@ from pathlib import Path
 
 import torch
 
-from mllm_explain.adapters import glm4v, internvl, llava, qwen2_vl  # noqa: F401  (registers)
+from mllm_explain.adapters import (  # noqa: F401  (registers)
+    gemma3,
+    glm4v,
+    idefics3,
+    internvl,
+    llava,
+    llava_next,
+    mistral3,
+    paligemma,
+    qwen2_vl,
+)
 from mllm_explain.adapters.base import ModelAdapter, Trace
-from mllm_explain.adapters.registry import ADAPTERS, register_adapter
+from mllm_explain.adapters.registry import ADAPTERS, REFUSED, register_adapter
 from mllm_explain.devices import resolve_device, resolve_dtype
 from mllm_explain.errors import UserError
 
@@ -45,14 +55,19 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load model {source!r}: {str(exc).splitlines()[0]}") from None
     adapter_cls = ADAPTERS.get(config.model_type)
+    if config.model_type in REFUSED:
+        raise UserError(f"model type {config.model_type!r} is not supported: {REFUSED[config.model_type]}")
     if adapter_cls is None:
         raise UserError(f"unsupported model type {config.model_type!r}; supported: {', '.join(sorted(ADAPTERS))}")
+    try:  # before the weights: a processor's optional dependency (SmolVLM's num2words) may be missing
+        processor = AutoProcessor.from_pretrained(source)
+    except ImportError as exc:
+        raise UserError(f"cannot load the processor of {source!r}: {str(exc).splitlines()[0]}") from None
     placement = {} if device_map is None else {"device_map": device_map}
     try:
         model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **placement)
     except ImportError as exc:  # device_map without accelerate
         raise UserError(f"device_map={device_map!r}: {str(exc).splitlines()[0]}") from None
-    processor = AutoProcessor.from_pretrained(source)
     if device_map is None:
         model = model.to(target)
     return adapter_cls(model, processor, source)

@@ -1,6 +1,7 @@
 """The model side of explanations: one adapter per model family turns (image, prompt, answer) into a
-`Trace` -- final-norm hidden states of one teacher-forced forward, plus where the vision tokens sit
-and the grid they form.  Nothing outside `adapters/` knows a model class."""
+`Trace` -- final-norm hidden states of one teacher-forced forward, plus where the vision tokens sit:
+the `View`s they form (one grid, or tiles and an overview).  Nothing outside `adapters/` knows a model
+class."""
 
 from __future__ import annotations
 
@@ -13,38 +14,71 @@ from typing import Any, ClassVar
 import torch
 from PIL import Image
 from torch import Tensor
+from transformers import BatchFeature
 
 from mllm_explain.errors import UserError
+from mllm_explain.maps import FULL_BOX, Box
 
 LOGIT_BLOCK_BYTES = 64 * 2**20  # bytes of W that `logits` converts to float32 at a time: its temporary memory
 REPLACEMENT = "\ufffd"  # what decoding shows for bytes that are no whole UTF-8 character
 _MAX_CHARACTER_TOKENS = 4  # a UTF-8 character has at most 4 bytes, and a token holds at least one
 
 
+@dataclass(frozen=True)
+class View:
+    """One grid of vision tokens: a tile, an overview (thumbnail, base image) or the one grid of a
+    single-view model.
+
+    `positions` index the full token sequence, row-major over `grid`; separator and marker tokens
+    (row ends, tile markers) are in no view.  `image_box` is the part of the original image the view
+    shows and `grid_box` the part of the grid that shows it (letterboxed or padded views show the image
+    in part of their grid), both (top, left, bottom, right) as fractions.
+    """
+
+    positions: Tensor  # (gh * gw,)
+    grid: tuple[int, int]
+    image_box: Box = FULL_BOX
+    grid_box: Box = FULL_BOX
+    kind: str = "image"  # image (the only view) | tile | overview
+    image_index: int = 0  # which input image the view shows (always 0: one image per prompt)
+
+    def __post_init__(self) -> None:
+        if len(self.positions) != self.grid[0] * self.grid[1]:
+            raise RuntimeError(f"{len(self.positions)} vision tokens do not fill a {self.grid[0]}x{self.grid[1]} "
+                               f"{self.kind} view")
+
+    def describe(self) -> dict:
+        """The view without its positions, for tokens.json and the report."""
+        return {"kind": self.kind, "grid": list(self.grid), "image_box": list(self.image_box),
+                "grid_box": list(self.grid_box), "image_index": self.image_index}
+
+
 @dataclass
 class Trace:
     """What one teacher-forced forward at one input scale yields.
 
-    Positions index the full token sequence.  Vision positions are row-major over `grid`;
-    `image_box` is (top, left, bottom, right) as fractions of the grid that show the image
-    (all of it, except for letterboxed fixed-resolution encoders).
+    Positions index the full token sequence; the vision tokens are the `views`' positions, in view order.
     """
 
     scale: float
     input_ids: Tensor  # (L,)
     hidden: Tensor  # (L, d) final-norm hidden states, float32 (all L: the unread template rows are < 3%)
-    vision_positions: Tensor  # (gh * gw,)
-    grid: tuple[int, int]
+    views: list[View]
     prompt_positions: Tensor  # (P,) the user's prompt text
     answer_positions: Tensor  # (T,) answer tokens
-    image_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     attention: Tensor | None = None  # (T, L) last-layer attention rows of the positions predicting answer tokens
     inputs: Any = field(default=None, repr=False)  # the processor inputs that were run, kept only for gradients
 
     @property
+    def vision_positions(self) -> Tensor:
+        """(N,) every view's positions, view after view."""
+        return torch.cat([view.positions for view in self.views])
+
+    @property
     def nbytes(self) -> int:
         """Bytes of tensor storage the trace holds (on any device): what a lean trace keeps small."""
-        tensors = [self.input_ids, self.hidden, self.vision_positions, self.prompt_positions, self.answer_positions,
+        tensors = [self.input_ids, self.hidden, *(view.positions for view in self.views), self.prompt_positions,
+                   self.answer_positions,
                    self.attention, *(self.inputs.values() if self.inputs is not None else ())]
         return sum(t.nbytes for t in tensors if torch.is_tensor(t))
 
@@ -69,8 +103,9 @@ def _find_subsequence(haystack: Sequence[int], needle: Sequence[int], start: int
 class ModelAdapter:
     """Wraps a Hugging Face MLLM and its processor behind the calls the explanation methods use.
 
-    A family adapter declares its `model_types` and overrides `vision_grid` (and `scaled_image` for
-    fixed-resolution encoders); everything else is shared.
+    A family adapter declares its `model_types` and overrides `vision_grid` (one grid of vision tokens)
+    or `vision_views` (tiles, overviews, separators), and `scaled_image` for fixed-resolution encoders;
+    everything else is shared.
     """
 
     model_types: ClassVar[tuple[str, ...]] = ()
@@ -85,6 +120,15 @@ class ModelAdapter:
     def vision_grid(self, inputs) -> tuple[int, int]:
         """(gh, gw) of the vision tokens that `inputs` (the processor's output) puts in the sequence."""
         raise NotImplementedError
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        """The views of the vision tokens in `inputs`, the processor's output for `image` (as fed, after
+        `scaled_image`, whose `grid_box` it was given).  Default: every image token, one `vision_grid`."""
+        return [View(self.image_token_positions(inputs), self.vision_grid(inputs), grid_box=grid_box)]
+
+    def image_token_positions(self, inputs) -> Tensor:
+        """(n,) positions of the image placeholder tokens in the first row of `inputs`, on the CPU."""
+        return (inputs["input_ids"][0] == self.image_token_id).nonzero().flatten().cpu()
 
     def check_scale(self, image: Image.Image, scale: float) -> None:
         """Raise UserError when the model cannot take `image` at `scale` (here: any scale is possible)."""
@@ -147,8 +191,14 @@ class ModelAdapter:
         return int(value if value is not None else config.image_token_index)
 
     def chat_text(self, prompt: str) -> str:
+        """The chat turn as text, without the template's BOS where the tokenizer adds its own (Gemma's does), so
+        that tokenizing it leaves one BOS, as `apply_chat_template(tokenize=True)` does."""
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        bos = self.tokenizer.bos_token
+        if bos and text.startswith(bos) and self.tokenizer("")["input_ids"][:1] == [self.tokenizer.bos_token_id]:
+            return text[len(bos):]
+        return text
 
     def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = ()):
         """Processor inputs for the chat turn (one row per image, images of one size), with
@@ -157,11 +207,14 @@ class ModelAdapter:
             raise UserError("the prompt is empty")
         self.check_text(prompt, "prompt")
         images = [image] if isinstance(image, Image.Image) else list(image)
-        try:
-            inputs = self.processor(images=images, text=[self.chat_text(prompt)] * len(images), return_tensors="pt")
+        text = self.chat_text(prompt)
+        try:  # one call per image: some processors (Gemma 3, SmolVLM) read a list of images as one prompt's
+            rows = [self.processor(images=[one], text=[text], return_tensors="pt") for one in images]
         except ValueError as exc:  # the processor's checks of its inputs, e.g. an extreme aspect ratio
             size = "x".join(map(str, images[0].size))
             raise UserError(f"the model's processor refused the {size} image: {str(exc).splitlines()[0]}") from None
+        inputs = rows[0] if len(rows) == 1 else BatchFeature({key: torch.cat([row[key] for row in rows])
+                                                               for key in rows[0]})
         if answer_ids:
             rows, length = inputs["input_ids"].shape
             extra = torch.as_tensor(list(answer_ids), dtype=torch.long)[None].expand(rows, -1)
@@ -283,7 +336,9 @@ class ModelAdapter:
     @contextmanager
     def _eager_attention(self):
         """Attention weights need the eager kernel; switch to it for one forward only."""
-        previous = self.model.config._attn_implementation
+        config = self.model.config  # each sub-model's own: Gemma 2's text model cannot take the top-level "sdpa"
+        previous = {"": config._attn_implementation,
+                    **{key: getattr(config, key)._attn_implementation for key in config.sub_configs}}
         self.model.set_attn_implementation("eager")
         try:
             yield
@@ -311,10 +366,8 @@ class ModelAdapter:
         scaled, box = self.scaled_image(image, scale)
         inputs = self.encode(scaled, prompt, answer_ids)
         ids = inputs["input_ids"][0]
-        vision = (ids == self.image_token_id).nonzero().flatten()
-        grid = self.vision_grid(inputs)
-        if grid[0] * grid[1] != len(vision):
-            raise RuntimeError(f"{len(vision)} vision tokens do not fill a {grid[0]}x{grid[1]} grid")
+        views = self.vision_views(inputs, scaled, box)
+        vision = torch.cat([view.positions for view in views])
         length = len(ids)
         answer_positions = torch.arange(length - len(answer_ids), length)
         with self._capture(self.final_norm) as hidden, (self._eager_attention() if attention else _null()):
@@ -324,10 +377,10 @@ class ModelAdapter:
         if attention:  # (1, heads, L, L) -> mean over heads, the rows that predict each answer token
             attn = weights[0][0].float().mean(0)[answer_positions - 1].cpu()
         return Trace(
-            scale=scale, input_ids=ids.cpu(), hidden=hidden[-1][0].float().cpu(), vision_positions=vision.cpu(),
-            grid=grid, prompt_positions=self._prompt_positions(ids.tolist(), prompt, int(vision.max()) + 1,
-                                                               int(answer_positions[0])),
-            answer_positions=answer_positions, image_box=box, attention=attn, inputs=inputs if gradients else None,
+            scale=scale, input_ids=ids.cpu(), hidden=hidden[-1][0].float().cpu(), views=views,
+            prompt_positions=self._prompt_positions(ids.tolist(), prompt, int(vision.max()) + 1,
+                                                    int(answer_positions[0])),
+            answer_positions=answer_positions, attention=attn, inputs=inputs if gradients else None,
         )
 
     def last_layer_gradients(self, trace: Trace) -> tuple[Tensor, Tensor]:

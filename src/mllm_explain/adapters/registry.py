@@ -5,6 +5,11 @@ from __future__ import annotations
 from mllm_explain.adapters.base import ModelAdapter
 
 ADAPTERS: dict[str, type[ModelAdapter]] = {}
+# `model_type`s known and refused, with why: a family whose transformers code cannot run here
+REFUSED = {
+    "llama4": "transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads `image_outputs` from "
+              "an output that has none), so there is nothing to explain",
+}
 
 
 def register_adapter(cls: type[ModelAdapter]) -> type[ModelAdapter]:

@@ -359,7 +359,8 @@ class Evaluation:
             maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
         scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
         faithful = self._faithfulness(sample, image, explanation.token_ids, scores, maps)
-        return {**row, **cost, **_scores_row(scores), "faithfulness": faithful, "scales": list(explanation.scales)}
+        return {**row, **cost, **_scores_row(scores), "faithfulness": faithful, "scales": list(explanation.scales),
+                "views": len(explanation.views)}
 
     def _random_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
         row = {"sample_id": sample.sample_id, "method": RANDOM, "seconds": math.nan, "peak_mem_mb": math.nan}

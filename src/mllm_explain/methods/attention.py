@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mllm_explain.methods.base import ExplanationMethod, ScaleMaps, base_scores, normalise_rows
+from mllm_explain.methods.base import ExplanationMethod, ScaleMaps, base_scores, normalise_rows, split_views
 from mllm_explain.methods.registry import register_method
 
 
@@ -19,5 +19,5 @@ class Attention(ExplanationMethod):
         rows = trace.attention  # (T, L)
         scores = base_scores(trace, model)
         relevance = rows[:, trace.context_positions].masked_fill(~scores.before, float("nan"))
-        maps = normalise_rows(rows[:, trace.vision_positions]).reshape(-1, *trace.grid)
+        maps = split_views(normalise_rows(rows[:, trace.vision_positions]), trace.views)
         return ScaleMaps(maps, normalise_rows(relevance), scores.token_probability)

@@ -3,7 +3,8 @@
     trace per scale -> base maps (logit lens, DESIGN §2)
                     -> remove context interference (none | ECI §3 | ARC §5)
                     -> normalise (joint with text relevances §3, or per map)
-                    -> rank Gaussian filter (optional, §3)
+                    -> rank Gaussian filter (optional, §3), per view of the vision tokens
+                    -> compose the views into one map over the image (`maps.compose`)
                     -> bring scales to one grid and aggregate (MSEA §4)
 
 With `context_stage="after"` the raw maps are aggregated first and interference is removed once.
@@ -21,29 +22,32 @@ import torch
 from torch import Tensor
 
 from mllm_explain.errors import UserError
-from mllm_explain.maps import FULL_BOX, Box, box_grid, crop_resize
+from mllm_explain.maps import COMPOSITIONS, FULL_BOX, Box, compose, composed_size
 from mllm_explain.methods.filters import rank_gaussian_filter
 from mllm_explain.methods.rbo import rbo_matrix
 
 if TYPE_CHECKING:
-    from mllm_explain.adapters.base import ModelAdapter, Trace
+    from mllm_explain.adapters.base import ModelAdapter, Trace, View
 
 
 @dataclass
 class TokenMaps:
     """A method's output for every answer token: maps over the image region on one grid, in [0, 1],
-    and context relevances (T, C) over `trace.context_positions` (NaN where not before the token)."""
+    context relevances (T, C) over `trace.context_positions` (NaN where not before the token), and the
+    first trace's maps of each of its views before they were composed (None where maps were only made
+    on the composed grid: `context_stage="after"`)."""
 
     maps: Tensor  # (T, gh, gw)
     relevance: Tensor  # (T, C)
     image_box: Box = FULL_BOX
+    view_maps: list[Tensor] | None = None  # per view (T, gh, gw), in [0, 1]
 
 
 @dataclass
 class ScaleMaps:
-    """One scale's processed maps before aggregation."""
+    """One scale's processed maps, per view, before composition and aggregation."""
 
-    maps: Tensor  # (T, gh, gw)
+    views: list[Tensor]  # per view of the trace: (T, gh, gw)
     relevance: Tensor  # (T, C)
     token_probability: Tensor  # (T,) probability the model gave each answer token at this scale
 
@@ -52,7 +56,8 @@ class ScaleMaps:
 class ExplanationMethod:
     """Common signature: `attribute(model, traces) -> TokenMaps` (Captum-style, one for all methods).
 
-    Options are the dataclass fields; `scales` says which traces `explain` must run.
+    Options are the dataclass fields; `scales` says which traces `explain` must run, `compose` how
+    the views of a tiled model make one map (`maps.compose`; one view is unchanged by any rule).
     """
 
     name: ClassVar[str]
@@ -60,12 +65,14 @@ class ExplanationMethod:
     needs_gradients: ClassVar[bool] = False  # traces keep the model's inputs for a backward pass
     scales: tuple[float, ...] = (1.0,)
     aggregation: str = "mean"  # mean | max | confidence (weights = token probability per scale)
+    compose: str = "tiles"  # tiles | mean | max | overview: chosen by measurement (docs/RESULTS.md §8)
 
     def __post_init__(self) -> None:
         self.scales = tuple(float(s) for s in self.scales)
         if not self.scales:
             raise UserError("at least one scale is needed")
         _check_choice("aggregation", self.aggregation, ("mean", "max", "confidence"))
+        _check_choice("compose", self.compose, COMPOSITIONS)
 
     def options(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -73,9 +80,10 @@ class ExplanationMethod:
     def attribute(self, model: ModelAdapter, traces: list[Trace]) -> TokenMaps:
         """Maps for every answer token of `traces` (one per scale, first = reference for the grid)."""
         per_scale = [self.scale_maps(model, trace) for trace in traces]
-        maps = self.aggregate(common_grid([s.maps for s in per_scale], traces),
+        maps = self.aggregate(common_grid([s.views for s in per_scale], traces, self.compose),
                               torch.stack([s.token_probability for s in per_scale]))
-        return TokenMaps(maps=maps, relevance=torch.stack([s.relevance for s in per_scale]).mean(0))
+        return TokenMaps(maps=maps, relevance=torch.stack([s.relevance for s in per_scale]).mean(0),
+                         view_maps=per_scale[0].views)
 
     def aggregate(self, stacked: Tensor, token_probability: Tensor) -> Tensor:
         """(S, T, gh, gw) maps on one grid -> (T, gh, gw) by `aggregation`; probabilities are (S, T)."""
@@ -122,7 +130,7 @@ class TokenActivation(ExplanationMethod):
         maps = scores.answer_maps
         if self.context != "none":
             maps = remove_interference(maps, scores.context_maps, self.context_weights(trace, scores, model))
-        maps, relevance = self.finish(maps, scores.relevance, scores, trace.grid)
+        maps, relevance = self.finish(maps, scores.relevance, scores, trace.views)
         return ScaleMaps(maps, relevance, scores.token_probability)
 
     def attribute(self, model: ModelAdapter, traces: list[Trace]) -> TokenMaps:
@@ -131,14 +139,15 @@ class TokenActivation(ExplanationMethod):
         # "after": aggregate the raw maps of the answer and the context over scales, then remove
         # interference, normalise and filter once (weights and relevances averaged over scales).
         scores = [self.base_scores(trace, model) for trace in traces]
-        answer = self.aggregate(common_grid([s.answer_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)],
-                                            traces),
+        answer = self.aggregate(common_grid([split_views(s.answer_maps, t.views) for s, t in zip(scores, traces)],
+                                            traces, self.compose),
                                 torch.stack([s.token_probability for s in scores]))
-        context = common_grid([s.context_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces).mean(0)
+        context = common_grid([split_views(s.context_maps, t.views) for s, t in zip(scores, traces)], traces,
+                              self.compose).mean(0)
         weights = torch.stack([self.context_weights(t, s, model) for s, t in zip(scores, traces)]).mean(0)
         maps = remove_interference(answer.flatten(1), context.flatten(1), weights)
-        maps, relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
-                                      tuple(answer.shape[1:]))
+        (maps,), relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
+                                         [tuple(answer.shape[1:])])
         return TokenMaps(maps=maps, relevance=relevance)
 
     def base_scores(self, trace: Trace, model: ModelAdapter) -> BaseScores:
@@ -153,15 +162,16 @@ class TokenActivation(ExplanationMethod):
         return weights
 
     def finish(self, maps: Tensor, relevance: Tensor, scores: BaseScores,
-               grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """Normalise (T, N) maps with the relevances, then filter on `grid`: (T, *grid) maps, (T, C) relevances."""
+               views: list[View] | list[tuple[int, int]]) -> tuple[list[Tensor], Tensor]:
+        """Normalise (T, N) maps with the relevances over all N vision tokens, then filter each view's
+        grid (`views`: the trace's, or grids): per view (T, gh, gw) maps, (T, C) relevances."""
         relevance = relevance.masked_fill(~scores.before, float("nan"))
         if self.normalise == "joint":
             maps, relevance = joint_normalise(maps, relevance, exclude=scores.own)
         else:
             maps, relevance = normalise_rows(maps), normalise_rows(relevance)
-        maps = maps.reshape(-1, *grid)
-        return (rank_gaussian_filter(maps) if self.filter else maps), relevance
+        per_view = split_views(maps, views)
+        return ([rank_gaussian_filter(m) for m in per_view] if self.filter else per_view), relevance
 
 
 @dataclass
@@ -178,11 +188,18 @@ class BaseScores:
     token_probability: Tensor  # (T,)
 
 
-def common_grid(maps: list[Tensor], traces: list[Trace]) -> Tensor:
-    """Each scale's (T, gh, gw) maps cropped to its image region and resized to the largest scale's
-    grid: (S, T, *grid)."""
-    size = max((box_grid(trace.grid, trace.image_box) for trace in traces), key=lambda g: g[0] * g[1])
-    return torch.stack([crop_resize(m, trace.image_box, size) for m, trace in zip(maps, traces)])
+def split_views(maps: Tensor, views: list[View] | list[tuple[int, int]]) -> list[Tensor]:
+    """(T, N) maps over all vision tokens (view after view) -> per view (T, gh, gw); `views` may be grids."""
+    grids = [view if isinstance(view, tuple) else view.grid for view in views]
+    parts = maps.split([gh * gw for gh, gw in grids], dim=1)
+    return [part.reshape(-1, *grid) for part, grid in zip(parts, grids)]
+
+
+def common_grid(view_maps: list[list[Tensor]], traces: list[Trace], rule: str = "tiles") -> Tensor:
+    """Each scale's per-view maps composed over the image (`maps.compose` by `rule`) on the grid of the
+    scale whose composed grid is largest: (S, T, *grid)."""
+    size = max((composed_size(trace.views) for trace in traces), key=lambda g: g[0] * g[1])
+    return torch.stack([compose(maps, trace.views, size, rule) for maps, trace in zip(view_maps, traces)])
 
 
 def base_scores(trace: Trace, model: ModelAdapter, pairing: str = "round",

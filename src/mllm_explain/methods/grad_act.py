@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mllm_explain.methods.base import ExplanationMethod, ScaleMaps, base_scores, normalise_rows
+from mllm_explain.methods.base import ExplanationMethod, ScaleMaps, base_scores, normalise_rows, split_views
 from mllm_explain.methods.registry import register_method
 
 
@@ -19,7 +19,7 @@ class GradAct(ExplanationMethod):
 
     def scale_maps(self, model, trace) -> ScaleMaps:
         grads, acts = model.last_layer_gradients(trace)  # (T, N, d), (N, d)
-        maps = normalise_rows((grads * acts[None]).sum(-1).relu()).reshape(-1, *trace.grid)
+        maps = split_views(normalise_rows((grads * acts[None]).sum(-1).relu()), trace.views)
         scores = base_scores(trace, model)
         relevance = normalise_rows(scores.relevance.masked_fill(~scores.before, float("nan")))
         return ScaleMaps(maps, relevance, scores.token_probability)

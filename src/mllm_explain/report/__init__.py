@@ -36,12 +36,16 @@ def write_arrays(explanation: Explanation, path: Path) -> None:
     """maps.npz: `grid_maps` (T, gh, gw) over the `image_box` (top, left, bottom, right as fractions of
     the grid) of an image of `image_size` (width, height), and `relevance` (T, C).  To get the maps at
     the image's resolution: `mllm_explain.maps.crop_resize(torch.from_numpy(grid_maps), image_box,
-    (height, width))`, as `Explanation.maps_at` does."""
+    (height, width))`, as `Explanation.maps_at` does.  A model of several views (tiles, an overview) also
+    gets `view_maps_I` (T, gh, gw): view I's maps before composition, described by tokens.json's `views`."""
+    views = {}
+    if len(explanation.views) > 1 and explanation.view_maps is not None:
+        views = {f"view_maps_{i}": np.asarray(maps, dtype=np.float32) for i, maps in enumerate(explanation.view_maps)}
     with atomic_path(path) as temp:
         np.savez_compressed(temp, grid_maps=np.asarray(explanation.grid_maps, dtype=np.float32),
                             image_box=np.asarray(explanation.image_box, dtype=np.float64),
                             image_size=np.asarray(explanation.image.size, dtype=np.int64),
-                            relevance=np.asarray(explanation.relevance, dtype=np.float32))
+                            relevance=np.asarray(explanation.relevance, dtype=np.float32), **views)
 
 
 def write_word_images(explanation: Explanation, words_dir: Path) -> list[Path]:

@@ -52,6 +52,19 @@ def page_data(explanation: Explanation) -> dict:
     return {"tokens": tokens}
 
 
+def view_rows(explanation: Explanation) -> list[dict]:
+    """Each view with a label, its image box as text and as CSS percentages (for its outline on the image)."""
+    rows, counts = [], {}
+    for view in explanation.views:
+        counts[view["kind"]] = counts.get(view["kind"], 0) + 1
+        top, left, bottom, right = view["image_box"]
+        rows.append({**view, "label": f"{view['kind']} {counts[view['kind']]}",
+                     "box": ", ".join(f"{value:.3f}" for value in view["image_box"]),
+                     "top": round(100 * top, 3), "left": round(100 * left, 3),
+                     "height": round(100 * (bottom - top), 3), "width": round(100 * (right - left), 3)})
+    return rows
+
+
 def render_html(explanation: Explanation) -> str:
     """The whole report page as a string."""
     prompt_count = max(0, len(explanation.context_tokens) - len(explanation.tokens))
@@ -59,6 +72,7 @@ def render_html(explanation: Explanation) -> str:
     grounding = explanation.grounding
     image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
     small = image.resize(embed_size(image.width, image.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    views = view_rows(explanation)
     return _ENV.get_template("report.html.j2").render(
         title=f"mllm-explain: {explanation.answer}" if explanation.answer else "mllm-explain",
         model=explanation.model,
@@ -74,4 +88,7 @@ def render_html(explanation: Explanation) -> str:
         image_uri=data_uri(small),
         display_size=embed_size(image.width, image.height, enlarge=True),
         data=page_data(explanation),
+        views=views,
+        tiles=[view for view in views if view["kind"] == "tile"] if len(views) > 1 else [],
+        composition=f"compose={explanation.options.get('compose', 'tiles')}, see docs/METHODS.md",
     )

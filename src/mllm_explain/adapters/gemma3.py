@@ -1,0 +1,25 @@
+"""Gemma 3 (`Gemma3ForConditionalGeneration`): a SigLIP encoder at one fixed square resolution whose patch grid is
+average-pooled to `mm_tokens_per_image` tokens (896 px / 14 px = 64x64 patches, pooled 4x4 to 16x16 = 256),
+row-major between the `<start_of_image>` and `<end_of_image>` tokens, which are in no view.
+
+The processor stretches any image to the square, so the grid shows the whole image (stretched), as the user's
+input is seen; pan-and-scan crops (off as the checkpoints ship) are not supported.  A scale resizes the image before
+the processor, which stretches it to its square again: a scale below 1 only blurs the image.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.adapters.registry import register_adapter
+
+
+@register_adapter
+class Gemma3Adapter(ModelAdapter):
+    model_types = ("gemma3",)
+
+    def vision_grid(self, inputs) -> tuple[int, int]:
+        """The pooled grid: `mm_tokens_per_image` tokens, as many each way."""
+        side = math.isqrt(self.model.config.mm_tokens_per_image)
+        return side, side

@@ -1,0 +1,74 @@
+"""Idefics3 and SmolVLM (`Idefics3ForConditionalGeneration`, `SmolVLMForConditionalGeneration`): image splitting.
+
+The image processor resizes the image's long edge to `size["longest_edge"]` (4 tiles in the checkpoints, so small
+images are upscaled), stretches the result to whole tiles of `max_image_size` px, rows x cols of them (no padding:
+the tiles partition the image), and adds the whole image stretched to one tile, the global image.  The prompt holds
+`<fake_token_around_image><row_r_col_c>` and a tile's vision tokens for each tile, row-major, "\\n" after each row of
+tiles, then `\\n<fake_token_around_image><global-img>`, the global image's tokens and `<fake_token_around_image>`.
+A sub-image's tokens are a square grid, row-major: its patches pixel-shuffled by `scale_factor`.  An image the
+processor does not split (`do_image_splitting` off, or a `size` of one tile) is the global image alone.
+
+A scale resizes the image before the processor, which resizes its long edge to `size` again: the tiling stays,
+only the detail changes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+from PIL import Image
+
+from mllm_explain.adapters.base import ModelAdapter, View
+from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.maps import Box
+
+_TILE_MARKER = re.compile(r"<row_(\d+)_col_(\d+)>")
+
+
+@register_adapter
+class Idefics3Adapter(ModelAdapter):
+    """Tiles (row-major, each the part of the image it was cut from) and the global image as the overview."""
+
+    model_types = ("idefics3",)  # Idefics3 and SmolVLM (v1) checkpoints
+
+    @property
+    def final_norm(self) -> torch.nn.Module:
+        return self.model.model.text_model.norm
+
+    @property
+    def last_attention(self) -> torch.nn.Module:
+        return self.model.model.text_model.layers[-1].self_attn
+
+    @property
+    def last_layer(self) -> torch.nn.Module:
+        return self.model.model.text_model.layers[-1]
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        """The tiles, row-major, each the part of the image it was cut from, then the global image (the only view
+        when there are no tiles).  A sub-image is a run of image tokens; its marker is the text between the
+        `<fake_token_around_image>` before it and the run (a tokenizer without `<row_r_col_c>` tokens spells it
+        out in several).  `grid_box` is the whole grid: the base `scaled_image` does not pad."""
+        ids = inputs["input_ids"][0].cpu()
+        positions = self.image_token_positions(inputs)
+        starts = torch.cat([positions[:1], positions[1:][positions[1:] - positions[:-1] != 1]]).tolist()
+        fake = (ids == self.tokenizer.convert_tokens_to_ids(self.processor.fake_image_token)).nonzero().flatten()
+        markers = [self.tokenizer.decode(ids[int(fake[fake < start].max()) + 1:start]).strip() for start in starts]
+        tiles = [_TILE_MARKER.fullmatch(marker) for marker in markers[:-1]]
+        cells = [(int(tile[1]), int(tile[2])) for tile in tiles if tile]
+        rows, cols = cells[-1] if cells else (0, 0)
+        if cells != [(r, c) for r in range(1, rows + 1) for c in range(1, cols + 1)] or len(cells) != len(tiles):
+            raise RuntimeError(f"the sub-image markers {markers} are no row-major grid of tiles and a global image")
+        runs = positions.reshape(len(starts), -1)  # sub-images of one size
+        side = math.isqrt(runs.shape[1])
+        views = [View(run, (side, side), ((r - 1) / rows, (c - 1) / cols, r / rows, c / cols), kind="tile")
+                 for run, (r, c) in zip(runs, cells)]
+        return [*views, View(runs[-1], (side, side), kind="overview" if views else "image")]
+
+
+@register_adapter
+class SmolVLMAdapter(Idefics3Adapter):
+    """SmolVLM2 (`smolvlm`): Idefics3's layout."""
+
+    model_types = ("smolvlm",)

@@ -1,0 +1,118 @@
+"""LLaVA-NeXT (LLaVA-1.6) and LLaVA-OneVision in the llava-hf layout: any-resolution tiling.
+
+The processor feeds a base image (the whole image squashed to one encoder tile) and the tiles of the image
+resized, aspect kept, into the best of `image_grid_pinpoints` and centred on it (padded).  The model
+(`pack_image_features`) puts the base image's patches first, then assembles the tiles' patches into one grid
+of the padded canvas, crops it back to the image's aspect ratio (`unpad_image`), for OneVision shrinks it
+bilinearly when it is over `anyres_max_N` tiles' worth of patches, and ends each row with `image_newline`.
+Every one of those features, the row ends too, has an image placeholder token in `input_ids`, in that order.
+
+Views: the base image (overview) and the unpadded grid as ONE tile view: its rows run across tile borders in
+the sequence, so one grid of the canvas is what the language model reads (and after OneVision's shrink no
+cell belongs to one tile); its boxes say which part of the image and of the grid show each other (unpadding
+is to whole patches, so a strip of padding may remain, or a strip of the image be cropped).  Row ends are in
+no view.  An encoder whose tile is no whole number of patches (SigLIP-384/14: 27 patches see 378 of 384 px)
+drops a strip at each tile's bottom and right: the overview says so exactly; the tile view spreads each tile's
+patches evenly over the tile, centred on what they see, so a cell is at most half that strip (SigLIP: 3 px, a
+fifth of a patch) off the patch it stands for.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PIL import Image
+from transformers.image_processing_utils import select_best_resolution
+
+from mllm_explain.adapters.base import ModelAdapter, View
+from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.maps import FULL_BOX, Box
+
+
+def _overlap(grid: tuple[float, float], image: tuple[float, float]) -> tuple[float, float, float, float]:
+    """(image from, image to, grid from, grid to): the fractions of a grid's and an image's spans (pixels of
+    one canvas axis, [start, end)) that show each other."""
+    start, end = max(grid[0], image[0]), min(grid[1], image[1])
+    image_length, grid_length = image[1] - image[0], grid[1] - grid[0]
+    return ((start - image[0]) / image_length, (end - image[0]) / image_length,
+            (start - grid[0]) / grid_length, (end - grid[0]) / grid_length)
+
+
+@register_adapter
+class LlavaNextAdapter(ModelAdapter):
+    model_types = ("llava_next",)
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        """The base image's grid, then the unpadded grid of the tiles; `grid_box` is the full one of the
+        base `scaled_image` (the image is resized, not framed)."""
+        vision = self.model.config.vision_config
+        side = vision.image_size // vision.patch_size
+        seen = side * vision.patch_size / vision.image_size  # of the base image, the rest of a tile being dropped
+        height, width = (int(n) for n in inputs["image_sizes"][0])
+        rows, cols, image_box, tile_box = self._tile_grid(height, width)
+        positions = self.image_token_positions(inputs)
+        if len(positions) != side * side + rows * (cols + 1):
+            raise RuntimeError(f"{len(positions)} image tokens, but a {side}x{side} base image and a {rows}x{cols} "
+                               "grid of tiles with one row end per row make "
+                               f"{side * side + rows * (cols + 1)}")
+        views = [View(positions[:side * side], (side, side), image_box=(0.0, 0.0, seen, seen), kind="overview")]
+        if rows * cols:
+            tiles = positions[side * side:].reshape(rows, cols + 1)[:, :cols].flatten()
+            views.append(View(tiles, (rows, cols), image_box=image_box, grid_box=tile_box, kind="tile"))
+        return views
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The scale at which the image fills the pinpoint that holds it largest: beyond it the processor shrinks
+        it back into that canvas, and no more of its pixels reach the encoder."""
+        width, height = image.size
+        return max(1.0, *(min(w / width, h / height) for h, w in self.model.config.image_grid_pinpoints))
+
+    def _tile_grid(self, height: int, width: int) -> tuple[int, int, Box, Box]:
+        """(rows, cols, image_box, grid_box) of the unpadded grid of tiles of a `height` x `width` image."""
+        config = self.model.config
+        tile = config.vision_config.image_size
+        side = tile // config.vision_config.patch_size
+        canvas_h, canvas_w = select_best_resolution((height, width), config.image_grid_pinpoints)
+        # The processor's resize into the canvas (image_processing_utils.get_patch_output_size) and centring.
+        scale_w, scale_h = canvas_w / width, canvas_h / height
+        if scale_w < scale_h:
+            new_h, new_w = min(math.ceil(height * scale_w), canvas_h), canvas_w
+        else:
+            new_h, new_w = canvas_h, min(math.ceil(width * scale_h), canvas_w)
+        top, left = (canvas_h - new_h) // 2, (canvas_w - new_w) // 2
+        # The model's crop of the canvas's patch grid (modeling_llava_next.unpad_image), in whole patches.
+        grid_h, grid_w = canvas_h // tile * side, canvas_w // tile * side
+        pad_y = pad_x = 0
+        if width / height > grid_w / grid_h:
+            pad_y = (grid_h - int(round(height * (grid_w / width), 7))) // 2
+        else:
+            pad_x = (grid_w - int(round(width * (grid_h / height), 7))) // 2
+        rows, cols = grid_h - 2 * pad_y, grid_w - 2 * pad_x
+        if not rows * cols:  # an image too thin for one row or column of patches
+            return rows, cols, FULL_BOX, FULL_BOX
+        # A tile's patches spread evenly over all of it, centred on those the encoder sees (see the docstring).
+        pitch, shift = tile / side, (tile - side * config.vision_config.patch_size) / 2
+        i_top, i_bottom, g_top, g_bottom = _overlap((pad_y * pitch - shift, (grid_h - pad_y) * pitch - shift),
+                                                    (top, top + new_h))
+        i_left, i_right, g_left, g_right = _overlap((pad_x * pitch - shift, (grid_w - pad_x) * pitch - shift),
+                                                    (left, left + new_w))
+        rows, cols = self._shrunk(rows, cols)
+        return rows, cols, (i_top, i_left, i_bottom, i_right), (g_top, g_left, g_bottom, g_right)
+
+    def _shrunk(self, rows: int, cols: int) -> tuple[int, int]:
+        """The grid's shape as the language model gets it (LLaVA-NeXT: as unpadded)."""
+        return rows, cols
+
+
+@register_adapter
+class LlavaOnevisionAdapter(LlavaNextAdapter):
+    model_types = ("llava_onevision",)
+
+    def _shrunk(self, rows: int, cols: int) -> tuple[int, int]:
+        """An unpadded grid of over `anyres_max_N` tiles' worth of patches (times 1.1^2) is resized bilinearly,
+        edge to edge, so it still shows what it showed (modeling_llava_onevision.pack_image_features)."""
+        config = self.model.config
+        side = config.vision_config.image_size // config.vision_config.patch_size
+        ratio = math.sqrt(rows * cols / (int(config.vision_aspect_ratio.removeprefix("anyres_max_")) * side ** 2))
+        return (int(rows // ratio), int(cols // ratio)) if ratio > 1.1 else (rows, cols)
+

@@ -1,0 +1,51 @@
+"""PaliGemma and PaliGemma 2 (`PaliGemmaForConditionalGeneration`): a SigLIP encoder at one fixed square
+resolution (224, 448 or 896 px / 14 px patches: 16x16, 32x32 or 64x64 tokens); its patches, row-major, are the
+`<image>` tokens that open the sequence, before BOS, the prompt and "\\n".
+
+There is no chat template: the processor writes that layout around the raw prompt.  The image and prompt are a
+prefix that attends both ways (token type 0); answer tokens are the causal suffix (token type 1).  The processor
+stretches any image to the square, so the grid shows the whole image (stretched), as the user's input is seen; a
+scale resizes the image before the processor, which stretches it to its square again: a scale below 1 only blurs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.adapters.registry import register_adapter
+
+
+@register_adapter
+class PaliGemmaAdapter(ModelAdapter):
+    model_types = ("paligemma",)
+
+    def vision_grid(self, inputs) -> tuple[int, int]:
+        """Patches each way of the pixels the processor produced (SigLIP has no CLS token)."""
+        height, width = inputs["pixel_values"].shape[-2:]
+        patch = self.model.config.vision_config.patch_size
+        return height // patch, width // patch
+
+    def chat_text(self, prompt: str) -> str:
+        """The image placeholder and the raw prompt; the processor adds BOS between them and "\\n" after."""
+        return f"{self.processor.image_token}{prompt}"
+
+    def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = ()):
+        """As the base, with appended answer tokens in the causal suffix (token type 1, as `generate` marks the
+        tokens it adds) and without the processor's training `labels`, which would make the forward compute a loss."""
+        inputs = super().encode(image, prompt, answer_ids)
+        inputs.pop("labels", None)
+        if answer_ids:
+            inputs["token_type_ids"][:, -len(answer_ids):] = 1
+        return inputs
+
+    @torch.no_grad()
+    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
+        """The base's logits, soft-capped as the model caps its own (PaliGemma 2: Gemma 2's final_logit_softcapping)."""
+        logits = super().logits(states, block_rows)
+        cap = getattr(self.model.config.get_text_config(), "final_logit_softcapping", None)  # PaliGemma 1: none
+        return logits if cap is None else torch.tanh(logits / cap) * cap
