@@ -84,3 +84,17 @@ def test_projections_grow_with_the_sizes():
     assert logits < method_work_bytes(sizes) < logits + 2 * LOGIT_BLOCK_BYTES  # and one float32 block of W
     assert method_work_bytes(sizes) < 4 * 152064 * 3584 / 5  # no float32 copy of the whole W (V x d)
     assert trace_bytes(replace(sizes, vision=2400)) > trace_bytes(sizes)
+
+
+def test_sharing_counts_the_forwards_the_issue_counted():
+    """Section 6 on the bundled model: 11 full forwards for a sample's generation and seven methods one by one
+    (prefill, one scale-1 pass per method, msea's and msea_arc's 0.75 passes, grad_act's gradient pass), 4 shared."""
+    from mllm_explain.adapters import load_model
+    from mllm_explain.bench import EXAMPLE_IMAGE, memory_measure, sharing_case
+    from mllm_explain.images import load_image
+
+    adapter = load_model(device="cpu")
+    result = sharing_case(adapter, load_image(EXAMPLE_IMAGE), "Describe this image.", 16, 1, memory_measure())
+    assert result["forwards"] == {"one_by_one": 11, "shared": 4}
+    assert set(result["explain_with_generation"]) == {"tam", "msea_arc"}
+    assert result["speed_up"] > 0 and result["answer_tokens"] >= 1

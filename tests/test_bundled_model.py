@@ -38,3 +38,13 @@ def test_token_texts_show_characters_split_over_byte_tokens(bundled):
     assert "赤" in texts and "い" in texts and "🐱" in texts and "" in texts
     cut = ids[:texts.index("赤")]  # bytes of the first character without its last: never a whole character
     assert bundled.token_texts(cut)[-1].endswith("\ufffd")
+
+
+def test_pointing_reads_the_maps_of_a_downscaled_scene_at_the_mask_size(bundled):
+    from mllm_explain.data.synth import iter_scenes
+    from mllm_explain.evaluation.pointing import pointing_game
+
+    scenes = list(iter_scenes(3, 0, "val"))
+    full, half = pointing_game(bundled, scenes), pointing_game(bundled, scenes, input_scale=0.5)
+    assert half["input_scale"] == 0.5 and half["n_nouns"] == full["n_nouns"] > 0
+    assert half["random_pixel"] == full["random_pixel"] and 0 <= half["pointing"] <= 1

@@ -110,6 +110,8 @@ def test_bad_method_option():
     (["evaluate", "--data", ".", "--limit", "0"], "'--limit'"),
     (["evaluate"], "Missing option '--data'"),
     (["caption", "x" * 300 + ".png"], "cannot read image"),
+    (["pointing", "--input-scale", "0"], "--input-scale must be in (0, 4]"),
+    (["evaluate", "--data", ".", "--cost", "cheap"], "--cost must be one of shared, separate"),
 ])
 def test_usage_errors_are_one_line(capsys, args, fragment):
     assert_one_line_error(run_here(capsys, *args), fragment)

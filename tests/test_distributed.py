@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from mllm_explain.cli import app, main
 from mllm_explain.data.synth import write_dataset
+from mllm_explain.evaluation.runner import COST_FIELDS as COST
 from mllm_explain.evaluation.runner import Evaluation
 
-COST = ("seconds", "peak_mem_mb", "seconds_per_caption")  # the cost of a row: differs from run to run
 needs_ray = pytest.mark.skipif(find_spec("ray") is None, reason="ray is not installed (the distributed extra)")
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from mllm_explain.cli import main
 from mllm_explain.data.synth import write_dataset
+from mllm_explain.evaluation.runner import COST_FIELDS as COST
 from mllm_explain.outputs import LOCK_NAME
 
 STOPS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
@@ -111,8 +112,7 @@ def test_a_stop_ends_evaluate_keeping_rows_and_a_rerun_resumes_to_the_same_summa
 def without_cost(value):
     """A summary without its measured time and memory (which differ from run to run)."""
     if isinstance(value, dict):
-        return {k: without_cost(v) for k, v in value.items() if k not in ("seconds", "peak_mem_mb",
-                                                                         "seconds_per_caption")}
+        return {k: without_cost(v) for k, v in value.items() if k not in COST}
     return [without_cost(v) for v in value] if isinstance(value, list) else value
 
 

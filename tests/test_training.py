@@ -46,3 +46,31 @@ def test_language_learning_rate_scaled_only_after_the_text_steps(bundled):
         opt.step()
         sched.step()
     assert ratios[:3] == pytest.approx([1.0] * 3) and ratios[3:] == pytest.approx([0.1] * 3)
+
+
+def test_resized_images_are_rendered_larger_and_resampled_to_the_drawn_size(bundled, monkeypatch):
+    """With `resized_share` 1 every image is a scene rendered at 1/f of its size (f in RESIZE_RANGE) and resampled
+    down: the same sizes reach the processor, each scene's caption unchanged, and no stream changes with share 0."""
+    rendered = []
+    original = training.render_scene
+
+    def spy(rng, size=None, **kwargs):
+        rendered.append(size)
+        return original(rng, size=size, **kwargs)
+
+    monkeypatch.setattr(training, "render_scene", spy)
+    args = (bundled.processor, 6, 3, (0.05, 0.3), (112, 168), 0.0, 0.0)
+    plain, _ = training._batch(np.random.default_rng(0), *args)
+    plain_sizes, rendered[:] = list(rendered), []
+    again, _ = training._batch(np.random.default_rng(0), *args, resized_share=0.0)
+    assert rendered == plain_sizes and np.array_equal(plain["input_ids"], again["input_ids"])
+    rendered[:] = []
+    resized, _ = training._batch(np.random.default_rng(0), *args, resized_share=1.0)
+    grid = resized["image_grid_thw"]
+    assert len(rendered) == 6 and len(grid) == 6
+    low, high = training.RESIZE_RANGE
+    for width, height in rendered:
+        assert 112 / high - 1 <= max(width, height) <= 168 / low + 1
+    assert any(max(size) > 168 for size in rendered)  # some rendered beyond the stage's largest side
+    fed = [int(t[1] * t[2]) for t in grid]  # the fed sizes stay within the stage's range, as without resizing
+    assert max(fed) * 14 * 14 <= 168 * 168 * 1.2

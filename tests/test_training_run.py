@@ -67,7 +67,7 @@ def test_the_default_plan_is_the_recipe():
     for done in range(400, plan.total):  # the curriculum as train() computed it inline before the plan
         progress = (done - 400) / 2700
         _, max_objects, areas, sizes, batch_size, shapes = next(s for s in training.STAGES if progress < s[0])
-        assert plan.batch(done) == (batch_size, max_objects, areas, sizes, shapes, training.TEXT_SHARE)
+        assert plan.batch(done) == (batch_size, max_objects, areas, sizes, shapes, training.TEXT_SHARE, 0.0)
         assert plan.language_trains(done) == (progress >= 0.2)
     assert all(plan.language_trains(done) for done in range(400))
     assert [training.Plan(100, batch_mult=4).batch(400 + s)[0] for s in (0, 20, 35, 60)] == [256, 128, 64, 64]

@@ -9,6 +9,7 @@ _EXPORTS = {  # public name -> (module, attribute)
     "Explanation": ("mllm_explain.explanation", "Explanation"),
     "UserError": ("mllm_explain.errors", "UserError"),
     "explain": ("mllm_explain.pipeline", "explain"),
+    "explain_many": ("mllm_explain.pipeline", "explain_many"),
     "get_method": ("mllm_explain.methods", "get_method"),
     "list_methods": ("mllm_explain.methods", "list_methods"),
     "load_model": ("mllm_explain.adapters", "load_model"),

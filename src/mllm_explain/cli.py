@@ -157,6 +157,9 @@ def train(
                                               "stream).")] = 0,
     batch_mult: Annotated[float, typer.Option(help="Multiplies the curriculum's image batches (64/32/16/16), "
                                                    "e.g. 4 on a GPU.")] = 1.0,
+    resized_share: Annotated[float, typer.Option(help="Share of the image items rendered up to 2x larger and "
+                                                      "resampled down to their size (as MSEA's scales and "
+                                                      "users' photos are), e.g. 0.5; 0: none.")] = 0.0,
     checkpoint_every: Annotated[int, typer.Option(help="Steps (text-only ones included) between resumable "
                                                        "checkpoints in --out/checkpoints (0: none).")] = 100,
     eval_scenes: Annotated[int, typer.Option(help="Validation scenes scored at each check (0: skip scoring).")] = 48,
@@ -192,7 +195,8 @@ def train(
         with locked_folder(out):
             run(out, steps=steps, lr=lr, seed=seed, eval_every=eval_every, init=init, first_stage=first_stage,
                 text_steps=text_steps, frozen_language=frozen_language, language_lr=language_lr, device=device,
-                workers=workers, batch_mult=batch_mult, checkpoint_every=checkpoint_every, eval_scenes=eval_scenes,
+                workers=workers, batch_mult=batch_mult, resized_share=resized_share,
+                checkpoint_every=checkpoint_every, eval_scenes=eval_scenes,
                 max_seconds=max_seconds, log=lambda line: err.print(line, highlight=False, soft_wrap=True),
                 progress=progress)
     finally:
@@ -254,6 +258,8 @@ def pointing(
     seed: Annotated[int, typer.Option(help="Scene seed.")] = 0,
     split: Annotated[str, typer.Option(help="Split to score on.")] = "val",
     method: Annotated[str, typer.Option(help="Explanation method.")] = "logit_lens",
+    input_scale: Annotated[float, typer.Option(help="Resize every scene by this factor first (bicubic), e.g. 0.5: "
+                                                    "the model's maps of a downscaled image.")] = 1.0,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
 ) -> None:
@@ -262,9 +268,12 @@ def pointing(
     from mllm_explain.data.synth import iter_scenes
     from mllm_explain.evaluation.pointing import pointing_game
 
+    if not 0 < input_scale <= 4:
+        raise UserError(f"--input-scale must be in (0, 4], got {input_scale}")
     adapter = load_model(model, **_placement(device, dtype))
     scenes = track(list(iter_scenes(n, seed, split)), description="scenes", console=err, disable=QUIET)
-    typer.echo(json.dumps(pointing_game(adapter, scenes, method=method) | {"n_scenes": n, "split": split}, indent=1))
+    typer.echo(json.dumps(pointing_game(adapter, scenes, method=method, input_scale=input_scale)
+                          | {"n_scenes": n, "split": split}, indent=1))
 
 
 @app.command("evaluate")
@@ -287,6 +296,10 @@ def evaluate_command(
     option: MethodOptions = None,
     prompt: Annotated[Optional[str], typer.Option(help="Prompt instead of the format's default (TAM's).")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
+    cost: Annotated[str, typer.Option(help="shared: each sample's forwards run once for every method that reads "
+                                           "them (and a generated caption's states are reused); separate: each "
+                                           "method runs its own, as `explain` alone would. Scores are the same; "
+                                           "seconds differ (see summary.json's cost).")] = "shared",
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete the results already in --out and start afresh "
                                                          "instead of resuming.")] = False,
     hallucination: Annotated[bool, typer.Option("--hallucination", help="Also label every object noun of the "
@@ -327,7 +340,8 @@ def evaluate_command(
         get_method(name, **options_for(name, options))  # fail on a bad method or option before loading anything
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
                               faithfulness=faithfulness, steps=steps, options=options, prompt=prompt,
-                              max_new_tokens=max_new_tokens, input_scale=input_scale, hallucination=hallucination)
+                              max_new_tokens=max_new_tokens, input_scale=input_scale, hallucination=hallucination,
+                              cost=cost)
     with locked_folder(out):  # checked, locked and its settings compared before the model loads
         samples = load_samples(data, fmt, prompt)
         start_run(config, model_source(model), fresh)

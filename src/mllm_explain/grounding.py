@@ -34,11 +34,13 @@ def detail_scale(model: ModelAdapter, image: Image.Image) -> float:
 
 
 def grounding_scores(model: ModelAdapter, image: Image.Image, prompt: str, answer_ids: Sequence[int],
-                     known: Mapping[float, np.ndarray] | None = None) -> np.ndarray:
+                     known: Mapping[float, np.ndarray] | None = None,
+                     cache: dict[float, np.ndarray] | None = None) -> np.ndarray:
     """(T,) grounding score of every answer token in [0, 1].  `known` maps a scale to the answer
     tokens' probabilities a caller already has there (e.g. from its scale-1 trace), which replace
-    that scale's forward."""
-    known = known or {}
+    that scale's forward; `cache` keeps the probabilities computed here for later calls (and is read
+    like `known`)."""
+    known = {**(cache or {}), **(known or {})}
     probabilities = []
     for scale in sorted({1.0, detail_scale(model, image)}):
         if scale in known:
@@ -46,6 +48,8 @@ def grounding_scores(model: ModelAdapter, image: Image.Image, prompt: str, answe
         else:
             scaled, _ = model.scaled_image(image, scale)
             probabilities.append(model.answer_probabilities([scaled], prompt, answer_ids)[0].numpy())
+            if cache is not None:
+                cache[scale] = probabilities[-1]
     return np.minimum.reduce(probabilities).astype(np.float64)
 
 

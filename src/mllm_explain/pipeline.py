@@ -1,4 +1,5 @@
-"""`explain(model, image, prompt)`: the one call from inputs to an `Explanation`.
+"""`explain(model, image, prompt)`: the one call from inputs to an `Explanation`; `explain_many` for several
+methods sharing their forwards.
 
 inputs -> traces (one teacher-forced forward per scale) -> method maps per view of the vision tokens,
 composed into one map over the image (resampled to the image's pixels on demand by the `Explanation`).
@@ -6,19 +7,85 @@ composed into one map over the image (resampled to the image's pixels on demand 
 
 from __future__ import annotations
 
+import time
 import warnings
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.errors import UserError
 from mllm_explain.explanation import Explanation
 from mllm_explain.grounding import grounding_scores
 from mllm_explain.images import as_rgb, load_image
 from mllm_explain.methods import get_method
+from mllm_explain.methods.base import ExplanationMethod
+from mllm_explain.methods.registry import options_for
+
+
+class SharedTraces:
+    """The traces of one (image, prompt, answer), shared by every method that reads them.
+
+    One forward per distinct input -- the scale, and whether the last layer's attention is kept (its eager
+    kernel rounds differently) -- made when a method first asks for it; a method that needs gradients gets
+    the plain trace with the model's inputs attached.  When the answer was generated, the scale-1 trace is the
+    generation's own states (`ModelAdapter.generate_trace`): no forward at all.  `seconds[key]` is what each
+    forward took (0 for the generation's) and `readers[key]` how many methods read it (`plan`), so a method's
+    share of the forwards can be reported apart from its own work.
+    """
+
+    def __init__(self, model: ModelAdapter, image: Image.Image, prompt: str, answer_ids: Sequence[int],
+                 generated: Trace | None = None) -> None:
+        self.model, self.image, self.prompt, self.answer_ids = model, image, prompt, list(answer_ids)
+        self.traces: dict[tuple[float, bool], Trace] = {}
+        self.seconds: dict[tuple[float, bool], float] = {}
+        self.readers: Counter[tuple[float, bool]] = Counter()
+        self.detail_probabilities: dict[float, np.ndarray] = {}  # grounding's detailed view, once for all methods
+        if generated is not None:
+            self.traces[(1.0, False)], self.seconds[(1.0, False)] = generated, 0.0
+
+    @classmethod
+    def prepare(cls, model: ModelAdapter, image: Image.Image, prompt: str, answer: str | None,
+                max_new_tokens: int = 64, gradients: bool = False,
+                progress: Callable[[str], None] | None = None) -> SharedTraces:
+        """Traces for `answer`, or for the greedy answer (generated here, its states kept as the scale-1 trace)."""
+        if not prompt or not prompt.strip():
+            raise UserError("the prompt is empty")
+        if answer is not None:
+            return cls(model, image, prompt, model.tokenize_answer(answer))
+        (progress or (lambda _label: None))("generating")
+        answer_ids, generated = model.generate_trace(image, prompt, max_new_tokens=max_new_tokens, gradients=gradients)
+        if not answer_ids:
+            raise UserError("nothing to explain: the answer is empty")
+        return cls(model, image, prompt, answer_ids, generated)
+
+    def keys(self, method: ExplanationMethod, scales: Sequence[float]) -> list[tuple[float, bool]]:
+        return [(scale, method.needs_attention) for scale in scales]
+
+    def plan(self, method: ExplanationMethod, scales: Sequence[float]) -> None:
+        """Count `method` as a reader of its traces at `scales` (for `share`)."""
+        self.readers.update(self.keys(method, scales))
+
+    def share(self, method: ExplanationMethod, scales: Sequence[float]) -> float:
+        """Seconds of the forwards `method` read at `scales`, each divided among its planned readers."""
+        return sum(self.seconds.get(key, 0.0) / max(1, self.readers[key]) for key in self.keys(method, scales))
+
+    def get(self, scale: float, attention: bool = False, gradients: bool = False) -> Trace:
+        key = (scale, attention)
+        trace = self.traces.get(key)
+        if trace is None:
+            started = time.perf_counter()
+            trace = self.model.trace(self.image, self.prompt, self.answer_ids, scale=scale, attention=attention,
+                                     gradients=gradients)
+            self.traces[key], self.seconds[key] = trace, time.perf_counter() - started
+        elif gradients and trace.inputs is None:
+            scaled, _ = self.model.scaled_image(self.image, scale)
+            trace.inputs = self.model.encode(scaled, self.prompt, self.answer_ids)
+        return trace
 
 
 def explain(
@@ -33,6 +100,7 @@ def explain(
     grounding: bool = True,
     progress: Callable[[str], None] | None = None,
     notice: Callable[[str], None] | None = None,
+    traces: SharedTraces | None = None,
     **options,
 ) -> Explanation:
     """Explain every token of `answer` (greedy generation when None) with `method`.
@@ -44,31 +112,33 @@ def explain(
     processor already sizes near its smallest input) is skipped and the others explain it; `notice`
     (default: `warnings.warn`) gets one line saying so, and `Explanation.scales` the scales used.  A
     UserError when none is left.
+
+    A generated answer's scale-1 trace is the generation's own states, not a second forward (methods that
+    read attention rows still run their own pass).  `traces` (`SharedTraces.prepare` of this image and
+    prompt; `answer` is then not given) shares forwards with other calls: see `explain_many`.
     """
     step = progress or (lambda _label: None)
     explainer = get_method(method, **options)
-    picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
-    if not prompt or not prompt.strip():
-        raise UserError("the prompt is empty")
-    if answer is None:
-        step("generating")
-        answer_ids = model.generate(picture, prompt, max_new_tokens=max_new_tokens)
-    else:
-        answer_ids = model.tokenize_answer(answer)
-    traces = []
-    for scale in usable_scales(model, picture, explainer.scales, notice or _warn):
+    if traces is None:
+        picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
+        traces = SharedTraces.prepare(model, picture, prompt, answer, max_new_tokens, explainer.needs_gradients, step)
+    elif answer is not None:
+        raise ValueError("give the answer to SharedTraces.prepare, not with `traces`")
+    picture, prompt, answer_ids = traces.image, traces.prompt, traces.answer_ids
+    scales = usable_scales(model, picture, explainer.scales, notice or _warn)
+    per_scale = []
+    for scale in scales:
         step(f"forward at scale {scale}")
-        traces.append(model.trace(picture, prompt, answer_ids, scale=scale, attention=explainer.needs_attention,
-                                  gradients=explainer.needs_gradients))
+        per_scale.append(traces.get(scale, explainer.needs_attention, explainer.needs_gradients))
     step(f"{explainer.name} maps")
-    result = explainer.attribute(model, traces)
-    reference = traces[0]
+    result = explainer.attribute(model, per_scale)
+    reference = per_scale[0]
     probabilities = torch.softmax(model.logits(reference.hidden[reference.answer_positions - 1]), -1)  # (T, V)
     scores = None
     if grounding:
         step("grounding scores")
         known = {reference.scale: probabilities.gather(1, reference.answer_ids[:, None])[:, 0].numpy()}
-        scores = grounding_scores(model, picture, prompt, answer_ids, known)
+        scores = grounding_scores(model, picture, prompt, answer_ids, known, cache=traces.detail_probabilities)
     return Explanation(
         method=explainer.name, options=explainer.options(), prompt=prompt, image=picture,
         tokens=model.token_texts(answer_ids), token_ids=list(answer_ids),
@@ -76,9 +146,41 @@ def explain(
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
         candidates=_candidates(model, probabilities, n_candidates), model=model.name_or_path, grounding=scores,
-        scales=tuple(trace.scale for trace in traces), views=[view.describe() for view in reference.views],
+        scales=tuple(trace.scale for trace in per_scale), views=[view.describe() for view in reference.views],
         view_maps=None if result.view_maps is None else [maps.float().numpy() for maps in result.view_maps],
     )
+
+
+def explain_many(
+    model: ModelAdapter,
+    image: Image.Image | str | Path,
+    prompt: str,
+    answer: str | None = None,
+    methods: Sequence[str] = ("tam", "msea_arc"),
+    *,
+    max_new_tokens: int = 64,
+    notice: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+    **options,
+) -> dict[str, Explanation]:
+    """One `Explanation` per method of one answer, sharing the forwards (`SharedTraces`): each distinct input
+    runs once for all methods, and a generated answer's scale-1 trace is the generation itself.  Equal to
+    calling `explain` per method.  `options` go to the methods that take them (e.g. `scales`, `arc_k`);
+    other keywords (`grounding`, `n_candidates`) to every `explain`."""
+    settings = {key: options.pop(key) for key in ("grounding", "n_candidates") if key in options}
+    explainers = {name: get_method(name, **options_for(name, options)) for name in methods}
+    picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
+    traces = SharedTraces.prepare(model, picture, prompt, answer, max_new_tokens,
+                                  any(e.needs_gradients for e in explainers.values()), progress)
+    said: set[str] = set()
+
+    def once(line: str) -> None:  # a skipped scale is named once, not once per method
+        if line not in said:
+            said.add(line)
+            (notice or _warn)(line)
+
+    return {name: explain(model, picture, prompt, method=name, traces=traces, notice=once, progress=progress,
+                          **settings, **options_for(name, options)) for name in methods}
 
 
 def usable_scales(model: ModelAdapter, image: Image.Image, scales: tuple[float, ...],

@@ -303,7 +303,39 @@ class ModelAdapter:
         """Greedy answer token ids (without the end-of-turn token), from the view `trace` sees at scale 1."""
         inputs = self.encode(self.scaled_image(image, 1.0)[0], prompt)
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        new = out[0, inputs["input_ids"].shape[1]:].tolist()
+        return self._until_stop(out[0, inputs["input_ids"].shape[1]:].tolist())
+
+    @torch.no_grad()  # not inference_mode: `last_layer_gradients` may run a grad forward on the trace's inputs
+    def generate_trace(self, image: Image.Image, prompt: str, max_new_tokens: int = 64,
+                       gradients: bool = False) -> tuple[list[int], Trace | None]:
+        """`generate`'s answer ids and the scale-1 trace of prompt + answer made from the generation's own
+        final-norm states, kept as it runs: the teacher-forced pass `trace` would repeat, saved.
+
+        The generation runs one decode step more than `max_new_tokens` (a token has a state only once it is
+        fed), which changes no token of the answer.  The trace keeps the model's inputs with `gradients`.
+        None instead of a trace for an empty answer.
+        """
+        scaled, box = self.scaled_image(image, 1.0)
+        inputs = self.encode(scaled, prompt)
+        with self._capture(self.final_norm) as states:
+            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens + 1, do_sample=False)
+        length = inputs["input_ids"].shape[1]
+        answer = self._until_stop(out[0, length:].tolist()[:max_new_tokens])
+        if not answer:
+            return answer, None
+        hidden = torch.cat([step[0] for step in states])[:length + len(answer)].float().cpu()
+        ids = out[0, :length + len(answer)].cpu()
+        views = self.vision_views(inputs, scaled, box)
+        vision_end = int(max(view.positions.max() for view in views)) + 1
+        return answer, Trace(
+            scale=1.0, input_ids=ids, hidden=hidden, views=views,
+            prompt_positions=self._prompt_positions(ids.tolist(), prompt, vision_end, length),
+            answer_positions=torch.arange(length, length + len(answer)),
+            inputs=self.encode(scaled, prompt, answer) if gradients else None,
+        )
+
+    def _until_stop(self, new: list[int]) -> list[int]:
+        """Generated ids up to the first end-of-turn, end-of-text or padding token."""
         stops = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id, *self._eos_ids()}
         for i, token in enumerate(new):
             if token in stops:

@@ -12,6 +12,13 @@ Output folder:
   (`evaluation/hallucination.py`); the summary then rates them as detectors.
 - `summary.json` / `summary.csv`: dataset-level metrics per method; `by_word_class.json`;
   `metrics.png` and `curves.png`, each written atomically.
+- Cost (`cost`): with "shared" (the default) each sample's forwards run once per distinct input and
+  serve every method that reads them, and a generated caption's scale-1 trace is the generation's own
+  states (`pipeline.SharedTraces`); a method row's `seconds` is then its own work (`seconds_own`: maps,
+  scores' resampling) plus its share of the forwards it read (`seconds_forwards`: each forward's time
+  divided among its readers; the generation's states cost nothing extra).  With "separate" every method
+  runs its own forwards, as `explain` alone would, and `seconds` is that whole call.  Scores are the same
+  either way.
 - `settings.json`: the run's settings.  A rerun resumes only under the same settings for everything
   that changes a row (`ROW_SETTINGS`), so one summary never mixes two runs; `--limit` and
   `--methods` only choose which rows are computed and summarised and may change.  `fresh` starts
@@ -36,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.errors import UserError
 from mllm_explain.evaluation.datasets import DEFAULT_PROMPTS, Sample, load_samples
 from mllm_explain.evaluation.hallucination import detection, noun_rows, sample_seed
@@ -55,18 +62,22 @@ from mllm_explain.explanation import group_words, word_starts
 from mllm_explain.images import load_image
 from mllm_explain.methods import get_method, options_for
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
-from mllm_explain.pipeline import explain
+from mllm_explain.pipeline import SharedTraces, explain, usable_scales
 
 METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 RANDOM = "random"
 HALLUCINATION = "hallucination"
 ANSWER_MODES = ("generate", "reference")
+COST_MODES = ("shared", "separate")
+# The measured fields of rows and summaries: they differ from run to run, and between cost modes
+COST_FIELDS = ("seconds", "peak_mem_mb", "seconds_own", "seconds_forwards", "seconds_per_caption",
+               "seconds_own_per_caption", "seconds_forwards_per_caption")
 _NOTHING_SCORED = {"words": [], "mentions": [], "faithfulness": []}  # the row of an empty caption
 SETTINGS = "settings.json"
 RESULTS = ("samples.jsonl", "summary.json", "summary.csv", "by_word_class.json", "metrics.png", "curves.png")
 # What a row depends on: every row of a run folder must come from the same values of these.
 ROW_SETTINGS = ("model", "data", "format", "prompt", "answer", "options", "max_new_tokens", "faithfulness", "steps",
-                "input_scale")
+                "input_scale", "cost")
 
 
 @dataclass
@@ -86,10 +97,13 @@ class EvaluationConfig:
     max_new_tokens: int = 64
     input_scale: float = 1.0  # every image (and its mask) is resized by this before anything else
     hallucination: bool = False
+    cost: str = "shared"  # shared: one forward per distinct input for all methods | separate: each method its own
 
     def __post_init__(self) -> None:
         if self.answer not in ANSWER_MODES:
             raise UserError(f"--answer must be one of {', '.join(ANSWER_MODES)}, got {self.answer!r}")
+        if self.cost not in COST_MODES:
+            raise UserError(f"--cost must be one of {', '.join(COST_MODES)}, got {self.cost!r}")
         if not 0 < self.input_scale <= 4:
             raise UserError(f"--input-scale must be in (0, 4], got {self.input_scale}")
         if not self.methods and not self.hallucination:
@@ -103,7 +117,8 @@ class EvaluationConfig:
             # every method's full options, defaults included: a release that changes a default changes rows
             "options": {m: get_method(m, **options_for(m, self.options)).options() for m in self.methods},
             "max_new_tokens": self.max_new_tokens, "faithfulness": self.faithfulness, "steps": self.steps,
-            "input_scale": self.input_scale, "methods": self.methods, "hallucination": self.hallucination,
+            "input_scale": self.input_scale, "cost": self.cost, "methods": self.methods,
+            "hallucination": self.hallucination,
             "limit": self.limit,
         }, default=str))
 
@@ -188,6 +203,8 @@ def _differs(key: str, before, now) -> bool:
     """Options are compared per method that both runs score (a method added on resume adds new rows)."""
     if key == "options" and isinstance(before, dict):
         return any(before.get(method, options) != options for method, options in now.items())
+    if key == "cost" and before is None:  # runs from before the setting timed every method separately
+        before = "separate"
     return before != now
 
 
@@ -304,35 +321,52 @@ class Evaluation:
         """How many of the selected samples have all their rows."""
         return sum(not self.missing(sample) for sample in self.samples)
 
-    def _answer(self, sample: Sample, image: Image.Image) -> tuple[list[int], dict]:
+    def _answer(self, sample: Sample, image: Image.Image) -> tuple[list[int], dict, Trace | None]:
         """The caption's token ids (re-tokenised from its text, so they are the ids `explain`
-        sees) and the baseline row with the cost of plain inference."""
+        sees), the baseline row with the cost of plain inference, and (shared cost) the generation's
+        own scale-1 trace when the re-tokenised ids are the generated ones."""
         existing = next((r for r in self.rows if r["sample_id"] == sample.sample_id
                          and r["method"] == self.config.baseline), None)
         if existing is not None:
-            return existing["answer_ids"], {}
-        model = self.model
+            return existing["answer_ids"], {}, None
+        model, generated = self.model, None
         with measure(model.device) as cost:
-            if self.config.answer == "generate":
+            if self.config.answer == "generate" and self.config.cost == "shared":
+                gradients = any(get_method(m).needs_gradients for m in self.config.methods)
+                ids, generated = model.generate_trace(image, sample.prompt, max_new_tokens=self.config.max_new_tokens,
+                                                      gradients=gradients)
+            elif self.config.answer == "generate":
                 ids = model.generate(image, sample.prompt, max_new_tokens=self.config.max_new_tokens)
             else:  # a blank reference caption is an empty caption, scored as one
                 ids = model.tokenize_answer(sample.caption) if sample.caption.strip() else []
                 if ids:
                     model.answer_probabilities([image], sample.prompt, ids)
+        generated_ids = ids
         text = model.tokenizer.decode(ids, skip_special_tokens=True).strip()
         ids = model.tokenize_answer(text) if text else []
+        if ids != generated_ids:  # the text reads back as other tokens: the methods need their own forward
+            generated = None
         row = {"sample_id": sample.sample_id, "method": self.config.baseline, "model": model.name_or_path,
                "data": str(self.config.data), "image": str(sample.image), "prompt": sample.prompt,
                "answer": text, "answer_ids": ids, "references": list(sample.references), **cost}
-        return ids, row
+        if self.config.answer == "generate":
+            row["states_reused"] = generated is not None
+        return ids, row, generated
 
     def _evaluate_sample(self, sample: Sample, missing: list[str]) -> Iterable[dict]:
         image, mask = self._inputs(sample)
-        ids, baseline = self._answer(sample, image)
+        ids, baseline, generated = self._answer(sample, image)
         if baseline:
             yield baseline
-        for method in (m for m in self.config.methods if m in missing):
-            yield self._method_row(sample, image, mask, ids, method)
+        methods = [m for m in self.config.methods if m in missing]
+        traces = None
+        if self.config.cost == "shared" and ids and methods:
+            traces = SharedTraces(self.model, image, sample.prompt, ids, generated)
+            for method in methods:
+                explainer = get_method(method, **options_for(method, self.config.options))
+                traces.plan(explainer, usable_scales(self.model, image, explainer.scales, _quiet))
+        for method in methods:
+            yield self._method_row(sample, image, mask, ids, method, traces)
         if RANDOM in missing:
             yield self._random_row(sample, image, mask, ids)
         if HALLUCINATION in missing:
@@ -348,15 +382,24 @@ class Evaluation:
             mask = np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST))
         return image, mask
 
-    def _method_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int], method: str) -> dict:
+    def _method_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int], method: str,
+                    traces: SharedTraces | None = None) -> dict:
         row = {"sample_id": sample.sample_id, "method": method}
         if not ids:  # an empty caption has nothing to explain or score
             return {**row, "seconds": math.nan, "peak_mem_mb": math.nan, **_NOTHING_SCORED}
-        text = self.model.tokenizer.decode(ids, skip_special_tokens=True)
+        options = options_for(method, self.config.options)
+        given = {"traces": traces} if traces is not None else {
+            "answer": self.model.tokenizer.decode(ids, skip_special_tokens=True)}
+        before = sum(traces.seconds.values()) if traces is not None else 0.0
         with measure(self.model.device) as cost:  # the cost includes the maps at the image's size
-            explanation = explain(self.model, image, sample.prompt, answer=text, method=method, grounding=False,
-                                  notice=_quiet, **options_for(method, self.config.options))
+            explanation = explain(self.model, image, sample.prompt, method=method, grounding=False, notice=_quiet,
+                                  **given, **options)
             maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
+        if traces is not None:  # its own work, and its share of the forwards it read (run by whichever asked first)
+            explainer = get_method(method, **options)
+            own = cost["seconds"] - (sum(traces.seconds.values()) - before)
+            share = traces.share(explainer, explanation.scales)
+            cost = {**cost, "seconds": own + share, "seconds_own": own, "seconds_forwards": share}
         scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
         faithful = self._faithfulness(sample, image, explanation.token_ids, scores, maps)
         return {**row, **cost, **_scores_row(scores), "faithfulness": faithful, "scales": list(explanation.scales),
@@ -427,12 +470,26 @@ class Evaluation:
                 "peak_mem_mb": mean([r["peak_mem_mb"] for r in rows]),
             }
         summary = {"methods": methods, "n_samples": len(self.samples), "model": self.model.name_or_path,
-                   "data": str(self.config.data)}
+                   "data": str(self.config.data), "cost": self.cost_summary(selected)}
         if hallucination is not None:  # in the dataset's order, so that the bootstrap's draws do not depend on
             order = {sample.sample_id: i for i, sample in enumerate(self.samples)}  # the order rows were written
             rows = sorted(hallucination, key=lambda row: order[row["sample_id"]])
             summary["hallucination"] = detection([row["nouns"] for row in rows])
         return summary
+
+    def cost_summary(self, selected: dict[str, list[dict]]) -> dict:
+        """What `seconds_per_caption` means in this run, and (shared cost) its two parts per method."""
+        if self.config.cost == "separate":
+            return {"mode": "separate", "seconds_per_caption": "each method's whole explain call, its own forwards "
+                                                               "included"}
+        parts = {key: {method: mean([r.get(key, math.nan) for r in rows]) for method, rows in selected.items()
+                       if method in self.config.methods} for key in ("seconds_own", "seconds_forwards")}
+        return {"mode": "shared",
+                "seconds_per_caption": "the method's own work (seconds_own) plus its share of the sample's forwards "
+                                       "(seconds_forwards: each forward's time divided among the methods that read "
+                                       "it; a generated caption's scale-1 trace is the generation's states, free)",
+                "seconds_own_per_caption": parts["seconds_own"],
+                "seconds_forwards_per_caption": parts["seconds_forwards"]}
 
     def by_word_class(self) -> dict:
         """Per method and word class: mean Obj-IoU (object nouns) and mean background fraction (the

@@ -70,6 +70,12 @@ SHAPES_PROMPT = "What shapes are in this image?"
 REPEAT_PROMPT = "Repeat this text: "
 LIST_PROMPT = "Objects: "
 TEXT_SHARE = 0.15  # share of text-only items once images are in the batches
+# Resized images, as every real photo at another resolution and every MSEA scale below 1 reaches a model: a share
+# of the scenes is rendered larger, by 1 / f with f uniform in RESIZE_RANGE (MSEA's 0.5x .. 1x), and resampled
+# down to the drawn size by one of the filters users' images go through.  A scene's caption is in fractions of
+# the image, so it is the same at any size.
+RESIZE_RANGE = (0.5, 1.0)
+RESIZE_FILTERS = (Image.BICUBIC, Image.BILINEAR, Image.LANCZOS, Image.BOX)
 PROMPTS = (DEFAULT_PROMPT, "Write a caption for this image:", "What do you see in this image?")
 EXTRA_TEXT = (
     "Write a one-sentence caption for this image:",
@@ -110,17 +116,20 @@ def _text_item(rng: np.random.Generator, processor, scene) -> str:
 
 
 def _batch(rng: np.random.Generator, processor, batch_size: int, max_objects: int, areas: tuple[float, float],
-           sizes: tuple[int, int], shapes_share: float, text_share: float = TEXT_SHARE):
+           sizes: tuple[int, int], shapes_share: float, text_share: float = TEXT_SHARE, resized_share: float = 0.0):
     images, texts = [], []
     for _ in range(batch_size):
         low, high = sizes
         long_side = int(rng.integers(low, high + 1))
         width, height = random_size(rng, int(long_side / 1.6), long_side)
-        scene = render_scene(rng, size=(width, height), max_objects=max_objects, area_range=areas)
+        factor = rng.uniform(*RESIZE_RANGE) if resized_share and rng.random() < resized_share else 1.0
+        rendered = (round(width / factor), round(height / factor))
+        scene = render_scene(rng, size=rendered, max_objects=max_objects, area_range=areas)
         if rng.random() < text_share:
             texts.append(_text_item(rng, processor, scene))
             continue
-        images.append(Image.fromarray(scene.image))
+        image = Image.fromarray(scene.image)
+        images.append(image if factor == 1.0 else image.resize((width, height), RESIZE_FILTERS[rng.integers(4)]))
         if rng.random() < shapes_share:
             texts.append(chat_text(processor, SHAPES_PROMPT, shapes_answer(scene) + "<|im_end|>"))
         else:
@@ -183,6 +192,7 @@ class Plan:
     frozen_language: float = 0.2
     continued: bool = False  # from a checkpoint (--init): no frozen-language stage
     batch_mult: float = 1.0  # scales the curriculum's image batches; the text-only batch stays 64
+    resized_share: float = 0.0  # share of image items rendered larger and resampled down (RESIZE_RANGE)
 
     @property
     def total(self) -> int:
@@ -203,12 +213,13 @@ class Plan:
 
     def batch(self, done: int) -> tuple:
         """`_batch`'s arguments after the processor: batch size, most objects, object areas, image
-        sizes, share of shapes questions, share of text-only items."""
+        sizes, share of shapes questions, share of text-only items, share of resized images."""
         stage = self.stage(done)
         if stage is None:
             return TEXT_BATCH
         _, max_objects, areas, sizes, batch_size, shapes_share = STAGES[stage]
-        return max(1, round(batch_size * self.batch_mult)), max_objects, areas, sizes, shapes_share, TEXT_SHARE
+        return (max(1, round(batch_size * self.batch_mult)), max_objects, areas, sizes, shapes_share, TEXT_SHARE,
+                self.resized_share)
 
     def language_trains(self, done: int) -> bool:
         progress = self.progress(done)
@@ -242,7 +253,8 @@ def _in_process(rng: np.random.Generator, processor, plan: Plan, start: int):
 
 def _check_options(steps: int, lr: float, seed: int, eval_every: int, first_stage: int, text_steps: int,
                    frozen_language: float, language_lr: float, workers: int, batch_mult: float,
-                   checkpoint_every: int, eval_scenes: int, max_seconds: float | None) -> None:
+                   checkpoint_every: int, eval_scenes: int, max_seconds: float | None,
+                   resized_share: float = 0.0) -> None:
     rules = [
         (steps >= 1, f"--steps must be at least 1, got {steps}"),
         (lr > 0, f"--lr must be positive, got {lr}"),
@@ -255,6 +267,7 @@ def _check_options(steps: int, lr: float, seed: int, eval_every: int, first_stag
         (language_lr >= 0, f"--language-lr must be 0 or more, got {language_lr}"),
         (workers >= 0, f"--workers must be 0 (data made in-process) or more, got {workers}"),
         (batch_mult > 0, f"--batch-mult must be positive, got {batch_mult}"),
+        (0 <= resized_share <= 1, f"--resized-share must be a fraction in [0, 1], got {resized_share}"),
         (checkpoint_every >= 0, f"--checkpoint-every must be 0 (never) or more, got {checkpoint_every}"),
         (eval_scenes >= 0, f"--eval-scenes must be 0 or more, got {eval_scenes}"),
         (max_seconds is None or max_seconds > 0, f"--max-seconds must be positive, got {max_seconds}"),
@@ -325,7 +338,7 @@ def save_checkpoint(out: Path, model, processor, opt, sched, state: dict) -> Pat
 def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_every: int = 300,
           init: Path | None = None, first_stage: int = 0, text_steps: int = 400, frozen_language: float = 0.2,
           language_lr: float = 1.0, threads: int = 2, device: str | None = None, workers: int = 0,
-          batch_mult: float = 1.0, checkpoint_every: int = 100, eval_scenes: int = 48,
+          batch_mult: float = 1.0, resized_share: float = 0.0, checkpoint_every: int = 100, eval_scenes: int = 48,
           max_seconds: float | None = None, log=print, progress=None) -> Path:
     """Train from scratch, or continue from the checkpoint `init`; resume a killed run from its last
     checkpoint in `out`.  Returns `out`.
@@ -339,7 +352,9 @@ def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_ev
 
     Where it runs changes nothing in the recipe: `device` (None: CUDA when present), `workers` (data
     made by that many worker processes; 0: in-process, the original data stream), bfloat16 autocast on
-    either device.  `batch_mult` scales the image batches.  Every `checkpoint_every` steps the model,
+    either device.  `batch_mult` scales the image batches; `resized_share` of the image items are rendered
+    larger and resampled down (RESIZE_RANGE; 0: every image at its rendered size, as the runs before it).
+    Every `checkpoint_every` steps the model,
     optimiser, schedule, step and random state go to out/checkpoints; rerunning the same call continues
     from there (removed when the run ends).  `max_seconds` stops this call early, checkpointed.
     Every `eval_every` image steps `eval_scenes` validation scenes are scored (0: not scored) and the
@@ -347,20 +362,22 @@ def train(out: Path, steps: int = 2700, lr: float = 1e-3, seed: int = 0, eval_ev
     """
     out = Path(out)
     _check_options(steps, lr, seed, eval_every, first_stage, text_steps, frozen_language, language_lr, workers,
-                   batch_mult, checkpoint_every, eval_scenes, max_seconds)
+                   batch_mult, checkpoint_every, eval_scenes, max_seconds, resized_share)
     dev = resolve_device(device)
     if init is not None:
         init = Path(init)
         _check_init(init)
     text_steps = text_steps if init is None else 0
-    plan = Plan(steps, text_steps, first_stage, frozen_language, init is not None, batch_mult)
+    plan = Plan(steps, text_steps, first_stage, frozen_language, init is not None, batch_mult, resized_share)
     recipe = {"steps": steps, "lr": lr, "seed": seed, "text_steps": text_steps, "first_stage": first_stage,
               "frozen_language": frozen_language, "language_lr": language_lr, "batch_mult": batch_mult,
+              "resized_share": resized_share,
               "init": None if init is None else str(init.resolve())}
     resume = latest_checkpoint(out)
     state = None
     if resume is not None:
         state = json.loads((resume / "state.json").read_text())
+        state["recipe"].setdefault("resized_share", 0.0)  # checkpoints from before the option resized nothing
         differ = [f"--{k.replace('_', '-')} {state['recipe'].get(k)} there, {v} here" for k, v in recipe.items()
                   if state["recipe"].get(k) != v]
         if differ:
