@@ -1,4 +1,4 @@
-"""GPU check for a session with a lent device (issue 15), in one go and under 8 minutes:
+"""GPU check for a session with a lent device (issue 15), in one go (not yet run on a GPU: pick `--models` to fit):
 
     python scripts/gpu_check.py --out gpu_check        # on a CUDA machine: full sizes, bfloat16
     python scripts/gpu_check.py --toy --out gpu_check  # anywhere (the default without CUDA): tiny models
@@ -8,8 +8,9 @@ a 4:3 image makes 12 tiles and the thumbnail, 3328 vision tokens in 13 views), b
 bfloat16 from the configs below (the real checkpoints' numbers; nothing is downloaded).  Per model:
 `generate` of 128 forced tokens, then `explain` of a 128-token answer with every method (and msea_arc
 at three scales): time and peak GPU memory (`torch.cuda.max_memory_allocated`), each against
-generation's.  Then the bundled model's maps in bfloat16 against float32 on the same device, within
-`devices.BF16_MAP_ATOL`.  Writes gpu_check.json and gpu_check.md (the table for docs/PERFORMANCE.md).
+generation's; then bench section 6 (seven methods one by one against shared forwards, and `explain`
+with generation against `generate`).  Then the bundled model's maps in bfloat16 against float32 on the same
+device, within `devices.BF16_MAP_ATOL`.  Writes gpu_check.json and gpu_check.md (the table for docs/PERFORMANCE.md).
 
 Random weights make the maps meaningless but the shapes, the kernels and the memory real.  The rank
 Gaussian filter runs on the CPU (maps are moved there), so it is not timed here; `bench` times it.
@@ -50,7 +51,7 @@ from transformers import (  # noqa: E402
 
 from mllm_explain import explain, list_methods, load_model  # noqa: E402
 from mllm_explain.adapters import ADAPTERS, ModelAdapter  # noqa: E402
-from mllm_explain.bench import forced_generate  # noqa: E402
+from mllm_explain.bench import forced_generate, memory_measure, sharing_case  # noqa: E402
 from mllm_explain.devices import BF16_MAP_ATOL, BF16_UNCHECKED_METHODS, bf16_maps_agree  # noqa: E402
 from mllm_explain.training.build import build_config, build_processor, build_tokenizer  # noqa: E402
 
@@ -179,6 +180,15 @@ def random_image(size: tuple[int, int], seed: int = 0) -> Image.Image:
     return Image.fromarray(pixels)
 
 
+def suppress_unspellable(adapter: ModelAdapter) -> None:
+    """Random weights pick ids the tokenizer cannot spell (its 400 words serve a vocabulary-sized head), blanks and
+    special tokens: suppress those in generation, so that a caption is text that reads back as tokens."""
+    tokenizer = adapter.tokenizer
+    special = set(tokenizer.all_special_ids)
+    keep = {i for i in range(len(tokenizer)) if i not in special and tokenizer.decode([i]).strip()}
+    adapter.model.generation_config.suppress_tokens = [i for i in range(adapter.unembedding.shape[0]) if i not in keep]
+
+
 def answer_of(adapter: ModelAdapter, n: int) -> str:
     """Text of `n` tokens of the tokenizer's own corpus (random weights generate ids it cannot spell)."""
     ids = adapter.tokenize_answer(" ".join(CORPUS * (1 + n // 20)))[:n]
@@ -201,7 +211,11 @@ def check_model(name: str, adapter: ModelAdapter, image: Image.Image, n: int, de
                      "time_ratio": seconds / gen_s, "peak_ratio": None if peak is None else peak / gen_peak,
                      "finite": bool(np.isfinite(result.grid_maps).all())})
     trace = adapter.trace(image, PROMPT, adapter.tokenize_answer(answer))
-    return {"model": name, "parameters": sum(p.numel() for p in adapter.model.parameters()),
+    suppress_unspellable(adapter)  # bench section 6: seven methods one by one against shared forwards
+    sharing = sharing_case(adapter, image, PROMPT, n, 1, memory_measure())
+    return {"sharing": {key: sharing[key] for key in ("answer_tokens", "forwards", "speed_up")}
+            | {"explain_with_generation": {m: r["time_ratio"] for m, r in sharing["explain_with_generation"].items()}},
+            "model": name, "parameters": sum(p.numel() for p in adapter.model.parameters()),
             "dtype": str(adapter.model.dtype).removeprefix("torch."), "vision_tokens": len(trace.vision_positions),
             "views": len(trace.views),
             "trace_bytes": trace.nbytes, "generate": {"tokens": n, "seconds": gen_s, "peak_bytes": gen_peak},
@@ -240,7 +254,11 @@ def markdown(report: dict) -> str:
                   "|---|---|---|---|---|---|"]
         lines += [f"| {r['method']} | {r['tokens']} | {r['seconds']:.2f} | {ratio(r['time_ratio'])} | "
                   f"{mib(r['peak_bytes'])} | {ratio(r['peak_ratio'])} |" for r in model["methods"]]
-        lines.append("")
+        sharing = model["sharing"]
+        lines += ["", f"Seven methods of a {sharing['answer_tokens']}-token caption: full forwards "
+                      f"{sharing['forwards']['one_by_one']} one by one, {sharing['forwards']['shared']} shared; "
+                      f"shared {ratio(sharing['speed_up'])} faster; explain with generation / generate: "
+                      + ", ".join(f"{m} {ratio(r)}" for m, r in sharing["explain_with_generation"].items()), ""]
     lines += [f"bfloat16 vs float32 maps of the bundled model (tolerance {BF16_MAP_ATOL}):", "",
               "| method | max abs diff | mean abs diff | within |", "|---|---|---|---|"]
     lines += [f"| {r['method']} | {r['max_abs_diff']:.4f} | {r['mean_abs_diff']:.4f} | "

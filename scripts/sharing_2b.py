@@ -3,9 +3,10 @@
     python scripts/sharing_2b.py --tokens 32 --side 448     # prints the JSON for docs/PERFORMANCE.md
 
 The model is scripts/gpu_check.py's full-size Qwen2-VL-2B (the checkpoint's config numbers, nothing downloaded),
-in float32 on the CPU; the image is random pixels of `--side` px.  Random weights never end a caption, so every
-answer is `--tokens` long.  Time per sample of a generation and seven methods, one by one against shared, and
-`explain` with generation against `generate` alone.
+in float32 on the CPU; the image is random pixels of `--side` px.  Random weights would pick ids the tokenizer
+cannot spell: those, blanks and special tokens are suppressed, so every answer is `--tokens` long and reads back
+as text.  Time per sample of a generation and seven methods, one by one against shared, and `explain` with
+generation against `generate` alone.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> None:
     spec = gpu_check.MODELS["Qwen2-VL-2B"]
     model_cls, config, processor = gpu_check.BUILDERS[spec["family"]](spec)
     adapter = ADAPTERS[config.model_type](model_cls(config).float(), processor, "random Qwen2-VL-2B")
+    gpu_check.suppress_unspellable(adapter)
     image = gpu_check.random_image((args.side, args.side))
     result = sharing_case(adapter, image, "Describe this image.", args.tokens, args.repeats, memory_measure())
     print(json.dumps({"model": "random Qwen2-VL-2B, float32, CPU", "threads": torch.get_num_threads(),

@@ -33,6 +33,7 @@ def test_toy_run_writes_its_tables(report):
             assert row["time_ratio"] == pytest.approx(row["seconds"] / model["generate"]["seconds"])
         assert f"**{model['model']}**" in table
     assert table.count("| msea_arc, 3 scales |") == 3
+    assert all(m["sharing"]["forwards"] == {"one_by_one": 11, "shared": 4} for m in result["models"])
     assert result["models"][2]["views"] == 13  # the toy InternVL tiles the 168x126 image too: 12 tiles + thumbnail
 
 

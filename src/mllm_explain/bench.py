@@ -340,10 +340,11 @@ def sharing_case(adapter: ModelAdapter, image: Image.Image, prompt: str, max_new
         with counting_forwards(adapter) as count:
             fn()
         forwards[name] = count[0]
-    separate, together = measure(one_by_one, repeats, kind), measure(shared, repeats, kind)
-    generate = measure(lambda: adapter.generate(image, prompt, max_new_tokens=max_new_tokens), repeats, kind)
+    # the counting runs above were the warm-up of every call below
+    separate, together = measure(one_by_one, repeats, kind, False), measure(shared, repeats, kind, False)
+    generate = measure(lambda: adapter.generate(image, prompt, max_new_tokens=max_new_tokens), repeats, kind, False)
     explained = {method: measure(partial(explain, adapter, image, prompt, method=method, grounding=False,
-                                         max_new_tokens=max_new_tokens), repeats, kind)
+                                         max_new_tokens=max_new_tokens), repeats, kind, False)
                  for method in EXPLAIN_GENERATE_GOALS}
     return {"methods": methods, "answer_tokens": len(generate.result), "forwards": forwards,
             "one_by_one": separate.numbers(), "shared": together.numbers(),
