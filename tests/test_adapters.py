@@ -226,3 +226,21 @@ def test_pixtral_in_the_llava_layout_is_refused_not_misread():
                          image_token_index=mistral.image_token_id)
     with pytest.raises(UserError, match="Pixtral processor"):
         LlavaAdapter(LlavaForConditionalGeneration(config), mistral.processor)
+
+
+def test_a_processor_dependency_missing_is_one_line(tmp_path, monkeypatch):
+    """SmolVLM's processor imports num2words when it loads: without it, one line saying so, before the weights."""
+    import transformers
+
+    adapter = build_adapter("smolvlm")
+    adapter.model.save_pretrained(tmp_path)
+    adapter.processor.save_pretrained(tmp_path)
+
+    def missing(*_args, **_kwargs):
+        raise ImportError("Package `num2words` is required to run SmolVLM processor. Install it with `pip install "
+                          "num2words`.\nmore detail")
+
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", missing)
+    with pytest.raises(UserError, match="cannot load the processor of .*num2words") as refused:
+        load_model(tmp_path, device="cpu")
+    assert "\n" not in str(refused.value)

@@ -128,7 +128,9 @@ def explain(
     scales = usable_scales(model, picture, explainer.scales, notice or _warn)
     per_scale = []
     for scale in scales:
-        step(f"forward at scale {scale}")
+        own = " (attention rows need their own pass)" if explainer.needs_attention else ""
+        made = (scale, explainer.needs_attention) in traces.traces
+        step(f"scale {scale}: the trace already made" if made else f"forward at scale {scale}{own}")
         per_scale.append(traces.get(scale, explainer.needs_attention, explainer.needs_gradients))
     step(f"{explainer.name} maps")
     result = explainer.attribute(model, per_scale)
