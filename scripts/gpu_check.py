@@ -33,15 +33,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tiny_models: the offline tokenizers and the toy models
 
-from tiny_models import CORPUS, INTERNVL_TEMPLATE, LLAVA_TEMPLATE, _tokenizer, build_adapter  # noqa: E402
+from tiny_models import CORPUS, LLAVA_TEMPLATE, _tokenizer, build_adapter, internvl_processor  # noqa: E402
 from transformers import (  # noqa: E402
     CLIPImageProcessor,
     CLIPVisionConfig,
-    GotOcr2ImageProcessor,
     InternVLConfig,
     InternVLForConditionalGeneration,
-    InternVLProcessor,
-    InternVLVideoProcessor,
     LlamaConfig,
     LlavaConfig,
     LlavaForConditionalGeneration,
@@ -72,7 +69,7 @@ MODELS = {
 VISION_TOKENS = {"qwen2_vl": 1200, "llava": 576, "internvl": 13 * 256}  # of each family's image above
 QWEN2_VL_VISION = dict(depth=32, embed_dim=1280, num_heads=16, mlp_ratio=4)  # 2B and 7B share the ViT
 PARAMETERS = {"Qwen2-VL-2B": 2.21e9, "Qwen2-VL-7B": 8.29e9, "LLaVA-1.5-7B": 7.06e9,  # the checkpoints' counts
-              "InternVL3-8B": 7.94e9}
+              "InternVL3-8B": 7.94e9}  # InternVL3-8B: the model card's 7.94 B as recalled, not re-read offline
 
 
 def qwen2_vl(spec: dict) -> tuple[Qwen2VLForConditionalGeneration, Any, Any]:
@@ -118,15 +115,8 @@ def llava(spec: dict) -> tuple[LlavaForConditionalGeneration, Any, Any]:
 def internvl(spec: dict) -> tuple[InternVLForConditionalGeneration, Any, Any]:
     """InternVL3: InternViT-300M at 448 px tiles (transformers' defaults are its sizes), pixel-shuffled 0.5 to
     16x16 tokens a tile, dynamic tiling up to 12 tiles and a thumbnail, and a Qwen2.5 model of `spec`'s sizes."""
-    named = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
-             "video_token": "<video>"}
-    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values()], named,
-                           INTERNVL_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    ids = tokenizer.convert_tokens_to_ids
-    pixels = dict(size={"height": 448, "width": 448}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
-    processor = InternVLProcessor(image_processor=GotOcr2ImageProcessor(**pixels), tokenizer=tokenizer,
-                                  video_processor=InternVLVideoProcessor(**pixels), image_seq_length=256,
-                                  chat_template=INTERNVL_TEMPLATE)
+    processor = internvl_processor(448, 256)
+    ids = processor.tokenizer.convert_tokens_to_ids
     text = dict(model_type="qwen2", vocab_size=spec["vocabulary"], hidden_size=spec["hidden"],
                 intermediate_size=spec["intermediate"], num_hidden_layers=spec["layers"],
                 num_attention_heads=spec["heads"], num_key_value_heads=spec["kv_heads"], max_position_embeddings=32768,

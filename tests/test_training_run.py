@@ -155,6 +155,7 @@ def _checkpoint_folder(tmp_path, model_type="qwen2_vl"):
     ({"first_stage": 4}, "--first-stage must be 0-3"),
     ({"first_stage": -1}, "--first-stage"),
     ({"batch_mult": 0}, "--batch-mult"),
+    ({"resized_share": 1.5}, "--resized-share must be a fraction"),
     ({"steps": 0}, "--steps"),
     ({"checkpoint_every": -5}, "--checkpoint-every"),
     ({"device": "tpu"}, "unknown device"),

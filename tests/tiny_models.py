@@ -186,16 +186,24 @@ def _llava():
     return LlavaForConditionalGeneration(config), processor
 
 
-def _internvl():
+def internvl_processor(tile: int, tokens_per_tile: int) -> InternVLProcessor:
+    """InternVL-hf's processor (its special tokens, ChatML template, tiling as shipped) for `tile` px tiles of
+    `tokens_per_tile` tokens."""
     named = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
              "video_token": "<video>"}
     tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values()], named,
                            INTERNVL_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    pixels = dict(size={"height": tile, "width": tile}, image_mean=IMAGENET_DEFAULT_MEAN,
+                  image_std=IMAGENET_DEFAULT_STD)
+    return InternVLProcessor(image_processor=GotOcr2ImageProcessor(**pixels), tokenizer=tokenizer,
+                             video_processor=InternVLVideoProcessor(**pixels), image_seq_length=tokens_per_tile,
+                             chat_template=INTERNVL_TEMPLATE)
+
+
+def _internvl():
+    processor = internvl_processor(64, 16)
+    tokenizer = processor.tokenizer
     ids = tokenizer.convert_tokens_to_ids
-    pixels = dict(size={"height": 64, "width": 64}, image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD)
-    processor = InternVLProcessor(image_processor=GotOcr2ImageProcessor(**pixels), tokenizer=tokenizer,
-                                  video_processor=InternVLVideoProcessor(**pixels), image_seq_length=16,
-                                  chat_template=INTERNVL_TEMPLATE)
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                   image_size=64, patch_size=8)
     text = dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,

@@ -61,10 +61,8 @@ def compose(view_maps: Sequence[Tensor], views: Sequence[View], size: tuple[int,
     (scripts/view_composition.py, docs/RESULTS.md §8).  A single view is its image part resampled to
     `size`, exactly as before views existed.
     """
-    if len(views) == 1:
-        view = views[0]
-        if view.image_box == FULL_BOX:
-            return crop_resize(view_maps[0], view.grid_box, size)
+    if len(views) == 1 and views[0].image_box == FULL_BOX:
+        return crop_resize(view_maps[0], views[0].grid_box, size)
     height, width = size
     levels: dict[str, tuple[Tensor, Tensor]] = {}
     for maps, view in zip(view_maps, views):

@@ -78,8 +78,7 @@ class Trace:
     def nbytes(self) -> int:
         """Bytes of tensor storage the trace holds (on any device): what a lean trace keeps small."""
         tensors = [self.input_ids, self.hidden, *(view.positions for view in self.views), self.prompt_positions,
-                   self.answer_positions,
-                   self.attention, *(self.inputs.values() if self.inputs is not None else ())]
+                   self.answer_positions, self.attention, *(self.inputs.values() if self.inputs is not None else ())]
         return sum(t.nbytes for t in tensors if torch.is_tensor(t))
 
     @property
@@ -90,6 +89,11 @@ class Trace:
     def context_positions(self) -> Tensor:
         """Text that can be context for an answer token: the prompt, then the answer."""
         return torch.cat([self.prompt_positions, self.answer_positions])
+
+
+def _vision_end(views: Sequence[View]) -> int:
+    """The position after the last vision token: the user's prompt is searched from there."""
+    return int(max(view.positions.max() for view in views)) + 1
 
 
 def _find_subsequence(haystack: Sequence[int], needle: Sequence[int], start: int) -> int:
@@ -196,9 +200,12 @@ class ModelAdapter:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         bos = self.tokenizer.bos_token
-        if bos and text.startswith(bos) and self.tokenizer("")["input_ids"][:1] == [self.tokenizer.bos_token_id]:
-            return text[len(bos):]
-        return text
+        return text[len(bos):] if bos and self._adds_bos and text.startswith(bos) else text
+
+    @cached_property
+    def _adds_bos(self) -> bool:
+        """Whether the tokenizer puts BOS before every text it tokenizes."""
+        return self.tokenizer("")["input_ids"][:1] == [self.tokenizer.bos_token_id]
 
     def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = ()):
         """Processor inputs for the chat turn (one row per image, images of one size), with
@@ -326,10 +333,9 @@ class ModelAdapter:
         hidden = torch.cat([step[0] for step in states])[:length + len(answer)].float().cpu()
         ids = out[0, :length + len(answer)].cpu()
         views = self.vision_views(inputs, scaled, box)
-        vision_end = int(max(view.positions.max() for view in views)) + 1
         return answer, Trace(
             scale=1.0, input_ids=ids, hidden=hidden, views=views,
-            prompt_positions=self._prompt_positions(ids.tolist(), prompt, vision_end, length),
+            prompt_positions=self._prompt_positions(ids.tolist(), prompt, _vision_end(views), length),
             answer_positions=torch.arange(length, length + len(answer)),
             inputs=self.encode(scaled, prompt, answer) if gradients else None,
         )
@@ -399,7 +405,6 @@ class ModelAdapter:
         inputs = self.encode(scaled, prompt, answer_ids)
         ids = inputs["input_ids"][0]
         views = self.vision_views(inputs, scaled, box)
-        vision = torch.cat([view.positions for view in views])
         length = len(ids)
         answer_positions = torch.arange(length - len(answer_ids), length)
         with self._capture(self.final_norm) as hidden, (self._eager_attention() if attention else _null()):
@@ -410,7 +415,7 @@ class ModelAdapter:
             attn = weights[0][0].float().mean(0)[answer_positions - 1].cpu()
         return Trace(
             scale=scale, input_ids=ids.cpu(), hidden=hidden[-1][0].float().cpu(), views=views,
-            prompt_positions=self._prompt_positions(ids.tolist(), prompt, int(vision.max()) + 1,
+            prompt_positions=self._prompt_positions(ids.tolist(), prompt, _vision_end(views),
                                                     int(answer_positions[0])),
             answer_positions=answer_positions, attention=attn, inputs=inputs if gradients else None,
         )
