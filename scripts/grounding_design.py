@@ -29,7 +29,7 @@ from mllm_explain.evaluation.metrics import object_mentions
 from mllm_explain.evaluation.words import classify_words
 from mllm_explain.explanation import group_words, word_starts
 from mllm_explain.grounding import MAX_DETAIL_SCALE
-from mllm_explain.methods.base import base_scores, common_grid
+from mllm_explain.methods.base import base_scores, common_grid, split_views
 
 
 def features(model, image: Image.Image, prompt: str, present: set[int], vocabulary: dict[str, int]) -> list[dict]:
@@ -44,7 +44,7 @@ def features(model, image: Image.Image, prompt: str, present: set[int], vocabula
         return []
     traces = [model.trace(image, prompt, ids, scale=1.0, attention=True), model.trace(image, prompt, ids, scale=0.75)]
     scores = [base_scores(trace, model) for trace in traces]
-    raw = common_grid([s.answer_maps.reshape(-1, *t.grid) for s, t in zip(scores, traces)], traces).flatten(2)
+    raw = common_grid([split_views(s.answer_maps, t.views) for s, t in zip(scores, traces)], traces).flatten(2)
     largest = model.max_scale(image)
     detail = min(MAX_DETAIL_SCALE, largest)
     detailed = (model.answer_probabilities([model.scaled_image(image, detail)[0]], prompt, ids)[0].numpy()

@@ -104,8 +104,12 @@ def test_interference_removed_after_aggregation_uses_every_scale():
     first = _trace([E[2], torch.zeros(D), torch.zeros(D), E[0]], {6: E[2], 7: E[3]}, IDS)
     second = _trace([E[2], torch.zeros(D), torch.zeros(D), 2 * E[0]], {6: E[2], 7: E[3]}, IDS)
     options = dict(filter=False, normalise="map", aggregation="mean")
-    after = get_method("msea", context_stage="after", **options).attribute(FakeModel(W), [first, second]).maps[0]
-    assert torch.allclose(after, torch.tensor([[1.0, 0.0], [0.0, 0.0]]), atol=1e-6)
+    after = get_method("msea", context_stage="after", **options).attribute(FakeModel(W), [first, second])
+    assert torch.allclose(after.maps[0], torch.tensor([[1.0, 0.0], [0.0, 0.0]]), atol=1e-6)
+    # its per-view maps are the first trace's own, as the per-scale path gives them
+    alone = get_method("msea", context_stage="per_scale", **options).attribute(FakeModel(W), [first])
+    assert [m.shape for m in after.view_maps] == [m.shape for m in alone.view_maps]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(after.view_maps, alone.view_maps))
 
 
 def test_joint_normalisation_puts_map_and_relevance_on_one_scale():

@@ -52,7 +52,7 @@ class Explanation:
     `views` describes the grids the model's vision tokens form at scale 1 (`adapters.base.View.describe`:
     kind, grid, image_box, grid_box, image_index): one for most models, tiles and an overview for tiled
     ones, whose `grid_maps` compose them (`maps.compose`).  `view_maps[i]` (T, gh, gw) are view i's maps
-    at scale 1 before composition (None when the method makes maps only on the composed grid)."""
+    from the scale-1 trace before composition and aggregation (None when the method makes none)."""
 
     method: str
     options: dict

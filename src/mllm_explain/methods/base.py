@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 class TokenMaps:
     """A method's output for every answer token: maps over the image region on one grid, in [0, 1],
     context relevances (T, C) over `trace.context_positions` (NaN where not before the token), and the
-    first trace's maps of each of its views before they were composed (None where maps were only made
-    on the composed grid: `context_stage="after"`)."""
+    first trace's maps of each of its views before they were composed and aggregated (None where a
+    method makes none)."""
 
     maps: Tensor  # (T, gh, gw)
     relevance: Tensor  # (T, C)
@@ -144,11 +144,14 @@ class TokenActivation(ExplanationMethod):
                                 torch.stack([s.token_probability for s in scores]))
         context = common_grid([split_views(s.context_maps, t.views) for s, t in zip(scores, traces)], traces,
                               self.compose).mean(0)
-        weights = torch.stack([self.context_weights(t, s, model) for s, t in zip(scores, traces)]).mean(0)
-        maps = remove_interference(answer.flatten(1), context.flatten(1), weights)
+        per_scale_weights = [self.context_weights(t, s, model) for s, t in zip(scores, traces)]
+        maps = remove_interference(answer.flatten(1), context.flatten(1), torch.stack(per_scale_weights).mean(0))
         (maps,), relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
                                          [tuple(answer.shape[1:])])
-        return TokenMaps(maps=maps, relevance=relevance)
+        # Each view's maps, as in the per-scale path: scale 1's own pipeline before composition.
+        first = remove_interference(scores[0].answer_maps, scores[0].context_maps, per_scale_weights[0])
+        view_maps, _ = self.finish(first, scores[0].relevance, scores[0], traces[0].views)
+        return TokenMaps(maps=maps, relevance=relevance, view_maps=view_maps)
 
     def base_scores(self, trace: Trace, model: ModelAdapter) -> BaseScores:
         return base_scores(trace, model, pairing=self.eci_pairing, reference_quirks=self.reference_quirks)

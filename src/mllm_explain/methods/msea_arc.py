@@ -14,5 +14,6 @@ class MSEAARC(TokenActivation):
     # MSEA's and ARC's choices on the validation split (docs/RESULTS.md §1), as in msea.py and arc.py.
     scales: tuple[float, ...] = (1.0, 0.75)
     aggregation: str = "confidence"
+    context_stage: str = "after"
     arc_form: str = "threshold"
     arc_tau: float = 0.1
