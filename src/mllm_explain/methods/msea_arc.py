@@ -1,4 +1,5 @@
-"""MSEA + ARC, the seed paper's method and the default: ARC context weights at every MSEA scale."""
+"""MSEA + ARC, the seed paper's method and the default: ARC context weights from every MSEA scale (by default
+averaged and applied once, after the scales are aggregated)."""
 
 from dataclasses import dataclass
 
