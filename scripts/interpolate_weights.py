@@ -63,7 +63,10 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    print(interpolate(args.base, args.tuned, args.alpha, args.out))
+    try:
+        print(interpolate(args.base, args.tuned, args.alpha, args.out))
+    except (ValueError, OSError) as exc:  # a bad alpha, other architectures, a folder without weights
+        parser.exit(2, f"error: {exc}\n")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,14 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=Path("msea_diagnostic.json"))
     args = parser.parse_args()
+    try:
+        diagnose(args)
+    except (UserError, ValueError) as exc:  # a missing dataset, an unknown model, bad --scales: one line, exit 2
+        parser.exit(2, f"error: {exc}\n")
+
+
+def diagnose(args: argparse.Namespace) -> None:
+    """Score every map variant of every scene in `args.data`, write `args.out` and print the table."""
     model = load_model(args.model)
     scales = [float(s) for s in args.scales.split(",")]
     variants = ["tam 1x", *[f"tam {s:g}x alone" for s in scales], *[f"1x map at {s:g}x grid" for s in scales], "msea"]
@@ -114,6 +122,7 @@ def main() -> None:
     by_size = result["tam 1x"]["obj_iou_by_size"]
     print("mentions (Obj-IoU of `tam 1x`) per size class:",
           {c: (by_size[c]["n"], round(by_size[c]["obj_iou"], 3)) for c in classes if c in by_size})
+
 
 if __name__ == "__main__":
     main()

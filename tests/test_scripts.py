@@ -45,3 +45,15 @@ def test_grounding_design_writes_features_per_noun(scenes, tmp_path):
     rows = json.loads(out.read_text())
     assert set(rows) == {"1.0", "0.5"}
     assert all(isinstance(row["hallucinated"], bool) for scale in rows.values() for row in scale)
+
+
+@pytest.mark.parametrize("script, args", [
+    ("msea_diagnostic.py", ["--data", "no-such-folder"]),
+    ("interpolate_weights.py", ["no-such-base", "no-such-tuned", "--alpha", "0.5", "--out", "mix"]),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, script, args):
+    done = subprocess.run([sys.executable, str(SCRIPTS / script), *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in done.stderr
+    assert not (tmp_path / "mix").exists()

@@ -127,9 +127,14 @@ class TokenActivation(ExplanationMethod):
 
     def scale_maps(self, model: ModelAdapter, trace: Trace) -> ScaleMaps:
         scores = self.base_scores(trace, model)
-        maps = scores.answer_maps
-        if self.context != "none":
-            maps = remove_interference(maps, scores.context_maps, self.context_weights(trace, scores, model))
+        weights = self.context_weights(trace, scores, model) if self.context != "none" else None
+        return self.trace_maps(trace, scores, weights)
+
+    def trace_maps(self, trace: Trace, scores: BaseScores, weights: Tensor | None) -> ScaleMaps:
+        """One trace's pipeline from its base scores: interference removed by `weights` (None: none),
+        normalised and filtered per view."""
+        maps = scores.answer_maps if weights is None else remove_interference(scores.answer_maps,
+                                                                              scores.context_maps, weights)
         maps, relevance = self.finish(maps, scores.relevance, scores, trace.views)
         return ScaleMaps(maps, relevance, scores.token_probability)
 
@@ -149,8 +154,7 @@ class TokenActivation(ExplanationMethod):
         (maps,), relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
                                          [tuple(answer.shape[1:])])
         # Each view's maps, as in the per-scale path: scale 1's own pipeline before composition.
-        first = remove_interference(scores[0].answer_maps, scores[0].context_maps, per_scale_weights[0])
-        view_maps, _ = self.finish(first, scores[0].relevance, scores[0], traces[0].views)
+        view_maps = self.trace_maps(traces[0], scores[0], per_scale_weights[0]).views
         return TokenMaps(maps=maps, relevance=relevance, view_maps=view_maps)
 
     def base_scores(self, trace: Trace, model: ModelAdapter) -> BaseScores:
