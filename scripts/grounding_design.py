@@ -1,11 +1,12 @@
 """How the grounding score was designed (docs/RESULTS.md, "Hallucination"), on validation scenes only.
 
 For every object noun of the bundled model's greedy captions, at input scales 1.0 and 0.5, this
-computes candidate features -- the token's probability at scale 1 and in more detailed views, the
-raw logit-lens map's peak, concentration and agreement across MSEA's scales (1, 0.75), the share of
-the token's evidence from the image rather than the earlier text, the last layer's attention mass
-on the image -- and prints how well each finds hallucinated nouns (AUROC of a low value), the AUROC
-of the detail-view rule for each `MIN_DETAIL_SCALE`, and F1 of the flag for each threshold.
+computes candidate features -- the token's probability at scale 1 and in more detailed views (the
+largest up to 2x the model takes, and 1.5x and 2x each), the raw logit-lens map's peak, concentration
+and agreement across MSEA's scales (1, 0.75), the share of the token's evidence from the image rather
+than the earlier text, the last layer's attention mass on the image -- and prints how well each finds
+hallucinated nouns (AUROC of a low value), the AUROC of the detail-view rule for each
+`MIN_DETAIL_SCALE` and for each fixed detail scale, and F1 of the flag for each threshold.
 
     mllm-explain data synth --split val --seed 1 --n 300 --out val1
     python scripts/grounding_design.py val1 --out design.json
@@ -23,6 +24,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from mllm_explain.adapters import load_model
+from mllm_explain.errors import UserError
 from mllm_explain.evaluation.datasets import load_samples
 from mllm_explain.evaluation.hallucination import attention_mass
 from mllm_explain.evaluation.metrics import object_mentions
@@ -30,6 +32,8 @@ from mllm_explain.evaluation.words import classify_words
 from mllm_explain.explanation import group_words, word_starts
 from mllm_explain.grounding import MAX_DETAIL_SCALE
 from mllm_explain.methods.base import base_scores, common_grid, split_views
+
+FIXED_DETAIL_SCALES = (1.5, 2.0)  # a detail view at one scale for every image, where the model takes it
 
 
 def features(model, image: Image.Image, prompt: str, present: set[int], vocabulary: dict[str, int]) -> list[dict]:
@@ -45,10 +49,18 @@ def features(model, image: Image.Image, prompt: str, present: set[int], vocabula
     traces = [model.trace(image, prompt, ids, scale=1.0, attention=True), model.trace(image, prompt, ids, scale=0.75)]
     scores = [base_scores(trace, model) for trace in traces]
     raw = common_grid([split_views(s.answer_maps, t.views) for s, t in zip(scores, traces)], traces).flatten(2)
-    largest = model.max_scale(image)
-    detail = min(MAX_DETAIL_SCALE, largest)
-    detailed = (model.answer_probabilities([model.scaled_image(image, detail)[0]], prompt, ids)[0].numpy()
-                if detail > 1 else scores[0].token_probability.numpy())
+    largest = model.max_scale(image)  # within the processor's own range: the detail views of the first rule
+
+    def takes(scale: float) -> bool:
+        try:
+            model.check_scale(image, scale)
+        except UserError:
+            return False
+        return scale > 1
+
+    detailed = {scale: (model.answer_probabilities([image], prompt, ids, scale=scale)[0].numpy()
+                        if takes(scale) else scores[0].token_probability.numpy())
+                for scale in {min(MAX_DETAIL_SCALE, largest), *FIXED_DETAIL_SCALES}}
     attention = attention_mass(traces[0])
     rows = []
     for mention in mentions:
@@ -59,7 +71,9 @@ def features(model, image: Image.Image, prompt: str, present: set[int], vocabula
         share = raw[0, t] / raw[0, t].sum().clamp_min(1e-12)
         agreement = float(torch.corrcoef(raw[:, t])[0, 1].nan_to_num(0.0))
         rows.append({"hallucinated": mention.category not in present, "largest_scale": largest,
-                     "probability": float(first.token_probability[t]), "detail_probability": float(detailed[t]),
+                     "probability": float(first.token_probability[t]),
+                     "detail_probability": float(detailed[min(MAX_DETAIL_SCALE, largest)][t]),
+                     **{f"probability_{scale:g}": float(detailed[scale][t]) for scale in FIXED_DETAIL_SCALES},
                      "probability_075": float(scores[1].token_probability[t]), "peak": peak,
                      "concentration": float(share.max()), "image_share": peak / (peak + text_evidence + 1e-12),
                      "scale_agreement": agreement, "attention_mass": float(attention[t])})
@@ -87,9 +101,16 @@ def report(rows_by_scale: dict[str, list[dict]]) -> None:
         y = np.array([r["hallucinated"] for r in rows])
         value = lambda key, rows=rows: np.array([r[key] for r in rows])  # noqa: E731
         print(f"input scale {scale}: {len(y)} nouns, {y.mean():.3f} hallucinated")
-        for key in ("probability", "probability_075", "detail_probability", "peak", "concentration", "image_share",
+        for key in ("probability", "probability_075", "detail_probability",
+                    *(f"probability_{s:g}" for s in FIXED_DETAIL_SCALES), "peak", "concentration", "image_share",
                     "scale_agreement", "attention_mass"):
             print(f"  {key:20s} AUROC {roc_auc_score(y, -value(key)):.3f}")
+        for scale in FIXED_DETAIL_SCALES:
+            fixed = np.minimum(value("probability"), value(f"probability_{scale:g}"))
+            print(f"  min(p_1, p_{scale:g}) for every noun: AUROC {roc_auc_score(y, -fixed):.3f}")
+        rule = np.where(value("largest_scale") >= 1.5, np.minimum(value("probability"), value("probability_2")),
+                        value("probability"))
+        print(f"  min(p_1, p_2) where s* >= 1.5, else p_1 (the rule): AUROC {roc_auc_score(y, -rule):.3f}")
         largest = np.minimum(value("largest_scale"), MAX_DETAIL_SCALE)
         both = np.minimum(value("probability"), value("detail_probability"))
         for minimum in (1.0, 1.25, 1.5, 1.75, 2.0):
@@ -97,9 +118,9 @@ def report(rows_by_scale: dict[str, list[dict]]) -> None:
             print(f"  min(p_1, p_s*) when s* >= {minimum}: AUROC {roc_auc_score(y, -grounding):.3f} "
                   f"(detail view for {np.mean(largest >= minimum):.2f} of nouns)")
         pooled_y.append(y)
-        pooled_g.append(np.where(largest >= 1.5, both, value("probability")))
+        pooled_g.append(rule)
     y, g = np.concatenate(pooled_y), np.concatenate(pooled_g)
-    print("flag = grounding < threshold (MIN_DETAIL_SCALE 1.5), both input scales pooled:")
+    print("flag = grounding (the rule) < threshold, both input scales pooled:")
     for threshold in np.arange(0.05, 0.96, 0.05):
         flag = g < threshold
         precision, recall = (flag & y).sum() / max(flag.sum(), 1), (flag & y).sum() / y.sum()

@@ -1,14 +1,16 @@
-"""Why does MSEA cost plausibility?  Each scale's own map, and the 1x map at that scale's resolution.
+"""What MSEA's scales do to plausibility: each scale's own map, and a resolution control for each.
 
-    python scripts/msea_diagnostic.py --data test_scenes --out msea_diagnostic.json
+    python scripts/msea_diagnostic.py --data test_scenes --scales 0.75,1.5 --out msea_diagnostic.json
 
 For every scene (the model's greedy caption, as `evaluate` explains it), TAM's map is made from the
-trace at each input scale alone (`tam -o scales=s`), and, as the control, the 1x map is averaged down
-to that scale's grid and brought back (the resolution the scale's grid allows, with the 1x map's
-content). The difference between the two splits a scale's loss into resolution and content. Every map
-is scored as `evaluate` scores it (Obj-IoU, Func-IoU) and Obj-IoU is split by object size (mask area
-in merged-token cells at full size, --cell-px). MSEA as configured (`msea`, the defaults) is scored
-beside them. Differences from `tam 1x` come with 95% bootstrap intervals over the mentions.
+trace at each input scale alone (`tam -o scales=s`) and scored against a control that has that map's
+resolution with the other map's content: below 1x, the 1x map averaged down to the scale's grid and
+brought back (the resolution the smaller grid allows, with the 1x map's content); above 1x, the
+scale's map averaged down to the 1x grid (the enlarged input's content at the 1x resolution). The
+difference splits what a scale changes into resolution and content. Every map is scored as `evaluate`
+scores it (Obj-IoU, precision, recall, Func-IoU) and Obj-IoU is split by object size (mask area in
+merged-token cells at full size, --cell-px). MSEA as configured (`msea`, the defaults, or --msea-scales)
+is scored beside them. Differences from `tam 1x` come with 95% bootstrap intervals over the mentions.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ def pooled(maps: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return back[:, 0].numpy()
 
 
+def control(scale: float) -> str:
+    """The resolution control of `scale`'s map (module docstring)."""
+    return f"1x map at {scale:g}x grid" if scale < 1 else f"{scale:g}x map at 1x grid"
+
+
 def size_class(cells: float) -> str:
     low, high = next((low, high) for low, high in SIZE_CLASSES if low <= cells < high)
     return f"{low:g}-{high:g}" if high < math.inf else f">={low:g}"
@@ -58,7 +65,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--format", default="synthetic", choices=FORMATS, help="the dataset's layout, as evaluate's")
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--scales", default="0.75,0.5")
+    parser.add_argument("--scales", default="0.75,1.5")
+    parser.add_argument("--msea-scales", default=None, help="MSEA's scales, e.g. 1,0.75 (its default if omitted)")
     parser.add_argument("--cell-px", type=int, default=28)
     parser.add_argument("--model", default=None)
     parser.add_argument("--draws", type=int, default=2000)
@@ -74,9 +82,11 @@ def diagnose(args: argparse.Namespace) -> None:
     """Score every map variant of every scene in `args.data`, write `args.out` and print the table."""
     model = load_model(args.model)
     scales = [float(s) for s in args.scales.split(",")]
-    variants = ["tam 1x", *[f"tam {s:g}x alone" for s in scales], *[f"1x map at {s:g}x grid" for s in scales], "msea"]
+    msea = {} if args.msea_scales is None else {"scales": tuple(float(s) for s in args.msea_scales.split(","))}
+    variants = ["tam 1x", *[f"tam {s:g}x alone" for s in scales], *[control(s) for s in scales], "msea"]
     mentions: list[tuple[str, dict[str, float]]] = []  # (size class, variant -> IoU) per object mention
     func: dict[str, list[float]] = {v: [] for v in variants}
+    found: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}  # (precision, recall) per mention
     for sample in tqdm(load_samples(args.data, args.format)[:args.limit], desc="scenes"):
         image, mask = load_image(sample.image), sample.mask()
         try:
@@ -85,17 +95,21 @@ def diagnose(args: argparse.Namespace) -> None:
             continue
         full = explain(model, image, sample.prompt, method="tam", traces=traces, grounding=False)
         maps = {"tam 1x": full.grid_maps, "msea": explain(model, image, sample.prompt, method="msea", traces=traces,
-                                                          grounding=False).grid_maps}
+                                                          grounding=False, **msea).grid_maps}
         for s in scales:
             alone = explain(model, image, sample.prompt, method="tam", scales=(s,), traces=traces, grounding=False)
             maps[f"tam {s:g}x alone"] = alone.grid_maps
-            maps[f"1x map at {s:g}x grid"] = pooled(full.grid_maps, alone.grid_maps.shape[1:])
+            maps[control(s)] = (pooled(full.grid_maps, alone.grid_maps.shape[1:]) if s < 1 else
+                                pooled(alone.grid_maps, full.grid_maps.shape[1:]))
         scored = {v: score_maps(m, full.word_index, full.words, mask, sample.categories) for v, m in maps.items()}
         for variant, scores in scored.items():
             func[variant] += [w.background for w in scores.words if w.word_class.kind == "function"]
         for index, mention in enumerate(scored["tam 1x"].mentions):
             cells = float((mask == mention.category).sum()) / args.cell_px**2
             mentions.append((size_class(cells), {v: scored[v].mentions[index].iou for v in variants}))
+            for variant in variants:
+                mention = scored[variant].mentions[index]
+                found[variant].append((mention.precision, mention.recall))
     classes = [size_class(low) for low, _ in SIZE_CLASSES]
     rng = np.random.default_rng(0)
     result = {}
@@ -112,13 +126,15 @@ def diagnose(args: argparse.Namespace) -> None:
                                  "minus_tam_1x": float(delta.mean()),
                                  "interval": [float(v) for v in np.percentile(draws, [2.5, 97.5])]}
         result[variant] = {"f1_iou": f1_iou(mean(obj), mean(func[variant])), "obj_iou": mean(obj),
-                           "func_iou": mean(func[variant]), "obj_iou_by_size": by_size}
+                           "func_iou": mean(func[variant]), "precision": mean([p for p, _ in found[variant]]),
+                           "recall": mean([r for _, r in found[variant]]), "obj_iou_by_size": by_size}
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     header = " | ".join(f"{c} cells: Obj-IoU − `tam 1x`" for c in classes)
-    print(f"| map | F1-IoU | Obj-IoU | Func-IoU | {header} |\n|" + " --- |" * (4 + len(classes)))
+    print(f"| map | F1-IoU | Obj-IoU | precision | recall | Func-IoU | {header} |\n|" + " --- |" * (6 + len(classes)))
     for variant, r in result.items():
         cells = " | ".join(_difference(r["obj_iou_by_size"].get(c)) for c in classes)
-        print(f"| {variant} | {r['f1_iou']:.3f} | {r['obj_iou']:.3f} | {r['func_iou']:.3f} | {cells} |")
+        print(f"| {variant} | {r['f1_iou']:.3f} | {r['obj_iou']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | "
+              f"{r['func_iou']:.3f} | {cells} |")
     by_size = result["tam 1x"]["obj_iou_by_size"]
     print("mentions (Obj-IoU of `tam 1x`) per size class:",
           {c: (by_size[c]["n"], round(by_size[c]["obj_iou"], 3)) for c in classes if c in by_size})

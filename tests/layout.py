@@ -36,10 +36,10 @@ def perturbed(image: Image.Image, region: tuple[float, float, float, float] = RE
 
 
 def token_change(adapter: ModelAdapter, image: Image.Image, prompt: str, answer_ids: list[int],
-                 region: tuple[float, float, float, float] = REGION) -> tuple[list[View], Tensor]:
-    """The views of `image` and each position's change (L,) when `region` is painted over."""
-    a = adapter.trace(image, prompt, answer_ids)
-    b = adapter.trace(perturbed(image, region), prompt, answer_ids)
+                 region: tuple[float, float, float, float] = REGION, scale: float = 1.0) -> tuple[list[View], Tensor]:
+    """The views of `image` at `scale` and each position's change (L,) when `region` is painted over."""
+    a = adapter.trace(image, prompt, answer_ids, scale=scale)
+    b = adapter.trace(perturbed(image, region), prompt, answer_ids, scale=scale)
     assert [v.describe() for v in a.views] == [v.describe() for v in b.views]
     assert torch.equal(a.vision_positions, b.vision_positions)
     return a.views, (a.hidden - b.hidden).norm(dim=-1)

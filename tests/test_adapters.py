@@ -1,10 +1,12 @@
 """The family adapters on tiny, randomly initialised models of the real transformers classes with their
 real processor classes, all built here from config objects (nothing is downloaded): registration,
 where a trace puts vision / prompt / answer tokens, teacher-forced states against `generate`, attention
-rows, and how input scale changes the grid or (letterboxed encoders) the image box."""
+rows, and how input scale changes the grid or (letterboxed encoders) the image box: an enlarged scale gives the
+views the processor's rules predict, or a one-line refusal, within `max_vision_tokens`."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from tiny_models import (
@@ -20,6 +22,7 @@ from tiny_models import (
     tile_views,
 )
 
+from mllm_explain import explain
 from mllm_explain.adapters import ADAPTERS, ModelAdapter, load_model
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.internvl import InternVLLetterboxAdapter
@@ -133,11 +136,124 @@ def test_scale_changes_grid_or_image_box(family):
         assert half_view.grid == full_view.grid
         assert full_view.grid_box == (0.125, 0.0, 0.875, 1.0)  # 168x126 letterboxed: 21 px bands above and below
         assert half_view.grid_box == (52 / 168, 0.25, 115 / 168, 0.75)  # 84x63 centred in 168x168
-        with pytest.raises(UserError, match="fixed resolution"):
-            adapter.trace(image, PROMPT, answer, scale=2.0)
+        if name == "internvl":  # its processor writes a fixed count of tokens per tile of a fixed size
+            with pytest.raises(UserError, match="fixed resolution"):
+                adapter.trace(image, PROMPT, answer, scale=2.0)
+            assert adapter.max_scale(make_image((64, 64))) == 1.0  # not the tiled adapter's 3x3 tiles
+        else:  # LLaVA: the same letterboxed square, fed at twice the encoder's side
+            (double,) = adapter.trace(image, PROMPT, answer, scale=2.0).views
+            assert double.grid == (12, 12) and double.grid_box == full_view.grid_box
     else:
         assert half_view.grid[0] < full_view.grid[0] and half_view.grid[1] < full_view.grid[1]
         assert half_view.grid_box == full_view.grid_box == (0.0, 0.0, 1.0, 1.0)
+
+
+def enlarges(name: str) -> bool:
+    """Whether the family sees its `enlarge` image in more detail at scale 1.5."""
+    return not isinstance(FAMILIES[name].enlarged[1.5], str)
+
+
+@pytest.mark.parametrize("scale", [1.5, 2.0])
+def test_an_enlarged_scale_gives_the_predicted_views_or_one_line(family, scale):
+    """An enlarged scale gives the views the processor's rules predict (`Family.enlarged`), the answer's
+    probabilities from the same input as the trace's, and leaves the processor's own settings as they were; where
+    the model cannot see the image in more detail, `check_scale` and `trace` refuse it in one line."""
+    name, adapter = family
+    image, expected = make_image(FAMILIES[name].enlarge), FAMILIES[name].enlarged[scale]
+    answer = adapter.tokenize_answer(ANSWER)
+    if isinstance(expected, str):
+        for refuse in (lambda: adapter.check_scale(image, scale), lambda: adapter.trace(image, PROMPT, answer, scale)):
+            with pytest.raises(UserError, match=expected) as refused:
+                refuse()
+            assert "\n" not in str(refused.value)
+        return
+    settings = dict(adapter.processor.image_processor.size)
+    adapter.check_scale(image, scale)
+    trace = adapter.trace(image, PROMPT, answer, scale=scale)
+    assert [(v.kind, v.grid) for v in trace.views] == [(kind, grid) for kind, grid, *_ in expected]
+    assert (trace.input_ids[trace.vision_positions] == adapter.image_token_id).all()
+    logits = adapter.logits(trace.hidden[trace.answer_positions - 1])
+    expected_probabilities = logits.softmax(-1).gather(1, trace.answer_ids[:, None])[:, 0]
+    probabilities = adapter.answer_probabilities([image], PROMPT, answer, scale=scale)[0]
+    assert torch.allclose(probabilities, expected_probabilities, atol=1e-5)
+    assert dict(adapter.processor.image_processor.size) == settings  # lifted for the call only
+
+
+def test_max_vision_tokens_bounds_every_scale_but_1(family, monkeypatch):
+    """`max_scale` is within the bound and taken; a bound of the scale-1 input's vision tokens refuses scale 1.5 in
+    one line naming it, and no bound refuses scale 1, the processor's own input.  `max_scale` is the detail view
+    of the processor as shipped: LLaVA's interpolated encoder and Idefics3's lifted edge enlarge, but past it."""
+    name, adapter = family
+    image = make_image(FAMILIES[name].enlarge)
+    largest = adapter.max_scale(image)
+    assert (largest > 1) == (enlarges(name) and name not in ("llava", "idefics3", "smolvlm"))
+    adapter.check_scale(image, largest)
+    inputs = adapter.encode(adapter.scaled_image(image, 1.0)[0], PROMPT)
+    monkeypatch.setattr(adapter, "max_vision_tokens", int((inputs["input_ids"] == adapter.image_token_id).sum()))
+    adapter.check_scale(image, adapter.max_scale(image))
+    if enlarges(name):
+        with pytest.raises(UserError, match=f"max_vision_tokens={adapter.max_vision_tokens}$") as refused:
+            adapter.check_scale(image, 1.5)
+        assert "\n" not in str(refused.value)
+    monkeypatch.setattr(adapter, "max_vision_tokens", 1)
+    adapter.check_scale(image, 1.0)
+
+
+def test_msea_takes_an_enlarged_scale_or_skips_it_in_one_notice(family):
+    """`explain` with MSEA at scales 1 and 1.5: finite maps from both where the family enlarges, else from scale 1
+    with the skipped scale named in one notice."""
+    name, adapter = family
+    notes: list[str] = []
+    result = explain(adapter, make_image(FAMILIES[name].enlarge), PROMPT, answer=ANSWER, method="msea",
+                     scales=(1.0, 1.5), grounding=False, notice=notes.append)
+    assert list(result.scales) == ([1.0, 1.5] if enlarges(name) else [1.0])
+    assert len(notes) == (not enlarges(name)) and all("\n" not in note for note in notes)
+    assert np.isfinite(result.grid_maps).all()
+
+
+def test_llava_enlarged_scale_interpolates_position_embeddings():
+    """LLaVA at scale 2: the letterboxed square fed at twice the encoder's side, CLIP's position embeddings
+    interpolated (only then: `generate`, at scale 1, refuses the keyword), attention rows and gradients."""
+    adapter = build_adapter("llava")
+    image, answer = make_image(WIDE), adapter.tokenize_answer(ANSWER)
+    assert "interpolate_pos_encoding" not in adapter.encode(adapter.scaled_image(image, 1.0)[0], PROMPT)
+    trace = adapter.trace(image, PROMPT, answer, scale=2.0, attention=True, gradients=True)
+    assert trace.inputs["pixel_values"].shape[-2:] == (96, 96) and trace.inputs["interpolate_pos_encoding"] is True
+    assert trace.views[0].grid == (12, 12)
+    assert torch.allclose(trace.attention.sum(-1), torch.ones(len(answer)), atol=1e-4)
+    grads, _ = adapter.last_layer_gradients(trace)
+    assert grads.shape[1] == 144 and torch.isfinite(grads).all() and (grads.abs().sum((1, 2)) > 0).all()
+    assert len(adapter.generate(image, PROMPT, max_new_tokens=2)) <= 2
+    assert adapter.max_scale(image) == 1.0  # an interpolated encoder is no view in more detail for the grounding score
+
+
+@pytest.mark.parametrize("name", ["idefics3", "smolvlm"])
+def test_an_enlarged_image_is_split_into_more_tiles_of_the_same_size(name, monkeypatch):
+    """Above 1 the processor's long edge is lifted; its tiles keep `max_image_size`.  Beyond the 4096 px it shrinks
+    any image to, or with image splitting off, the scale is refused in one line."""
+    adapter = build_adapter(name)
+    image, tile = make_image(WIDE), adapter.processor.image_processor.max_image_size["longest_edge"]
+    inputs = adapter.encode(adapter.scaled_image(image, 2.0)[0], PROMPT, scale=2.0)
+    assert inputs["pixel_values"].shape[1:] == (6 * 8 + 1, 3, tile, tile)
+    with pytest.raises(UserError, match="beyond the 4096 px"):
+        adapter.check_scale(image, 4097 / adapter.longest_edge)
+    monkeypatch.setattr(adapter.processor.image_processor, "do_image_splitting", False)
+    assert adapter.max_scale(image) == 1.0
+    with pytest.raises(UserError, match="image splitting off"):
+        adapter.check_scale(image, 1.5)
+
+
+def test_llava_next_refuses_a_scale_beyond_its_largest_canvas():
+    """WIDE already fills the largest pinpoint (2x2 tiles) at scale 1; 60x45 fills it at 1.6, taken within the
+    tolerance, not beyond."""
+    adapter = build_adapter("llava_next")
+    with pytest.raises(UserError, match="already at scale 1"):
+        adapter.check_scale(make_image(WIDE), 1.5)
+    image = make_image((60, 45))
+    assert adapter.max_scale(image) == 1.6
+    adapter.check_scale(image, 1.6 * 1.005)
+    with pytest.raises(UserError, match="at scale 1.6,"):
+        adapter.check_scale(image, 1.6 * 1.02)
 
 
 @pytest.mark.parametrize("name", [name for name, f in FAMILIES.items() if issubclass(f.adapter_cls, Qwen2VLAdapter)])
@@ -154,11 +270,18 @@ def test_native_resolution_input_size_is_the_processors(name):
 
 def test_tiled_scale_retiles():
     """The image is resized before the processor, which tiles the new size: the canvas follows the aspect
-    ratio (WIDE keeps 4x3 tiles at every scale), its size only where ratios tie (256x128: 4x2, at half 2x1)."""
+    ratio (WIDE keeps 4x3 tiles at every scale), its size only where ratios tie (256x128: 4x2, at half 2x1; a
+    64 px square: one tile, 2x2 at 1.5 and 2, 3x3 from `max_scale` on, its area over half of 3x3 tiles)."""
     adapter = build_adapter("internvl")
     answer = adapter.tokenize_answer(ANSWER)
-    wide = adapter.trace(make_image(WIDE), PROMPT, answer, scale=0.5)
-    assert [(v.kind, v.grid, v.image_box) for v in wide.views] == FAMILIES["internvl"].views
+    for scale in (0.5, 2.0):
+        wide = adapter.trace(make_image(WIDE), PROMPT, answer, scale=scale)
+        assert [(v.kind, v.grid, v.image_box) for v in wide.views] == FAMILIES["internvl"].views
+    assert adapter.max_scale(make_image(WIDE)) == 1.0
+    square = make_image((64, 64))
+    assert round(64 * adapter.max_scale(square)) == 136  # 136^2 > 64^2 * 9 / 2 > 135^2
+    largest = adapter.trace(square, PROMPT, answer, scale=adapter.max_scale(square))
+    assert [(v.kind, v.image_box) for v in largest.views] == [(k, b) for k, _, b in tile_views(3, 3, (4, 4))]
     image = make_image((256, 128))
     full, half = (adapter.trace(image, PROMPT, answer, scale=s) for s in (1.0, 0.5))
     assert [(v.kind, v.image_box) for v in full.views] == [(k, b) for k, _, b in tile_views(2, 4, (4, 4))]

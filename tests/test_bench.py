@@ -88,7 +88,7 @@ def test_projections_grow_with_the_sizes():
 
 def test_sharing_counts_the_forwards_the_issue_counted():
     """Section 6 on the bundled model: 11 full forwards for a sample's generation and seven methods one by one
-    (prefill, one scale-1 pass per method, msea's and msea_arc's 0.75 passes, grad_act's gradient pass), 4 shared."""
+    (prefill, one scale-1 pass per method, msea's and msea_arc's 2x passes, grad_act's gradient pass), 4 shared."""
     from mllm_explain.adapters import load_model
     from mllm_explain.bench import EXAMPLE_IMAGE, memory_measure, sharing_case
     from mllm_explain.images import load_image

@@ -69,23 +69,35 @@ def test_missing_model_folder(bad_files):
 
 
 def test_scales_the_model_cannot_take_leaving_none(tmp_path):
-    assert_one_line_error(run("explain", EXAMPLE, "--scales", "3", "--out", str(tmp_path)),
-                          "none of the scales 3.0 can be used", "scale 3.0 gives")
+    assert_one_line_error(run("explain", EXAMPLE, "--scales", "12", "--out", str(tmp_path)),
+                          "none of the scales 12.0 can be used", "scale 12.0 gives", "max_vision_tokens=16384")
 
 
 def test_a_small_image_is_explained_at_the_scales_the_model_takes(tmp_path, capsys):
-    """The default method's 0.75 scale of an image the processor sizes near its smallest input is
-    skipped with one note, and the image is explained at scale 1."""
+    """A 0.75 scale of an image the processor sizes near its smallest input is skipped with one note, and the
+    image is explained at scale 1."""
     from PIL import Image
 
     small = tmp_path / "small.png"
     Image.open(EXAMPLE).convert("RGB").resize((60, 60)).save(small)
-    result = run_here(capsys, "explain", str(small), "--answer", "There is a red ring.", "--out", str(tmp_path / "r"))
+    result = run_here(capsys, "explain", str(small), "--answer", "There is a red ring.", "--scales", "1,0.75",
+                      "--out", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "scale 0.75 skipped for this 60x60 image" in notes[0], result.stderr
     tokens = json.loads((tmp_path / "r" / "tokens.json").read_text())
     assert tokens["scales"] == [1.0] and tokens["options"]["scales"] == [1.0, 0.75]
+
+
+def test_max_vision_tokens_skips_an_enlarged_scale_with_one_note(tmp_path, capsys):
+    """examples/scene.png is fed as 11x12 merged patches at scale 1; 1.5x would be 16x18 = 288 tokens."""
+    result = run_here(capsys, "explain", EXAMPLE, "--answer", "There is a red ring.", "--method", "msea",
+                      "--scales", "1,1.5", "--max-vision-tokens", "200", "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == ["note: scale 1.5 skipped for this 415x365 image: scale 1.5 gives a 504x462 px input of 288 "
+                     "vision tokens, more than max_vision_tokens=200"], result.stderr
+    assert json.loads((tmp_path / "r" / "tokens.json").read_text())["scales"] == [1.0]
 
 
 def test_bad_scale_text():
@@ -112,6 +124,7 @@ def test_bad_method_option():
     (["caption", "x" * 300 + ".png"], "cannot read image"),
     (["pointing", "--input-scale", "0"], "--input-scale must be in (0, 4]"),
     (["evaluate", "--data", ".", "--cost", "cheap"], "--cost must be one of shared, separate"),
+    (["quality", "--scales", "1,1.5"], "sees scales <= 1 only"),
 ])
 def test_usage_errors_are_one_line(capsys, args, fragment):
     assert_one_line_error(run_here(capsys, *args), fragment)

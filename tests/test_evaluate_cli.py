@@ -42,7 +42,8 @@ def test_evaluate_writes_the_summary_table_and_plots(scenes, tmp_path):
     result = evaluate(scenes, tmp_path, "--limit", "3", "--steps", "4")
     assert "| method |" in result.stdout and "| tam |" in result.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary) == {"methods", "n_samples", "model", "data", "cost"}
+    assert set(summary) == {"methods", "n_samples", "model", "data", "cost", "changed_options"}
+    assert summary["changed_options"] == {method: {} for method in METHODS}
     assert summary["n_samples"] == 3
     assert list(summary["methods"]) == ["generation", *METHODS, "random"]
     for values in summary["methods"].values():
@@ -140,3 +141,29 @@ def test_results_without_a_settings_record_are_not_resumed(scenes, tmp_path, cap
     (tmp_path / "samples.jsonl").write_text('{"sample_id": "x", "method": "generation"}\n')
     code, stderr = cli(capsys, "evaluate", "--data", str(scenes), "--out", str(tmp_path))
     assert code == 2 and stderr.startswith("error:") and "no settings.json" in stderr
+
+
+def test_a_method_prefixed_option_changes_that_method_alone(scenes, tmp_path):
+    """`-o tam.scales=1,1.5` makes `tam` two-scale and leaves `logit_lens` alone; the table's label says so, and no
+    note is needed.  A plain option that changes several methods' defaults is named in one `note:` line."""
+    result = evaluate(scenes, tmp_path / "prefixed", "--limit", "1", "--no-faithfulness", "-o", "tam.scales=1,1.5")
+    assert "note:" not in result.stderr
+    assert "| tam (scales=1,1.5) |" in result.stdout and "| logit_lens |" in result.stdout
+    summary = json.loads((tmp_path / "prefixed" / "summary.json").read_text())
+    assert summary["changed_options"] == {"logit_lens": {}, "tam": {"scales": [1.0, 1.5]}}
+    by_method = {r["method"]: r for r in rows(tmp_path / "prefixed") if r["method"] in METHODS}
+    assert by_method["tam"]["scales"] == [1.0, 1.5] and by_method["logit_lens"]["scales"] == [1.0]
+    assert by_method["tam"]["vision_tokens"][1] > by_method["tam"]["vision_tokens"][0]  # 1.5x: more tokens
+    plain = evaluate(scenes, tmp_path / "plain", "--limit", "1", "--no-faithfulness", "-o", "scales=1,1.5")
+    notes = [line for line in plain.stderr.splitlines() if line.startswith("note:")]
+    assert notes == ["note: scales=1,1.5 changes logit_lens, tam; to change one method, prefix it: -o tam.scales=..."]
+
+
+@pytest.mark.parametrize("option, fragment", [("msea.scales=1,1.5", "'msea' is not a method of this run"),
+                                              ("tam.no_such=1", "KEY one of"), ("tam.scales=a", "is not a")])
+def test_a_bad_prefixed_option_is_one_line(scenes, tmp_path, capsys, option, fragment):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--data", str(scenes), "--methods", ",".join(METHODS), "--out", str(tmp_path), "-o", option])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and fragment in err and err.count("\n") == 1

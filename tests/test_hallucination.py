@@ -73,9 +73,8 @@ def test_grounding_is_the_lower_probability_of_two_views(bundled, small_scene) -
     model, (image, ids) = bundled, small_scene
     scale = detail_scale(model, image)
     assert MIN_DETAIL_SCALE <= scale <= MAX_DETAIL_SCALE
-    detailed, _ = model.scaled_image(image, scale)
     expected = np.minimum(model.answer_probabilities([image], DEFAULT_PROMPT, ids)[0].numpy(),
-                          model.answer_probabilities([detailed], DEFAULT_PROMPT, ids)[0].numpy())
+                          model.answer_probabilities([image], DEFAULT_PROMPT, ids, scale=scale)[0].numpy())
     scores = grounding_scores(model, image, DEFAULT_PROMPT, ids)
     assert scores.shape == (len(ids),) and np.all((0 <= scores) & (scores <= 1))
     np.testing.assert_allclose(scores, expected, atol=1e-5)
@@ -85,8 +84,24 @@ def test_grounding_is_the_lower_probability_of_two_views(bundled, small_scene) -
 
 
 def test_an_image_at_the_largest_input_has_one_view(bundled) -> None:
+    """The detail view stays within the processor's own pixel range, although MSEA may enlarge past it."""
     image = load_image("examples/scene.png").resize((600, 600))
     assert detail_scale(bundled, image) == 1.0
+    bundled.check_scale(image, MAX_DETAIL_SCALE)
+
+
+def test_max_vision_tokens_bounds_the_detail_view(bundled, small_scene) -> None:
+    """Half of examples/scene.png is fed as 7x6 merged patches (42 tokens): 2x (168) is over a bound of 100 and
+    1.5x (90) is not; a bound of 60 leaves no view of 1.5x."""
+    image, _ = small_scene
+    assert detail_scale(bundled, image) == MAX_DETAIL_SCALE  # beyond the processor's cap (1.85x): MSEA's scale
+    bundled.max_vision_tokens = 100
+    try:
+        assert MIN_DETAIL_SCALE <= detail_scale(bundled, image) < MAX_DETAIL_SCALE
+        bundled.max_vision_tokens = 60
+        assert detail_scale(bundled, image) == 1.0
+    finally:
+        del bundled.max_vision_tokens  # the class's bound again
 
 
 @pytest.fixture(scope="module")

@@ -173,3 +173,15 @@ def test_round_pairing_keeps_the_self_score_off_the_previous_words_map():
     position = get_method("tam", eci_pairing="position", **options).attribute(FakeModel(W), [trace]).maps[1]
     assert torch.allclose(round_, torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
     assert position.max() < 1e-6
+
+
+def test_a_method_prefix_wins_over_the_plain_option_and_reaches_no_other_method():
+    from mllm_explain.methods import changed_by_plain
+
+    options = dict(parse_option(text, ["tam", "msea"]) for text in ["scales=1,0.5", "msea.scales=1,1.5", "arc_k=20"])
+    assert options == {"scales": (1.0, 0.5), "msea.scales": (1.0, 1.5), "arc_k": 20}
+    assert options_for("msea", options) == {"scales": (1.0, 1.5), "arc_k": 20}
+    assert options_for("tam", options) == {"scales": (1.0, 0.5), "arc_k": 20}
+    assert options_for("attention", options) == {"scales": (1.0, 0.5)}
+    assert changed_by_plain({"scales": (1.0,), "arc_k": 20}, ["tam", "msea", "attention"]) == {
+        "scales": ["msea"], "arc_k": ["tam", "msea"]}  # tam's and attention's scales are (1,) already

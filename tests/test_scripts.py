@@ -31,9 +31,10 @@ def test_msea_diagnostic_scores_every_map_it_names(scenes, tmp_path):
     out = tmp_path / "diagnostic.json"
     table = _run("msea_diagnostic.py", "--data", scenes, "--out", out, "--draws", 50)
     result = json.loads(out.read_text())
-    assert list(result) == ["tam 1x", "tam 0.75x alone", "tam 0.5x alone", "1x map at 0.75x grid",
-                            "1x map at 0.5x grid", "msea"]
-    assert all(0 <= r["obj_iou"] <= 1 and 0 <= r["func_iou"] <= 1 for r in result.values())
+    assert list(result) == ["tam 1x", "tam 0.75x alone", "tam 1.5x alone", "1x map at 0.75x grid",
+                            "1.5x map at 1x grid", "msea"]
+    assert all(0 <= r[key] <= 1 for r in result.values() for key in ("obj_iou", "func_iou", "precision", "recall"))
+    assert result["tam 1.5x alone"]["obj_iou"] != result["tam 1x"]["obj_iou"]  # an enlarged input, not scale 1 again
     assert all(e["minus_tam_1x"] == 0 for e in result["tam 1x"]["obj_iou_by_size"].values())
     assert sum(e["n"] for e in result["tam 1x"]["obj_iou_by_size"].values()) > 0
     assert table.count("\n| ") == len(result) + 1
@@ -45,6 +46,7 @@ def test_grounding_design_writes_features_per_noun(scenes, tmp_path):
     rows = json.loads(out.read_text())
     assert set(rows) == {"1.0", "0.5"}
     assert all(isinstance(row["hallucinated"], bool) for scale in rows.values() for row in scale)
+    assert all(0 <= row[f"probability_{s}"] <= 1 for scale in rows.values() for row in scale for s in ("1.5", "2"))
 
 
 @pytest.mark.parametrize("script, args", [

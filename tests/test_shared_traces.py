@@ -16,6 +16,8 @@ from mllm_explain.bench import counting_forwards
 from mllm_explain.cli import app
 from mllm_explain.data.synth import write_dataset
 from mllm_explain.evaluation.runner import COST_FIELDS
+from mllm_explain.grounding import detail_scale, grounding_scores
+from mllm_explain.images import load_image
 from mllm_explain.pipeline import SharedTraces
 
 EXAMPLE = "examples/scene.png"
@@ -38,8 +40,8 @@ def test_explain_many_equals_explain_per_method(bundled):
 
 
 def test_seven_methods_with_generation_make_four_full_forwards(bundled):
-    """Generation's prefill (its states are the scale-1 trace), msea's 0.75 pass, attention's eager pass and
-    grad_act's gradient pass; one by one they were 11."""
+    """Generation's prefill (its states are the scale-1 trace), the MSEA methods' 2x pass, attention's eager pass
+    and grad_act's gradient pass; one by one they were 11."""
     with counting_forwards(bundled) as forwards:
         explain_many(bundled, EXAMPLE, "Describe this image.", methods=list_methods(), grounding=False)
     assert forwards[0] == 4
@@ -107,3 +109,19 @@ def test_shared_evaluation_reuses_the_generation(scenes, tmp_path):
     tam = [r for r in rows.values() if r["method"] == "tam"]
     assert all(r["seconds_forwards"] == 0 for r in tam)  # its one trace is the generation's
     assert set(summary["cost"]["seconds_own_per_caption"]) == set(list_methods())
+
+
+def test_one_enlarged_forward_serves_msea_and_the_grounding_score(bundled):
+    """The default method's 2x scale is the grounding score's detail view: one forward serves both, and the
+    scores are those of the grounding score's own forwards."""
+    image = load_image(EXAMPLE)
+    image = image.resize((image.width // 2, image.height // 2))  # small enough for a detail view
+    assert detail_scale(bundled, image) == 2.0
+    with counting_forwards(bundled) as forwards:
+        result = explain(bundled, image, "Describe this image.")  # msea_arc, grounding on
+    assert result.scales == (1.0, 2.0) and forwards[0] == 2  # the prefill (scale 1) and the 2x pass
+    expected = grounding_scores(bundled, image, "Describe this image.", result.token_ids)
+    np.testing.assert_allclose(result.grounding, expected, atol=1e-5)
+    with counting_forwards(bundled) as forwards:
+        explain_many(bundled, image, "Describe this image.", methods=["tam", "msea_arc"])
+    assert forwards[0] == 2  # tam's grounding reads the 2x trace msea_arc reads

@@ -5,7 +5,7 @@ method contract tests."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
@@ -584,7 +584,11 @@ class Family:
     views: list[tuple[str, tuple[int, int], tuple[float, float, float, float]]]  # (kind, grid, image_box) for WIDE
     sharpen: Callable[[torch.nn.Module], None]  # makes the layout tests' check sharp (`scale_projector`)
     large: tuple[int, int] = (300, 220)  # an image size (width, height) that makes several tiles where the model tiles
-    rescales: bool = True  # a scale changes the tokens (False: the processor resizes the image back to its size)
+    rescales: bool = True  # a scale below 1 changes the tokens (False: the processor resizes the image back)
+    # `enlarge`'s views (kind, grid, ...) at scales 1.5 and 2 as the processor's rules predict them, or what the
+    # one-line refusal of a scale says (a regex)
+    enlarged: dict[float, list | str] = field(kw_only=True)
+    enlarge: tuple[int, int] = WIDE  # an image size (width, height) the model sees in more detail at scale 1.5 if any
 
 
 def _one(grid: tuple[int, int]) -> list:
@@ -599,35 +603,57 @@ def tile_views(rows: int, columns: int, grid: tuple[int, int], overview: tuple[i
 
 
 QWEN_SHARP = scale_projector("visual.merger", 30)
+FIXED_TOKENS = "fixed [0-9]+ image tokens"  # the refusal of a scale above 1 where the processor's token count is fixed
 FAMILIES = {
-    # 126x168 -> 112x168 px / 14 px patches / 2x2 merge
-    "qwen2_vl": Family(_qwen2_vl, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP),
-    "qwen2_5_vl": Family(_qwen2_5_vl, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP),
-    # 126x168 -> 128x160 px / 16 px patches / 2x2 merge
-    "qwen3_vl": Family(_qwen3_vl, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP),
-    "qwen3_vl_moe": Family(partial(_qwen3_vl, moe=True), Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP),
+    # 126x168 -> 112x168 px / 14 px patches / 2x2 merge; at scale s 112s x 168s px, rounded to 28 px: 168x252, 224x336
+    "qwen2_vl": Family(_qwen2_vl, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP,
+                       enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    "qwen2_5_vl": Family(_qwen2_5_vl, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP,
+                         enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # 126x168 -> 128x160 px / 16 px patches / 2x2 merge; at 1.5 192x240 -> 192x256 px (7.5 rounds to 8), at 2 256x320
+    "qwen3_vl": Family(_qwen3_vl, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
+                       enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    "qwen3_vl_moe": Family(partial(_qwen3_vl, moe=True), Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
+                           enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # as Qwen2-VL; GLM's sandwich norms add every layer's (mixed) update at full size: a larger projector scale
-    "glm4v": Family(_glm4v, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4)),
-    # 48 px / 8 px patches, CLS dropped
-    "llava": Family(_llava, LlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100)),
-    # tiles of 64 px / 8 px patches * 0.5 pixel shuffle; WIDE (4:3) is stretched onto 4x3 tiles, then the thumbnail
+    "glm4v": Family(_glm4v, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
+                    enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # 48 px / 8 px patches, CLS dropped; above 1 the 48 px square fed at 72 and 96 px (position embeddings interpolated)
+    "llava": Family(_llava, LlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100),
+                    enlarged={1.5: _one((9, 9)), 2.0: _one((12, 12))}),
+    # tiles of 64 px / 8 px patches * 0.5 pixel shuffle; WIDE (4:3) is stretched onto 4x3 tiles, then the thumbnail.
+    # Enlarged, a square (canvases 1x1, 2x2, 3x3 tie) gets the larger canvas once its area is over half of it: 64x64
+    # px is one tile, 96x96 (9216 px > 8192) and 128x128 (< 18432 for 3x3) 2x2
     "internvl": Family(_internvl, InternVLAdapter, tile_views(3, 4, (4, 4)),
-                       scale_projector("multi_modal_projector", 30), large=(256, 128)),
-    # an overview, then any-resolution tiles as one grid unpadded to the image (row ends in no view)
-    "llava_next": Family(_llava_next, LlavaNextAdapter, EXPECTED_VIEWS_NEXT, _sharpen_llava_next, large=MULTI_NEXT),
+                       scale_projector("multi_modal_projector", 30), large=(256, 128),
+                       enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
+    # an overview, then any-resolution tiles as one grid unpadded to the image (row ends in no view).  60x45 takes the
+    # 1x2 canvas (96x48 px), at 1.5 (90x68) the 2x2 one (96x96: grid 12x12 unpadded to 10x12), which it fills at 1.6:
+    # 2 would only be shrunk back into it
+    "llava_next": Family(_llava_next, LlavaNextAdapter, EXPECTED_VIEWS_NEXT, _sharpen_llava_next, large=MULTI_NEXT,
+                         enlarged={1.5: EXPECTED_VIEWS_NEXT, 2.0: "largest canvas of tiles"}, enlarge=(60, 45)),
+    # 60x45 at 1.5 (90x68) takes 2x2 tiles of 49 px (grid 12x12 unpadded to 10x12), at 2 (120x90) 2x3 (12x18 -> 12x16)
     "llava_onevision": Family(_llava_onevision, LlavaOnevisionAdapter, EXPECTED_VIEWS_ONEVISION, _sharpen_llava_next,
-                              large=MULTI_ONEVISION),
-    # the long edge resized to 4 tiles, stretched to whole tiles (3x4 for WIDE), then the global image
+                              large=MULTI_ONEVISION, enlarge=(60, 45),
+                              enlarged={1.5: [("overview", (6, 6)), ("tile", (10, 12))],
+                                        2.0: [("overview", (6, 6)), ("tile", (12, 16))]}),
+    # the long edge resized to 4 tiles, stretched to whole tiles (3x4 for WIDE), then the global image; above 1 the long
+    # edge is lifted to 6 and 8 tiles: 288x216 -> 5x6 tiles, 384x288 -> 6x8 (Idefics3; SmolVLM's are twice the size)
     "idefics3": Family(_idefics3, Idefics3Adapter, tile_views(3, 4, (6, 6)), scale_projector("connector", 30),
-                       large=(400, 200), rescales=False),
+                       large=(400, 200), rescales=False,
+                       enlarged={1.5: tile_views(5, 6, (6, 6)), 2.0: tile_views(6, 8, (6, 6))}),
     "smolvlm": Family(_smolvlm, SmolVLMAdapter, tile_views(3, 4, (6, 6)), scale_projector("connector", 30),
-                      large=(400, 200), rescales=False),
+                      large=(400, 200), rescales=False,
+                      enlarged={1.5: tile_views(5, 6, (6, 6)), 2.0: tile_views(6, 8, (6, 6))}),
     # one pooled grid of the image stretched to a square
-    "gemma3": Family(_gemma3, Gemma3Adapter, _one((8, 8)), _sharpen_gemma3, rescales=False),
-    "paligemma": Family(_paligemma, PaliGemmaAdapter, _one((8, 8)), _sharpen_paligemma, rescales=False),
-    # 168x140 px / 28 px merged patches; 400x200 fits 224x112 px
+    "gemma3": Family(_gemma3, Gemma3Adapter, _one((8, 8)), _sharpen_gemma3, rescales=False,
+                     enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    "paligemma": Family(_paligemma, PaliGemmaAdapter, _one((8, 8)), _sharpen_paligemma, rescales=False,
+                        enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    # 168x140 px / 28 px merged patches; 400x200 fits 224x112 px; at 1.5 252x189 px (9x7 merged patches, rounded up),
+    # at 2 336x252 (12x9), the longest edge lifted
     "mistral3": Family(_mistral3, Mistral3Adapter, _one((5, 6)), scale_projector("multi_modal_projector", 30),
-                       large=(400, 200)),
+                       large=(400, 200), enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))}),
 }
 
 

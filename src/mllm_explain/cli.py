@@ -15,6 +15,7 @@ from rich.text import Text
 
 from mllm_explain import interrupts
 from mllm_explain.errors import Interrupted, UserError
+from mllm_explain.limits import MAX_VISION_TOKENS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Synthetic grounded-scene data.")
@@ -29,9 +30,11 @@ DeviceOption = Annotated[Optional[str], typer.Option(
 DtypeOption = Annotated[Optional[str], typer.Option(
     help="The weights' precision: float32, bfloat16 or float16; bfloat16 on CUDA, float32 on the CPU if omitted. "
          "Maps are computed in float32 either way.")]
+VisionTokensOption = Annotated[int, typer.Option(
+    help="The most vision tokens any input scale but 1 may feed; a scale beyond it is skipped with a note.", min=1)]
 MethodOptions = Annotated[Optional[list[str]], typer.Option(
-    "--option", "-o", help="A method option KEY=VALUE, repeatable, e.g. -o arc_k=20 -o aggregation=max "
-                           "(see `mllm-explain methods`).")]
+    "--option", "-o", help="A method option [METHOD.]KEY=VALUE, repeatable, e.g. -o arc_k=20 -o msea.scales=1,1.5 "
+                           "(see `mllm-explain methods`); without METHOD. it changes every method that has KEY.")]
 
 
 @app.command()
@@ -62,11 +65,13 @@ def explain_command(
                                                        "generating.")] = None,
     model: ModelOption = None,
     method: Annotated[str, typer.Option(help="Explanation method (see `mllm-explain methods`).")] = "msea_arc",
-    scales: Annotated[Optional[str], typer.Option(help="Comma-separated input scales, e.g. 1,0.75,0.5.")] = None,
+    scales: Annotated[Optional[str], typer.Option(help="Comma-separated input scales, e.g. 1,2 or 1,0.75 (above 1 "
+                                                       "the input is enlarged).")] = None,
     option: MethodOptions = None,
     out: Annotated[Path, typer.Option(help="Folder for report.html, maps.npz, tokens.json and word PNGs.")] = Path(
         "report"),
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated answer in tokens.", min=1)] = 64,
+    max_vision_tokens: VisionTokensOption = MAX_VISION_TOKENS,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
 ) -> None:
@@ -87,7 +92,7 @@ def explain_command(
     with locked_folder(out), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                                       console=err, transient=True, disable=QUIET) as progress:
         task = progress.add_task("loading model", total=None)
-        adapter = load_model(model, **placement)
+        adapter = load_model(model, **placement, max_vision_tokens=max_vision_tokens)
         result = explain(adapter, picture, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,
                          progress=lambda label: progress.update(task, description=label),
                          notice=lambda line: err.print(f"note: {line}", highlight=False, soft_wrap=True), **options)
@@ -230,6 +235,8 @@ def quality(
     from mllm_explain.outputs import prepare_folder, write_text
 
     scale_values = _parse_scales(scales)
+    if max(scale_values) > 1:  # generation sees the processor's own size: an enlarged image would be shrunk back
+        raise UserError(f"quality scores the captions `generate` writes, which sees scales <= 1 only; got {scales}")
     placement = _placement(device, dtype)
     if out:  # a file: refuse a folder or an unwritable place before the run, not after it
         prepare_folder(out.parent)
@@ -292,7 +299,7 @@ def evaluate_command(
     faithfulness: Annotated[bool, typer.Option(help="Also run deletion/insertion curves (slower).")] = True,
     steps: Annotated[int, typer.Option(help="Perturbation steps per faithfulness curve.", min=1)] = 8,
     scales: Annotated[Optional[str], typer.Option(help="Comma-separated input scales for every method, e.g. "
-                                                       "1,0.75,0.5.")] = None,
+                                                       "1,2 (to change one method's: -o METHOD.scales=...).")] = None,
     option: MethodOptions = None,
     prompt: Annotated[Optional[str], typer.Option(help="Prompt instead of the format's default (TAM's).")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
@@ -307,6 +314,7 @@ def evaluate_command(
                                                 "baselines as hallucination detectors (AUROC, AP).")] = False,
     input_scale: Annotated[float, typer.Option(help="Resize every image (and mask) by this factor first, e.g. 0.5 "
                                                     "for a harder, more hallucinated setting.")] = 1.0,
+    max_vision_tokens: VisionTokensOption = MAX_VISION_TOKENS,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
     workers: Annotated[int, typer.Option(help="Evaluate on this many Ray workers, each loading the model once: a "
@@ -341,7 +349,7 @@ def evaluate_command(
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
                               faithfulness=faithfulness, steps=steps, options=options, prompt=prompt,
                               max_new_tokens=max_new_tokens, input_scale=input_scale, hallucination=hallucination,
-                              cost=cost)
+                              cost=cost, max_vision_tokens=max_vision_tokens)
     with locked_folder(out):  # checked, locked and its settings compared before the model loads
         samples = load_samples(data, fmt, prompt)
         start_run(config, model_source(model), fresh)
@@ -397,13 +405,24 @@ def _placement(device: str | None, dtype: str | None) -> dict:
 
 
 def _method_options(names: list[str], scales: str | None, option: list[str] | None) -> dict:
-    """--scales and every -o KEY=VALUE as typed keyword options for the methods `names`."""
-    from mllm_explain.methods import parse_option
+    """--scales and every -o [METHOD.]KEY=VALUE as typed keyword options for the methods `names`; with several
+    methods, one `note:` line per plain option naming the methods whose defaults it changes."""
+    from mllm_explain.methods import changed_by_plain, parse_option
 
     options = dict(parse_option(text, names) for text in option or [])
     if scales is not None:
         options["scales"] = tuple(_parse_scales(scales))
+    if len(names) > 1:
+        for key, changed in changed_by_plain(options, names).items():
+            if changed:
+                err.print(f"note: {key}={_shown(options[key])} changes {', '.join(changed)}; to change one method, "
+                          f"prefix it: -o {changed[-1]}.{key}=...", highlight=False, soft_wrap=True)
     return options
+
+
+def _shown(value: object) -> str:
+    """An option's value as it is typed on the command line."""
+    return ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else str(value)
 
 
 def _parse_scales(text: str) -> list[float]:

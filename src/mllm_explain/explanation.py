@@ -69,6 +69,7 @@ class Explanation:
     word_index: list[int] = field(default_factory=list)
     grounding: np.ndarray | None = None
     scales: tuple[float, ...] = (1.0,)  # the input scales the maps come from (those the model could take)
+    vision_tokens: tuple[int, ...] = ()  # vision tokens each of those scales fed: what the maps cost
     views: list[dict] = field(default_factory=list)
     view_maps: list[np.ndarray] | None = None
 

@@ -20,7 +20,7 @@ from PIL import Image
 from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.errors import UserError
 from mllm_explain.explanation import Explanation
-from mllm_explain.grounding import grounding_scores
+from mllm_explain.grounding import detail_scale, grounding_scores
 from mllm_explain.images import as_rgb, load_image
 from mllm_explain.methods import get_method
 from mllm_explain.methods.base import ExplanationMethod
@@ -44,7 +44,6 @@ class SharedTraces:
         self.traces: dict[tuple[float, bool], Trace] = {}
         self.seconds: dict[tuple[float, bool], float] = {}
         self.readers: Counter[tuple[float, bool]] = Counter()
-        self.detail_probabilities: dict[float, np.ndarray] = {}  # grounding's detailed view, once for all methods
         if generated is not None:
             self.traces[(1.0, False)], self.seconds[(1.0, False)] = generated, 0.0
 
@@ -84,7 +83,7 @@ class SharedTraces:
             self.traces[key], self.seconds[key] = trace, time.perf_counter() - started
         elif gradients and trace.inputs is None:
             scaled, _ = self.model.scaled_image(self.image, scale)
-            trace.inputs = self.model.encode(scaled, self.prompt, self.answer_ids)
+            trace.inputs = self.model.encode(scaled, self.prompt, self.answer_ids, scale)
         return trace
 
 
@@ -137,10 +136,12 @@ def explain(
     reference = per_scale[0]
     probabilities = torch.softmax(model.logits(reference.hidden[reference.answer_positions - 1]), -1)  # (T, V)
     scores = None
-    if grounding:
+    if grounding:  # from the traces, shared: a scale MSEA ran is not run again, and MSEA reuses the detail view's
         step("grounding scores")
         known = {reference.scale: probabilities.gather(1, reference.answer_ids[:, None])[:, 0].numpy()}
-        scores = grounding_scores(model, picture, prompt, answer_ids, known, cache=traces.detail_probabilities)
+        for scale in {1.0, detail_scale(model, picture)} - set(known):
+            known[scale] = answer_token_probabilities(model, traces.get(scale))
+        scores = grounding_scores(model, picture, prompt, answer_ids, known)
     return Explanation(
         method=explainer.name, options=explainer.options(), prompt=prompt, image=picture,
         tokens=model.token_texts(answer_ids), token_ids=list(answer_ids),
@@ -148,7 +149,9 @@ def explain(
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
         candidates=_candidates(model, probabilities, n_candidates), model=model.name_or_path, grounding=scores,
-        scales=tuple(trace.scale for trace in per_scale), views=[view.describe() for view in reference.views],
+        scales=tuple(trace.scale for trace in per_scale),
+        vision_tokens=tuple(len(trace.vision_positions) for trace in per_scale),
+        views=[view.describe() for view in reference.views],
         view_maps=None if result.view_maps is None else [maps.float().numpy() for maps in result.view_maps],
     )
 
@@ -167,8 +170,9 @@ def explain_many(
 ) -> dict[str, Explanation]:
     """One `Explanation` per method of one answer, sharing the forwards (`SharedTraces`): each distinct input
     runs once for all methods, and a generated answer's scale-1 trace is the generation itself.  Equal to
-    calling `explain` per method.  `options` go to the methods that take them (e.g. `scales`, `arc_k`);
-    other keywords (`grounding`, `n_candidates`) to every `explain`."""
+    calling `explain` per method.  `options` go to the methods that take them (e.g. `scales`, `arc_k`), and one
+    prefixed with a method's name to that method alone (`**{"msea.scales": (1.0, 1.5)}`); other keywords
+    (`grounding`, `n_candidates`) to every `explain`."""
     settings = {key: options.pop(key) for key in ("grounding", "n_candidates") if key in options}
     explainers = {name: get_method(name, **options_for(name, options)) for name in methods}
     picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
@@ -204,6 +208,12 @@ def usable_scales(model: ModelAdapter, image: Image.Image, scales: tuple[float, 
     for scale, reason in refused.items():
         notice(f"scale {scale} skipped for this {size} image: {reason}")
     return usable
+
+
+def answer_token_probabilities(model: ModelAdapter, trace: Trace) -> np.ndarray:
+    """(T,) the probability `trace`'s forward gave each answer token (float32 logits)."""
+    logits = model.logits(trace.hidden[trace.answer_positions - 1])
+    return torch.softmax(logits, -1).gather(1, trace.answer_ids[:, None])[:, 0].numpy()
 
 
 def _warn(message: str) -> None:

@@ -34,7 +34,8 @@ def model_source(name_or_path: str | Path | None = None) -> str:
 
 
 def load_model(name_or_path: str | Path | None = None, device: str | torch.device | None = None,
-               dtype: torch.dtype | str | None = None, device_map: str | dict | None = None) -> ModelAdapter:
+               dtype: torch.dtype | str | None = None, device_map: str | dict | None = None,
+               max_vision_tokens: int | None = None) -> ModelAdapter:
     """Load an MLLM and its processor (`from_pretrained`), wrapped in its family's adapter.
 
     With no argument, the bundled model.  `device`: CUDA when present, else the CPU; `dtype`: the
@@ -42,6 +43,7 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
     float32 either way).  `device_map="auto"` spreads a model too large for one GPU over all of them
     (needs `accelerate`); `device` is then ignored.  A hub id is only looked up in the local cache
     unless the environment allows downloads (HF_HUB_OFFLINE unset); nothing here forces a download.
+    `max_vision_tokens` bounds every input scale but 1 (`ModelAdapter.max_vision_tokens`, 16,384 by default).
     """
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
@@ -70,4 +72,7 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
         raise UserError(f"device_map={device_map!r}: {str(exc).splitlines()[0]}") from None
     if device_map is None:
         model = model.to(target)
-    return adapter_cls(model, processor, source)
+    adapter = adapter_cls(model, processor, source)
+    if max_vision_tokens is not None:
+        adapter.max_vision_tokens = max_vision_tokens
+    return adapter

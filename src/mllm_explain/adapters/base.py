@@ -17,6 +17,7 @@ from torch import Tensor
 from transformers import BatchFeature
 
 from mllm_explain.errors import UserError
+from mllm_explain.limits import MAX_VISION_TOKENS
 from mllm_explain.maps import FULL_BOX, Box
 
 LOGIT_BLOCK_BYTES = 64 * 2**20  # bytes of W that `logits` converts to float32 at a time: its temporary memory
@@ -91,6 +92,11 @@ class Trace:
         return torch.cat([self.prompt_positions, self.answer_positions])
 
 
+def scaled_size(image: Image.Image, scale: float) -> tuple[int, int]:
+    """(width, height) of `image` resized by `scale`, at least 1 px each way, as `scaled_image` resizes it."""
+    return max(1, round(image.width * scale)), max(1, round(image.height * scale))
+
+
 def _vision_end(views: Sequence[View]) -> int:
     """The position after the last vision token: the user's prompt is searched from there."""
     return int(max(view.positions.max() for view in views)) + 1
@@ -108,11 +114,15 @@ class ModelAdapter:
     """Wraps a Hugging Face MLLM and its processor behind the calls the explanation methods use.
 
     A family adapter declares its `model_types` and overrides `vision_grid` (one grid of vision tokens)
-    or `vision_views` (tiles, overviews, separators), and `scaled_image` for fixed-resolution encoders;
-    everything else is shared.
+    or `vision_views` (tiles, overviews, separators), `scaled_image` for fixed-resolution encoders and
+    `processor_kwargs` where a scale above 1 needs the processor's size lifted; everything else is shared.
+
+    `max_vision_tokens` bounds every scale but 1 (the processor's own size): a scale that would feed more
+    vision tokens is refused by `check_scale` (and so skipped by `explain` with one note).
     """
 
     model_types: ClassVar[tuple[str, ...]] = ()
+    max_vision_tokens: int = MAX_VISION_TOKENS
 
     def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
         self.model = model.eval()
@@ -137,17 +147,23 @@ class ModelAdapter:
     def check_scale(self, image: Image.Image, scale: float) -> None:
         """Raise UserError when the model cannot take `image` at `scale` (here: any scale is possible)."""
 
+    def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
+        """Keyword settings of the processor's call on `image`, `scaled_image`'s output at `scale` (here: none).
+        A family whose processor would shrink an enlarged image back to its default size lifts that size here,
+        for this call only: the default is the processor's, not a limit of the model."""
+        return {}
+
     def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, tuple[float, float, float, float]]:
-        """The image to feed at `scale` and the part of the grid it covers (native resolution: all)."""
+        """The image to feed at `scale` (`check_scale`d) and the part of the grid it covers (native resolution: all)."""
+        self.check_scale(image, scale)
         if scale == 1.0:
             return image, (0.0, 0.0, 1.0, 1.0)
-        width, height = image.size
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        return image.resize(size, Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
+        return image.resize(scaled_size(image, scale), Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
 
     def max_scale(self, image: Image.Image) -> float:
-        """The largest scale `scaled_image` gives a view of `image` with more detail at (1 where
-        the encoder's resolution is fixed or unknown)."""
+        """The largest scale at which the processor as shipped (no size lifted) feeds `image` in more detail,
+        within `max_vision_tokens`: the grounding score's detail view, kept to inputs the model was made to read
+        (an enlarged scale past it is MSEA's to take).  1 where the encoder's resolution is fixed or unknown."""
         return 1.0
 
     @property
@@ -207,16 +223,18 @@ class ModelAdapter:
         """Whether the tokenizer puts BOS before every text it tokenizes."""
         return self.tokenizer("")["input_ids"][:1] == [self.tokenizer.bos_token_id]
 
-    def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = ()):
-        """Processor inputs for the chat turn (one row per image, images of one size), with
-        `answer_ids` appended (teacher forcing)."""
+    def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = (),
+               scale: float = 1.0):
+        """Processor inputs for the chat turn (one row per image, images of one size: `scaled_image`'s output at
+        `scale`), with `answer_ids` appended (teacher forcing)."""
         if not prompt.strip():
             raise UserError("the prompt is empty")
         self.check_text(prompt, "prompt")
         images = [image] if isinstance(image, Image.Image) else list(image)
         text = self.chat_text(prompt)
         try:  # one call per image: some processors (Gemma 3, SmolVLM) read a list of images as one prompt's
-            rows = [self.processor(images=[one], text=[text], return_tensors="pt") for one in images]
+            rows = [self.processor(images=[one], text=[text], return_tensors="pt", **self.processor_kwargs(one, scale))
+                    for one in images]
         except ValueError as exc:  # the processor's checks of its inputs, e.g. an extreme aspect ratio
             size = "x".join(map(str, images[0].size))
             raise UserError(f"the model's processor refused the {size} image: {str(exc).splitlines()[0]}") from None
@@ -233,15 +251,15 @@ class ModelAdapter:
 
     @torch.no_grad()
     def answer_probabilities(self, images: Sequence[Image.Image], prompt: str, answer_ids: Sequence[int],
-                             batch_size: int = 8) -> Tensor:
+                             batch_size: int = 8, scale: float = 1.0) -> Tensor:
         """(B, T): teacher-forced probability of every answer token, for each of several same-size
-        images (e.g. progressively masked copies), a batch of images per forward; float32 logits
-        whatever the model's dtype."""
+        images (e.g. progressively masked copies) seen at `scale`, a batch of images per forward; float32
+        logits whatever the model's dtype."""
         answer = torch.as_tensor(list(answer_ids))
         rows = []
         for start in range(0, len(images), batch_size):
-            chunk = [self.scaled_image(image, 1.0)[0] for image in images[start:start + batch_size]]
-            inputs = self.encode(chunk, prompt, answer_ids)
+            chunk = [self.scaled_image(image, scale)[0] for image in images[start:start + batch_size]]
+            inputs = self.encode(chunk, prompt, answer_ids, scale)
             with self._capture(self.final_norm) as hidden:
                 self.model(**inputs, use_cache=False, logits_to_keep=1)
             length = inputs["input_ids"].shape[1]
@@ -402,7 +420,7 @@ class ModelAdapter:
         if not 0 < scale <= 4:
             raise UserError(f"scale {scale} is outside (0, 4]")
         scaled, box = self.scaled_image(image, scale)
-        inputs = self.encode(scaled, prompt, answer_ids)
+        inputs = self.encode(scaled, prompt, answer_ids, scale)
         ids = inputs["input_ids"][0]
         views = self.vision_views(inputs, scaled, box)
         length = len(ids)

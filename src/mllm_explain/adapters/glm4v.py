@@ -1,6 +1,6 @@
 """GLM-4.1V (`glm4v`): Qwen2-VL's vision-token layout (2x2 merged patches, row-major between the begin and end of
 image tokens) with GLM's own `smart_resize`, whose pixel range counts an image once per frame of the temporal patch
-it is repeated into: the range of the image itself is `size` divided by `temporal_patch_size`."""
+it is repeated into: the range of the image itself is `size` divided by `temporal_patch_size`.  Scales as Qwen2-VL's."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from mllm_explain.adapters.registry import register_adapter
 class Glm4vAdapter(Qwen2VLAdapter):
     model_types = ("glm4v",)
 
+    @property
+    def frames_per_patch(self) -> int:
+        return self.processor.image_processor.temporal_patch_size
+
     def _pixel_range(self, image: Image.Image) -> tuple[int, int, tuple[int, int]]:
         """The pixel range of one frame and the (height, width) the processor would give `image` at scale 1."""
-        processor = self.processor.image_processor
-        frames = processor.temporal_patch_size
-        low, high = processor.size["shortest_edge"], processor.size["longest_edge"]
-        size = smart_resize(frames, image.height, image.width, temporal_factor=frames,
-                            factor=processor.patch_size * processor.merge_size, min_pixels=low, max_pixels=high)
-        return low // frames, high // frames, size
+        frames = self.frames_per_patch
+        size = self.processor.image_processor.size
+        low, high = size["shortest_edge"], size["longest_edge"]
+        return low // frames, high // frames, smart_resize(frames, image.height, image.width, temporal_factor=frames,
+                                                           factor=self._factor, min_pixels=low, max_pixels=high)

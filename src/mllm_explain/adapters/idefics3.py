@@ -8,8 +8,13 @@ tiles, then `\\n<fake_token_around_image><global-img>`, the global image's token
 A sub-image's tokens are a square grid, row-major: its patches pixel-shuffled by `scale_factor`.  An image the
 processor does not split (`do_image_splitting` off, or a `size` of one tile) is the global image alone.
 
-A scale resizes the image before the processor, which resizes its long edge to `size` again: the tiling stays,
-only the detail changes.
+Scales: below 1 the image is shrunk before the processor, which resizes its long edge to `size` again: the tiling
+stays, only the detail changes.  Above 1 the processor's `size["longest_edge"]` is lifted to `scale` times its own
+for that call (`max_image_size`, the tile, is kept) and it resizes the image once, to that edge: the enlarged image
+is split into more tiles of the same size (`scale` times as many each way, to whole tiles) and the global image
+stays one tile, so the tiles see finer detail.  Such a scale is bounded by `max_vision_tokens` (`image_seq_len` per
+tile and for the global image) and by the longest edge the processor allows at all (`MAX_IMAGE_SIZE`, 4096 px),
+and needs image splitting on.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import re
 
 import torch
 from PIL import Image
+from transformers.models.idefics3.image_processing_idefics3 import MAX_IMAGE_SIZE  # SmolVLM's is the same
 
 from mllm_explain.adapters.base import ModelAdapter, View
 from mllm_explain.adapters.registry import register_adapter
-from mllm_explain.maps import Box
+from mllm_explain.errors import UserError
+from mllm_explain.maps import FULL_BOX, Box
 
 _TILE_MARKER = re.compile(r"<row_(\d+)_col_(\d+)>")
 
@@ -65,6 +72,58 @@ class Idefics3Adapter(ModelAdapter):
         views = [View(run, (side, side), ((r - 1) / rows, (c - 1) / cols, r / rows, c / cols), kind="tile")
                  for run, (r, c) in zip(runs, cells)]
         return [*views, View(runs[-1], (side, side), kind="overview" if views else "image")]
+
+    @property
+    def longest_edge(self) -> int:
+        """The processor's own long edge: every image's long edge is resized to it at scale 1."""
+        return self.processor.image_processor.size["longest_edge"]
+
+    def edge(self, scale: float) -> int:
+        """The long edge the processor is given for `scale` above 1."""
+        return round(self.longest_edge * scale)
+
+    def tiles(self, image: Image.Image, edge: int) -> tuple[int, int]:
+        """(rows, columns) of tiles the processor splits `image` into with its long edge resized to `edge` px
+        ((0, 0): the global image alone), as its own `get_number_of_image_patches` counts them."""
+        _, rows, columns = self.processor.image_processor.get_number_of_image_patches(
+            image.height, image.width, {"size": {"longest_edge": edge}})
+        return rows, columns
+
+    def vision_tokens(self, image: Image.Image, edge: int) -> int:
+        """Image tokens of `image` with its long edge resized to `edge` px: `image_seq_len` per tile and for the
+        global image."""
+        rows, columns = self.tiles(image, edge)
+        return (rows * columns + 1) * self.processor.image_seq_len
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        """Any scale up to 1 (the processor resizes the image back); above it, one the processor can split within
+        its largest edge and `max_vision_tokens`."""
+        if scale <= 1:
+            return
+        if not self.processor.image_processor.do_image_splitting:
+            raise UserError(f"scale {scale} is not possible for {type(self).__name__} with image splitting off: "
+                            "its processor resizes any input to one tile")
+        edge = self.edge(scale)
+        if edge > MAX_IMAGE_SIZE:
+            raise UserError(f"scale {scale} gives a long edge of {edge} px, beyond the {MAX_IMAGE_SIZE} px this "
+                            "model's processor shrinks any image to")
+        tokens = self.vision_tokens(image, edge)
+        if tokens > self.max_vision_tokens:
+            rows, columns = self.tiles(image, edge)
+            raise UserError(f"scale {scale} gives {rows}x{columns} tiles and the global image, {tokens} vision tokens, "
+                            f"more than max_vision_tokens={self.max_vision_tokens}")
+
+    def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
+        """Above scale 1, the long edge lifted to `edge(scale)` for this call; the tile size stays."""
+        return {"size": {"longest_edge": self.edge(scale)}} if scale > 1 else {}
+
+    def scaled_image(self, image: Image.Image, scale: float) -> tuple[Image.Image, Box]:
+        """Above scale 1, the image as given, which the processor resizes once, to the lifted edge; below 1, the base's
+        shrunk image."""
+        if scale <= 1:
+            return super().scaled_image(image, scale)
+        self.check_scale(image, scale)
+        return image, FULL_BOX
 
 
 @register_adapter

@@ -6,19 +6,31 @@ onto it and cuts it row-major into squares of the encoder's side (448 px); with 
 whole image stretched onto one tile, the thumbnail, last.  Each tile's InternViT patches are pixel-shuffled by
 `downsample_ratio` into one grid (16x16 at 448 px); the sequence holds `<img>`, the tiles' `<IMG_CONTEXT>`
 tokens tile after tile, then `</img>`, with nothing between tiles.
+
+A scale resizes the image before the processor, whose tiles are the encoder's fixed side: the canvas follows the
+image's aspect ratio, not its size, so an enlarged (or shrunk) image is mostly the same tiles, resampled.  Its size
+counts only where canvases of the same ratio tie (a square image: 1x1, 2x2, 3x3 tiles): the processor takes the
+larger one once the image's area exceeds half of it (`get_optimal_tiled_canvas`), so there enlarging gives more
+tiles (a 448 px square: one tile at scale 1, 2x2 at 1.5, 3x3 above 2.12) and shrinking fewer.  Any scale but 1 is
+bounded by `max_vision_tokens` (`image_seq_length` per tile and for the thumbnail).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from PIL import Image
-from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
+from transformers.models.got_ocr2.image_processing_got_ocr2 import (
+    get_all_supported_aspect_ratios,
+    get_optimal_tiled_canvas,
+)
 
-from mllm_explain.adapters.base import ModelAdapter, View
+from mllm_explain.adapters.base import ModelAdapter, View, scaled_size
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.errors import UserError
 from mllm_explain.maps import Box
 
 
@@ -34,17 +46,64 @@ class InternVLAdapter(ModelAdapter):
         processor's."""
         return self.processor.images_kwargs.get(key, getattr(self.processor.image_processor, key))
 
-    def tiles(self, image: Image.Image, tile: tuple[int, int]) -> tuple[int, int]:
-        """(rows, columns) of `tile`-sized (height, width) tiles the processor cuts `image` into."""
+    @property
+    def tile(self) -> tuple[int, int]:
+        """(height, width) of a tile: the encoder's input."""
+        size = self._setting("size")
+        return size["height"], size["width"]
+
+    def tiles(self, size: tuple[int, int], tile: tuple[int, int]) -> tuple[int, int]:
+        """(rows, columns) of `tile`-sized (height, width) tiles the processor cuts an image of `size` (width,
+        height) into."""
         if not self._setting("crop_to_patches"):
             return 1, 1
-        columns, rows = get_optimal_tiled_canvas((image.height, image.width), tuple(tile),
-                                                 self._setting("min_patches"), self._setting("max_patches"))
+        columns, rows = get_optimal_tiled_canvas(size[::-1], tuple(tile), self._setting("min_patches"),
+                                                 self._setting("max_patches"))
         return rows, columns
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        """Image tokens of an image of `size` (width, height): `image_seq_length` per tile and for the thumbnail."""
+        return self._tokens(math.prod(self.tiles(size, self.tile)))
+
+    def _tokens(self, tiles: int) -> int:
+        return (tiles + (tiles > 1)) * self.processor.image_seq_length
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        """Any scale within `max_vision_tokens`."""
+        if scale == 1.0:
+            return
+        size = scaled_size(image, scale)
+        tokens = self.vision_tokens(size)
+        if tokens > self.max_vision_tokens:
+            rows, columns = self.tiles(size, self.tile)
+            raise UserError(f"scale {scale} gives {rows}x{columns} tiles and the thumbnail, {tokens} vision tokens, "
+                            f"more than max_vision_tokens={self.max_vision_tokens}")
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The smallest scale at which `image` gets the most tiles it can within `max_vision_tokens`: the largest of
+        the canvases that tie with its aspect ratio; 1 where enlarging only resamples the same tiles."""
+        if not self._setting("crop_to_patches"):
+            return 1.0
+        (height, width), ratio = self.tile, image.width / image.height
+        grids = get_all_supported_aspect_ratios(self._setting("min_patches"), self._setting("max_patches"))
+        best = min(abs(ratio - columns / rows) for columns, rows in grids)
+        tied = [(rows, columns) for columns, rows in grids if abs(ratio - columns / rows) == best]
+        now = math.prod(self.tiles(image.size, self.tile))
+        for rows, columns in reversed(tied):  # the most tiles first
+            if rows * columns <= now:
+                break
+            if self._tokens(rows * columns) > self.max_vision_tokens:
+                continue
+            scale = math.sqrt(height * width * rows * columns / 2 / (image.width * image.height))
+            for _ in range(3):  # to the first whole-pixel size over half the canvas
+                if self.tiles(scaled_size(image, scale), self.tile) == (rows, columns):
+                    return scale
+                scale += 1 / min(image.size)
+        return 1.0
 
     def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
         count, _, height, width = inputs["pixel_values"].shape
-        rows, columns = self.tiles(image, (height, width))
+        rows, columns = self.tiles(image.size, (height, width))
         if count != rows * columns + (rows * columns > 1):
             raise RuntimeError(f"the processor made {count} tiles of the {image.width}x{image.height} image, "
                                f"not the {rows}x{columns} tiles (and thumbnail) expected")
@@ -59,6 +118,7 @@ class InternVLAdapter(ModelAdapter):
                                  (i // columns + 1) / rows, (i % columns + 1) / columns))
                  for i in range(count - 1)]
         return [*views, View(positions[-1], grid, kind="overview")]
+
 
 
 class InternVLLetterboxAdapter(FixedResolutionAdapter, InternVLAdapter):

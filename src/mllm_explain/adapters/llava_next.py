@@ -15,6 +15,13 @@ no view.  An encoder whose tile is no whole number of patches (SigLIP-384/14: 27
 drops a strip at each tile's bottom and right: the overview says so exactly; the tile view spreads each tile's
 patches evenly over the tile, centred on what they see, so a cell is at most half that strip (SigLIP: 3 px, a
 fifth of a patch) off the patch it stands for.
+
+A scale resizes the image before the processor, which picks its canvas from the new size: an enlarged image
+picks a larger pinpoint (more tiles, each seeing finer detail) until it fills the largest one that holds it
+(`max_scale`); beyond that the processor shrinks it back into that canvas, so such scales are refused (within
+`SCALE_TOLERANCE`).  OneVision's grid over `anyres_max_N` tiles' worth is shrunk back for the language model,
+so there more tiles mostly mean finer features at about the same grid.  Any scale but 1 is bounded by
+`max_vision_tokens` (the overview's, the tile grid's and its row ends).
 """
 
 from __future__ import annotations
@@ -24,9 +31,12 @@ import math
 from PIL import Image
 from transformers.image_processing_utils import select_best_resolution
 
-from mllm_explain.adapters.base import ModelAdapter, View
+from mllm_explain.adapters.base import ModelAdapter, View, scaled_size
 from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.errors import UserError
 from mllm_explain.maps import FULL_BOX, Box
+
+SCALE_TOLERANCE = 0.01  # a scale this far (relatively) beyond the largest pinpoint's is taken: a shrink of <= 1%
 
 
 def _overlap(grid: tuple[float, float], image: tuple[float, float]) -> tuple[float, float, float, float]:
@@ -36,6 +46,7 @@ def _overlap(grid: tuple[float, float], image: tuple[float, float]) -> tuple[flo
     image_length, grid_length = image[1] - image[0], grid[1] - grid[0]
     return ((start - image[0]) / image_length, (end - image[0]) / image_length,
             (start - grid[0]) / grid_length, (end - grid[0]) / grid_length)
+
 
 
 @register_adapter
@@ -61,11 +72,41 @@ class LlavaNextAdapter(ModelAdapter):
             views.append(View(tiles, (rows, cols), image_box=image_box, grid_box=tile_box, kind="tile"))
         return views
 
-    def max_scale(self, image: Image.Image) -> float:
-        """The scale at which the image fills the pinpoint that holds it largest: beyond it the processor shrinks
-        it back into that canvas, and no more of its pixels reach the encoder."""
+    def fill_scale(self, image: Image.Image) -> tuple[float, tuple[int, int]]:
+        """The scale at which the image fills the pinpoint that holds it largest, and that pinpoint (height, width):
+        beyond it the processor shrinks the image back into that canvas, and no more of its pixels reach the
+        encoder."""
         width, height = image.size
-        return max(1.0, *(min(w / width, h / height) for h, w in self.model.config.image_grid_pinpoints))
+        return max((min(w / width, h / height), (h, w)) for h, w in self.model.config.image_grid_pinpoints)
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        """Image tokens of an input of `size` (width, height): the overview's, the tile grid's and its row ends."""
+        vision = self.model.config.vision_config
+        rows, cols, _, _ = self._tile_grid(size[1], size[0])
+        return (vision.image_size // vision.patch_size) ** 2 + rows * (cols + 1)
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        """Any scale up to the largest pinpoint's (`fill_scale`, within `SCALE_TOLERANCE`) and `max_vision_tokens`."""
+        if scale == 1.0:
+            return
+        largest, (canvas_h, canvas_w) = self.fill_scale(image)
+        if scale > 1 and scale > largest * (1 + SCALE_TOLERANCE):
+            where = f"at scale {largest:.3g}" if largest > 1 else "already at scale 1"
+            raise UserError(f"scale {scale} shows no more: this {image.width}x{image.height} image fills the model's "
+                            f"largest canvas of tiles ({canvas_w}x{canvas_h} px) {where}, and its processor shrinks "
+                            "any larger input back into it")
+        size = scaled_size(image, scale)
+        tokens = self.vision_tokens(size)
+        if tokens > self.max_vision_tokens:
+            raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input of {tokens} vision tokens, more than "
+                            f"max_vision_tokens={self.max_vision_tokens}")
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The largest scale up to the largest pinpoint's (`fill_scale`) within `max_vision_tokens` (at least 1)."""
+        scale = self.fill_scale(image)[0]
+        while scale > 1 and self.vision_tokens(scaled_size(image, scale)) > self.max_vision_tokens:
+            scale -= 1 / max(image.size)
+        return max(1.0, scale)
 
     def _tile_grid(self, height: int, width: int) -> tuple[int, int, Box, Box]:
         """(rows, cols, image_box, grid_box) of the unpadded grid of tiles of a `height` x `width` image."""

@@ -4,9 +4,11 @@ and then stretches it up to whole merged patches (`patch_size` x `spatial_merge_
 [IMG] token, row by row, each row ended by [IMG_BREAK] and the last by [IMG_END] (markers, in no view).  The [IMG]
 tokens form one grid over the whole image.
 
-A scale is a different input size: the size the processor would give the image, times the scale.  Scales that
-would exceed the longest edge are refused (the processor would shrink the image back), and so are inputs of one
-merged patch (28 px or less each way in the checkpoints), which transformers' Mistral 3 cannot take.
+A scale is a different input size: the size the processor would give the image, times the scale.  Scale 1 is the
+processor's own size; above it the processor's longest edge is lifted for that call only (a default of the
+processor, not a limit of the model), so an enlarged image is fed as enlarged.  Any scale but 1 is bounded by
+`max_vision_tokens`, and inputs of one merged patch (28 px or less each way in the checkpoints), which transformers'
+Mistral 3 cannot take, are refused.
 """
 
 from __future__ import annotations
@@ -42,9 +44,30 @@ class Mistral3Adapter(ModelAdapter):
             return image.size
         return math.floor(image.width / ratio), math.floor(image.height / ratio)
 
+    def _merged(self) -> int:
+        """Pixels per merged patch, each way: one [IMG] token."""
+        return self.model.config.vision_config.patch_size * self.model.config.spatial_merge_size
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        """[IMG] tokens of a (width, height) input fed at its own size (rounded up to whole merged patches)."""
+        merged = self._merged()
+        return math.ceil(size[0] / merged) * math.ceil(size[1] / merged)
+
     def max_scale(self, image: Image.Image) -> float:
-        """The scale that brings the input's longer side to the longest edge."""
-        return self.longest_edge / max(self._input_size(image))
+        """The scale that brings the input's longer side to the processor's own longest edge, within
+        `max_vision_tokens` (at least 1)."""
+        width, height = self._input_size(image)
+        scale = min(self.longest_edge / max(width, height),
+                    math.sqrt(self.max_vision_tokens / self.vision_tokens((width, height))))
+        while scale > 1 and self.vision_tokens((round(width * scale), round(height * scale))) > self.max_vision_tokens:
+            scale -= 1 / max(width, height)
+        return max(1.0, scale)
+
+    def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
+        """Above scale 1, the longest edge lifted to the enlarged image's, so the processor keeps its size."""
+        if scale <= 1.0 or max(image.size) <= self.longest_edge:
+            return {}
+        return {"size": {"longest_edge": max(image.size)}}
 
     def check_scale(self, image: Image.Image, scale: float) -> None:
         self._scaled_size(image, scale)
@@ -56,16 +79,16 @@ class Mistral3Adapter(ModelAdapter):
         return image.resize(size, Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
 
     def _scaled_size(self, image: Image.Image, scale: float) -> tuple[int, int]:
-        """(width, height) the processor fits `image` at `scale` to; a UserError beyond its longest edge, or for
+        """(width, height) the processor fits `image` at `scale` to; a UserError beyond `max_vision_tokens`, or for
         one merged patch, which transformers' `Mistral3Model.get_image_features` cannot take (it squeezes the
         single feature row away)."""
         size = self._input_size(image)
         if scale != 1.0:
             size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-        merged = self.model.config.vision_config.patch_size * self.model.config.spatial_merge_size
-        if max(size) > self.longest_edge:
-            raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, beyond this model's longest edge "
-                            f"of {self.longest_edge} px")
+            if self.vision_tokens(size) > self.max_vision_tokens:
+                raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input of {self.vision_tokens(size)} "
+                                f"vision tokens, more than max_vision_tokens={self.max_vision_tokens}")
+        merged = self._merged()
         if max(size) <= merged:
             raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, one vision token: this model needs "
                             f"an input over {merged} px on one side")

@@ -173,7 +173,7 @@ class _Worker:
     def rows(self, sample: Sample, missing: list[str], prior: list[dict]) -> list[dict]:
         """The rows `missing` of `sample`, whose rows already written are `prior`."""
         if self.model is None:
-            self.model = load_model(**self.load)
+            self.model = load_model(**self.load, max_vision_tokens=self.config.max_vision_tokens)
         return list(_Rows(self.model, self.config, prior, self.vocabulary).sample_rows(sample, missing))
 
 

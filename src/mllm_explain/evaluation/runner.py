@@ -60,6 +60,7 @@ from mllm_explain.evaluation.metrics import (
 from mllm_explain.evaluation.words import synthetic_lexicon
 from mllm_explain.explanation import group_words, word_starts
 from mllm_explain.images import load_image
+from mllm_explain.limits import MAX_VISION_TOKENS
 from mllm_explain.methods import get_method, options_for
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
 from mllm_explain.pipeline import SharedTraces, explain, usable_scales
@@ -77,12 +78,13 @@ SETTINGS = "settings.json"
 RESULTS = ("samples.jsonl", "summary.json", "summary.csv", "by_word_class.json", "metrics.png", "curves.png")
 # What a row depends on: every row of a run folder must come from the same values of these.
 ROW_SETTINGS = ("model", "data", "format", "prompt", "answer", "options", "max_new_tokens", "faithfulness", "steps",
-                "input_scale", "cost")
+                "input_scale", "cost", "max_vision_tokens")
 
 
 @dataclass
 class EvaluationConfig:
-    """What to evaluate and where to write it; `options` go to every method (e.g. scales)."""
+    """What to evaluate and where to write it; `options` go to every method that takes them (e.g. scales), and a
+    key prefixed with a method (`msea.scales`) to that method alone (`methods.options_for`)."""
 
     data: Path
     fmt: str
@@ -98,6 +100,7 @@ class EvaluationConfig:
     input_scale: float = 1.0  # every image (and its mask) is resized by this before anything else
     hallucination: bool = False
     cost: str = "shared"  # shared: one forward per distinct input for all methods | separate: each method its own
+    max_vision_tokens: int = MAX_VISION_TOKENS  # the model's bound on every scale but 1 (`ModelAdapter`)
 
     def __post_init__(self) -> None:
         if self.answer not in ANSWER_MODES:
@@ -108,6 +111,8 @@ class EvaluationConfig:
             raise UserError(f"--input-scale must be in (0, 4], got {self.input_scale}")
         if not self.methods and not self.hallucination:
             raise UserError("--methods names no method")
+        if self.max_vision_tokens < 1:
+            raise UserError(f"--max-vision-tokens must be positive, got {self.max_vision_tokens}")
 
     def settings(self, model: str) -> dict:
         """What settings.json records for a run of `model` (a path or hub id), as JSON values."""
@@ -118,6 +123,7 @@ class EvaluationConfig:
             "options": {m: get_method(m, **options_for(m, self.options)).options() for m in self.methods},
             "max_new_tokens": self.max_new_tokens, "faithfulness": self.faithfulness, "steps": self.steps,
             "input_scale": self.input_scale, "cost": self.cost, "methods": self.methods,
+            "max_vision_tokens": self.max_vision_tokens,
             "hallucination": self.hallucination,
             "limit": self.limit,
         }, default=str))
@@ -276,6 +282,8 @@ class Evaluation:
     def __init__(self, model: ModelAdapter, config: EvaluationConfig, samples: list[Sample] | None = None,
                  fresh: bool = False) -> None:
         self.model = model
+        if isinstance(model, ModelAdapter):  # the run's bound on enlarged scales (a Ray driver holds no model)
+            model.max_vision_tokens = config.max_vision_tokens
         self.config = config
         samples = samples if samples is not None else load_samples(config.data, config.fmt, config.prompt)
         self.samples = samples[:config.limit]
@@ -403,7 +411,7 @@ class Evaluation:
         scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
         faithful = self._faithfulness(sample, image, explanation.token_ids, scores, maps)
         return {**row, **cost, **_scores_row(scores), "faithfulness": faithful, "scales": list(explanation.scales),
-                "views": len(explanation.views)}
+                "vision_tokens": list(explanation.vision_tokens), "views": len(explanation.views)}
 
     def _random_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
         row = {"sample_id": sample.sample_id, "method": RANDOM, "seconds": math.nan, "peak_mem_mb": math.nan}
@@ -470,12 +478,21 @@ class Evaluation:
                 "peak_mem_mb": mean([r["peak_mem_mb"] for r in rows]),
             }
         summary = {"methods": methods, "n_samples": len(self.samples), "model": self.model.name_or_path,
-                   "data": str(self.config.data), "cost": self.cost_summary(selected)}
+                   "data": str(self.config.data), "cost": self.cost_summary(selected),
+                   "changed_options": self.changed_options()}
         if hallucination is not None:  # in the dataset's order, so that the bootstrap's draws do not depend on
             order = {sample.sample_id: i for i, sample in enumerate(self.samples)}  # the order rows were written
             rows = sorted(hallucination, key=lambda row: order[row["sample_id"]])
             summary["hallucination"] = detection([row["nouns"] for row in rows])
         return summary
+
+    def changed_options(self) -> dict[str, dict]:
+        """Per method, the options of this run that differ from the method's defaults (JSON values)."""
+        changed = {}
+        for method in self.config.methods:
+            default, used = get_method(method).options(), get_method(method, **options_for(method, self.config.options))
+            changed[method] = {key: value for key, value in used.options().items() if default[key] != value}
+        return json.loads(json.dumps(changed))
 
     def cost_summary(self, selected: dict[str, list[dict]]) -> dict:
         """What `seconds_per_caption` means in this run, and (shared cost) its two parts per method."""
@@ -543,11 +560,21 @@ def markdown_table(summary: dict) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, values in summary["methods"].items():
         cells = ["–" if values[k] is None or math.isnan(values[k]) else f"{values[k]:.3f}" for k in METRICS]
-        lines.append("| " + " | ".join([method, *cells]) + " |")
+        label = method + _changed(summary.get("changed_options", {}).get(method))
+        lines.append("| " + " | ".join([label, *cells]) + " |")
     lines.append(f"\n{summary['n_samples']} samples, model {summary['model']}, data {summary['data']}")
     if "hallucination" in summary:
         lines += ["", hallucination_table(summary["hallucination"])]
     return "\n".join(lines)
+
+
+def _changed(options: dict | None) -> str:
+    """' (scales=1,1.5)': a method's options that differ from its defaults, for its row's label."""
+    if not options:
+        return ""
+    shown = {key: ",".join(f"{v:g}" for v in value) if isinstance(value, list) else value
+             for key, value in options.items()}
+    return " (" + ", ".join(f"{key}={value}" for key, value in shown.items()) + ")"
 
 
 def plot_metrics(summary: dict, path: Path) -> None:

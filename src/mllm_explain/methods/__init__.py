@@ -4,6 +4,7 @@ from mllm_explain.methods import arc, attention, grad_act, logit_lens, msea, mse
 from mllm_explain.methods.base import ExplanationMethod, TokenActivation, TokenMaps
 from mllm_explain.methods.registry import (
     METHODS,
+    changed_by_plain,
     get_method,
     list_methods,
     options_for,
@@ -11,5 +12,5 @@ from mllm_explain.methods.registry import (
     register_method,
 )
 
-__all__ = ["METHODS", "ExplanationMethod", "TokenActivation", "TokenMaps", "get_method", "list_methods",
-           "options_for", "parse_option", "register_method"]
+__all__ = ["METHODS", "ExplanationMethod", "TokenActivation", "TokenMaps", "changed_by_plain", "get_method",
+           "list_methods", "options_for", "parse_option", "register_method"]
