@@ -407,7 +407,7 @@ def _placement(device: str | None, dtype: str | None) -> dict:
 def _method_options(names: list[str], scales: str | None, option: list[str] | None) -> dict:
     """--scales and every -o [METHOD.]KEY=VALUE as typed keyword options for the methods `names`; with several
     methods, one `note:` line per plain option naming the methods whose defaults it changes."""
-    from mllm_explain.methods import changed_by_plain, parse_option
+    from mllm_explain.methods import changed_by_plain, option_text, parse_option
 
     options = dict(parse_option(text, names) for text in option or [])
     if scales is not None:
@@ -415,14 +415,10 @@ def _method_options(names: list[str], scales: str | None, option: list[str] | No
     if len(names) > 1:
         for key, changed in changed_by_plain(options, names).items():
             if changed:
-                err.print(f"note: {key}={_shown(options[key])} changes {', '.join(changed)}; to change one method, "
-                          f"prefix it: -o {changed[-1]}.{key}=...", highlight=False, soft_wrap=True)
+                err.print(f"note: {key}={option_text(options[key])} changes {', '.join(changed)}; to change one "
+                          f"method, prefix it: -o {changed[-1]}.{key}=...", highlight=False, soft_wrap=True)
     return options
 
-
-def _shown(value: object) -> str:
-    """An option's value as it is typed on the command line."""
-    return ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else str(value)
 
 
 def _parse_scales(text: str) -> list[float]:

@@ -48,7 +48,6 @@ def _overlap(grid: tuple[float, float], image: tuple[float, float]) -> tuple[flo
             (start - grid[0]) / grid_length, (end - grid[0]) / grid_length)
 
 
-
 @register_adapter
 class LlavaNextAdapter(ModelAdapter):
     model_types = ("llava_next",)

@@ -61,7 +61,7 @@ from mllm_explain.evaluation.words import synthetic_lexicon
 from mllm_explain.explanation import group_words, word_starts
 from mllm_explain.images import load_image
 from mllm_explain.limits import MAX_VISION_TOKENS
-from mllm_explain.methods import get_method, options_for
+from mllm_explain.methods import get_method, option_text, options_for
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
 from mllm_explain.pipeline import SharedTraces, explain, usable_scales
 
@@ -572,9 +572,7 @@ def _changed(options: dict | None) -> str:
     """' (scales=1,1.5)': a method's options that differ from its defaults, for its row's label."""
     if not options:
         return ""
-    shown = {key: ",".join(f"{v:g}" for v in value) if isinstance(value, list) else value
-             for key, value in options.items()}
-    return " (" + ", ".join(f"{key}={value}" for key, value in shown.items()) + ")"
+    return " (" + ", ".join(f"{key}={option_text(value)}" for key, value in options.items()) + ")"
 
 
 def plot_metrics(summary: dict, path: Path) -> None:

@@ -7,10 +7,11 @@ from mllm_explain.methods.registry import (
     changed_by_plain,
     get_method,
     list_methods,
+    option_text,
     options_for,
     parse_option,
     register_method,
 )
 
 __all__ = ["METHODS", "ExplanationMethod", "TokenActivation", "TokenMaps", "changed_by_plain", "get_method",
-           "list_methods", "options_for", "parse_option", "register_method"]
+           "list_methods", "option_text", "options_for", "parse_option", "register_method"]

@@ -71,5 +71,10 @@ def parse_option(text: str, names: list[str]) -> tuple[str, object]:
         raise UserError(f"bad option {text!r}: {raw!r} is not a {type(default).__name__}") from None
 
 
+def option_text(value: object) -> str:
+    """An option's value as `parse_option` reads it: a tuple of scales (or its JSON list) as '1,1.5'."""
+    return ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else str(value)
+
+
 def list_methods() -> list[str]:
     return sorted(METHODS)
