@@ -42,7 +42,8 @@ def test_evaluate_writes_the_summary_table_and_plots(scenes, tmp_path):
     result = evaluate(scenes, tmp_path, "--limit", "3", "--steps", "4")
     assert "| method |" in result.stdout and "| tam |" in result.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary) == {"methods", "n_samples", "model", "data", "cost", "changed_options"}
+    assert set(summary) == {"methods", "n_samples", "protocol", "model", "data", "cost", "changed_options"}
+    assert summary["protocol"] == "ours"
     assert summary["changed_options"] == {method: {} for method in METHODS}
     assert summary["n_samples"] == 3
     assert list(summary["methods"]) == ["generation", *METHODS, "random"]

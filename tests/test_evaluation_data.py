@@ -11,7 +11,7 @@ from PIL import Image
 
 from mllm_explain.data.synth import DEFAULT_PROMPT, write_dataset
 from mllm_explain.errors import UserError
-from mllm_explain.evaluation.datasets import DEFAULT_PROMPTS, load_samples
+from mllm_explain.evaluation.datasets import DEFAULT_PROMPTS, TAM_COCO_CATEGORIES, load_samples
 
 
 def write_png(path: Path, array: np.ndarray) -> None:
@@ -150,3 +150,69 @@ def test_a_rotated_photo_and_its_mask_are_read_upright(tmp_path, mask_drawn_on):
     image = np.asarray(load_image(sample.image))
     assert image.shape[:2] == sample.mask().shape == (40, 60)
     assert np.array_equal(sample.mask() == 7, image[..., 0] > 128)
+
+
+# --- what TAM's code reads: read under --protocol tam, refused or noted under ours ------------------------
+
+def test_anno_records_with_more_fields_load_with_the_first_four(tmp_path):
+    make_anno_layout(tmp_path)
+    records = json.loads((tmp_path / "anno.json").read_text())
+    (tmp_path / "anno.json").write_text(json.dumps([record + [{"boxes": []}, "extra"] for record in records]))
+    for protocol in ("ours", "tam"):
+        samples = load_samples(tmp_path, "grandf", protocol=protocol)
+        assert samples[1].categories == {"teddy bear": 88, "cup": 47}
+        assert samples[1].caption == "A teddy bear and a cup."
+
+
+def test_a_coco_file_without_categories_uses_tams_table(tmp_path):
+    make_coco14(tmp_path)
+    instances = tmp_path / "annotations" / "instances_minival2014.json"
+    instances.write_text(json.dumps({k: v for k, v in json.loads(instances.read_text()).items() if k != "categories"}))
+    notes = []
+    samples = load_samples(tmp_path, "coco14", notice=notes.append)
+    assert samples[0].categories == TAM_COCO_CATEGORIES and len(TAM_COCO_CATEGORIES) == 80
+    assert TAM_COCO_CATEGORIES["ball"] == 37 and "sports ball" not in TAM_COCO_CATEGORIES
+    assert len(notes) == 1 and notes[0].startswith("note:") and "80" in notes[0]
+
+
+def test_tams_protocol_always_matches_words_to_tams_coco_table(tmp_path):
+    make_coco14(tmp_path)
+    assert load_samples(tmp_path, "coco14")[0].categories == {"person": 1, "bear": 23, "traffic light": 10}
+    notes = []
+    assert load_samples(tmp_path, "coco14", protocol="tam", notice=notes.append)[0].categories == TAM_COCO_CATEGORIES
+    assert len(notes) == 1 and "TAM's table" in notes[0]
+
+
+def test_a_missing_mask_is_refused_by_ours_and_empty_under_tams(tmp_path):
+    make_anno_layout(tmp_path)
+    (tmp_path / "seg_label" / "1.png").unlink()
+    with pytest.raises(UserError, match=r"1 segmentation label\(s\) are missing.*--protocol tam"):
+        load_samples(tmp_path, "grandf")
+    notes = []
+    samples = load_samples(tmp_path, "grandf", protocol="tam", notice=notes.append)
+    assert samples[1].mask("tam") is None and samples[0].mask("tam").shape == (16, 16)
+    assert len(notes) == 1 and notes[0].startswith("note: 1 segmentation label(s) are missing")
+
+
+def test_a_mask_of_another_size_is_refused_by_ours_and_kept_under_tams(tmp_path):
+    make_anno_layout(tmp_path)
+    write_png(tmp_path / "seg_label" / "1.png", np.full((8, 20), 88, np.uint8))
+    with pytest.raises(UserError, match="differ in size.*--protocol tam resizes the maps"):
+        load_samples(tmp_path, "grandf")
+    notes = []
+    samples = load_samples(tmp_path, "grandf", protocol="tam", notice=notes.append)
+    assert samples[1].mask("tam").shape == (8, 20)  # TAM resizes each map to the mask
+    assert len(notes) == 1 and "maps are resized to the label" in notes[0]
+
+
+def test_palette_masks_are_read_as_indices_by_ours_and_grey_by_tams(tmp_path):
+    make_anno_layout(tmp_path)
+    palette = Image.fromarray(label(1), mode="P")
+    palette.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)  # index 1 is white: grey level 255
+    palette.save(tmp_path / "seg_label" / "0.png")
+    for protocol, value in (("ours", 1), ("tam", 255)):
+        notes = []
+        sample = load_samples(tmp_path, "grandf", protocol=protocol, notice=notes.append)[0]
+        assert set(np.unique(sample.mask(protocol))) == {0, value}
+        assert len(notes) == 1 and "palette" in notes[0]
+    assert "indices" in notes[0] and "grey" in notes[0]

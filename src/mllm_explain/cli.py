@@ -296,13 +296,22 @@ def evaluate_command(
     model: ModelOption = None,
     out: Annotated[Path, typer.Option(help="Folder for samples.jsonl, summary.json/.csv, by_word_class.json and "
                                            "plots.")] = Path("evaluation"),
-    faithfulness: Annotated[bool, typer.Option(help="Also run deletion/insertion curves (slower).")] = True,
+    faithfulness: Annotated[Optional[bool], typer.Option(help="Also run deletion/insertion curves (slower; the "
+                                                              "default under our protocol, not TAM's).")] = None,
     steps: Annotated[int, typer.Option(help="Perturbation steps per faithfulness curve.", min=1)] = 8,
     scales: Annotated[Optional[str], typer.Option(help="Comma-separated input scales for every method, e.g. "
                                                        "1,2 (to change one method's: -o METHOD.scales=...).")] = None,
     option: MethodOptions = None,
     prompt: Annotated[Optional[str], typer.Option(help="Prompt instead of the format's default (TAM's).")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest generated caption in tokens.", min=1)] = 64,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="Longest generated caption in tokens (default 64; "
+                                                               "256 under --protocol tam, as TAM's).", min=1)] = None,
+    protocol: Annotated[str, typer.Option(help="ours: our scoring (docs/METHODS.md); tam: TAM's eval.py to the letter "
+                                               "(NLTK word classes, its end token and map path), for numbers to set "
+                                               "beside published ones (needs the tam extra and NLTK's data).")]
+    = "ours",
+    nltk_data: Annotated[Optional[Path], typer.Option(help="Folder holding NLTK's tagger (taggers/) and WordNet "
+                                                           "(corpora/wordnet) for --protocol tam, if not on NLTK's "
+                                                           "own path.")] = None,
     cost: Annotated[str, typer.Option(help="shared: each sample's forwards run once for every method that reads "
                                            "them (and a generated caption's states are reused); separate: each "
                                            "method runs its own, as `explain` alone would. Scores are the same; "
@@ -349,9 +358,13 @@ def evaluate_command(
     config = EvaluationConfig(data=data, fmt=fmt, methods=names, out=out, limit=limit, answer=answer,
                               faithfulness=faithfulness, steps=steps, options=options, prompt=prompt,
                               max_new_tokens=max_new_tokens, input_scale=input_scale, hallucination=hallucination,
-                              cost=cost, max_vision_tokens=max_vision_tokens)
+                              cost=cost, max_vision_tokens=max_vision_tokens, protocol=protocol, nltk_data=nltk_data)
+    if protocol == "tam":  # NLTK and its data are there, before the model loads
+        from mllm_explain.evaluation.tam_protocol import tam_language
+
+        tam_language(nltk_data)
     with locked_folder(out):  # checked, locked and its settings compared before the model loads
-        samples = load_samples(data, fmt, prompt)
+        samples = load_samples(data, fmt, prompt, protocol, notice=lambda line: err.print(line, highlight=False))
         start_run(config, model_source(model), fresh)
         run = (Evaluation(load_model(model, **placement), config, samples) if ray_workers is None
                else ray_workers.evaluation(config, samples))

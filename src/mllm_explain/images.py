@@ -51,6 +51,12 @@ def header_size(path: Path) -> tuple[int, int]:
         return image.size
 
 
+def header_mode(path: Path) -> str:
+    """PIL's mode of the image file at `path` ('L', 'P', 'RGB', ...), from its header."""
+    with _opened(path) as image:
+        return image.mode
+
+
 def orientation(path: Path) -> int:
     """The EXIF orientation of the image file at `path` (1, upright, when it has none), from its header."""
     with _opened(path) as image:

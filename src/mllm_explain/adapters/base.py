@@ -324,11 +324,12 @@ class ModelAdapter:
         return self.tokenizer.decode([token], clean_up_tokenization_spaces=False)
 
     @torch.inference_mode()
-    def generate(self, image: Image.Image, prompt: str, max_new_tokens: int = 64) -> list[int]:
-        """Greedy answer token ids (without the end-of-turn token), from the view `trace` sees at scale 1."""
+    def generate(self, image: Image.Image, prompt: str, max_new_tokens: int = 64, keep_stop: bool = False) -> list[int]:
+        """Greedy answer token ids, from the view `trace` sees at scale 1; the end-of-turn token that ended
+        the answer is kept with `keep_stop` (TAM's protocol explains it too)."""
         inputs = self.encode(self.scaled_image(image, 1.0)[0], prompt)
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        return self._until_stop(out[0, inputs["input_ids"].shape[1]:].tolist())
+        return self.until_stop(out[0, inputs["input_ids"].shape[1]:].tolist(), keep_stop)
 
     @torch.no_grad()  # not inference_mode: `last_layer_gradients` may run a grad forward on the trace's inputs
     def generate_trace(self, image: Image.Image, prompt: str, max_new_tokens: int = 64,
@@ -345,7 +346,7 @@ class ModelAdapter:
         with self._capture(self.final_norm) as states:
             out = self.model.generate(**inputs, max_new_tokens=max_new_tokens + 1, do_sample=False)
         length = inputs["input_ids"].shape[1]
-        answer = self._until_stop(out[0, length:].tolist()[:max_new_tokens])
+        answer = self.until_stop(out[0, length:].tolist()[:max_new_tokens])
         if not answer:
             return answer, None
         hidden = torch.cat([step[0] for step in states])[:length + len(answer)].float().cpu()
@@ -358,12 +359,12 @@ class ModelAdapter:
             inputs=self.encode(scaled, prompt, answer) if gradients else None,
         )
 
-    def _until_stop(self, new: list[int]) -> list[int]:
-        """Generated ids up to the first end-of-turn, end-of-text or padding token."""
+    def until_stop(self, new: list[int], keep_stop: bool = False) -> list[int]:
+        """Generated ids up to the first end-of-turn, end-of-text or padding token (included with `keep_stop`)."""
         stops = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id, *self._eos_ids()}
         for i, token in enumerate(new):
             if token in stops:
-                return new[:i]
+                return new[:i + keep_stop]
         return new
 
     def _eos_ids(self) -> list[int]:

@@ -19,6 +19,11 @@ Output folder:
   divided among its readers; the generation's states cost nothing extra).  With "separate" every method
   runs its own forwards, as `explain` alone would, and `seconds` is that whole call.  Scores are the same
   either way.
+- Protocol (`protocol`): "ours" (the default, `metrics.score_maps`) or "tam", TAM's eval.py to the letter
+  (`tam_protocol`): the caption generated up to 256 tokens with its end token explained too, TAM's words,
+  NLTK's word classes, uint8 maps on the token grid resized to the mask; a row then holds TAM's lists, and
+  the summary pools them as TAM does (one NaN precision makes the mean NaN) and counts dropped captions.
+  It scores plausibility only (no faithfulness curves, no teacher-forced reference captions).
 - `settings.json`: the run's settings.  A rerun resumes only under the same settings for everything
   that changes a row (`ROW_SETTINGS`), so one summary never mixes two runs; `--limit` and
   `--methods` only choose which rows are computed and summarised and may change.  `fresh` starts
@@ -45,7 +50,7 @@ from PIL import Image
 
 from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.errors import UserError
-from mllm_explain.evaluation.datasets import DEFAULT_PROMPTS, Sample, load_samples
+from mllm_explain.evaluation.datasets import DEFAULT_PROMPTS, PROTOCOLS, Sample, load_samples
 from mllm_explain.evaluation.hallucination import detection, noun_rows, sample_seed
 from mllm_explain.evaluation.hallucination import markdown as hallucination_table
 from mllm_explain.evaluation.metrics import (
@@ -57,10 +62,20 @@ from mllm_explain.evaluation.metrics import (
     random_saliency,
     score_maps,
 )
+from mllm_explain.evaluation.tam_protocol import (
+    LABEL_KINDS,
+    TamScores,
+    grid_uint8,
+    pooled_mean,
+    score_tam,
+    tam_language,
+    word_groups,
+)
 from mllm_explain.evaluation.words import synthetic_lexicon
-from mllm_explain.explanation import group_words, word_starts
+from mllm_explain.explanation import Explanation, group_words, word_starts
 from mllm_explain.images import load_image
 from mllm_explain.limits import MAX_VISION_TOKENS
+from mllm_explain.maps import FULL_BOX, box_grid, crop_resize
 from mllm_explain.methods import get_method, option_text, options_for
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
 from mllm_explain.pipeline import SharedTraces, explain, usable_scales
@@ -78,7 +93,8 @@ SETTINGS = "settings.json"
 RESULTS = ("samples.jsonl", "summary.json", "summary.csv", "by_word_class.json", "metrics.png", "curves.png")
 # What a row depends on: every row of a run folder must come from the same values of these.
 ROW_SETTINGS = ("model", "data", "format", "prompt", "answer", "options", "max_new_tokens", "faithfulness", "steps",
-                "input_scale", "cost", "max_vision_tokens")
+                "input_scale", "cost", "max_vision_tokens", "protocol")
+MAX_NEW_TOKENS = {"ours": 64, "tam": 256}  # TAM's eval.py generates up to 256
 
 
 @dataclass
@@ -92,15 +108,17 @@ class EvaluationConfig:
     out: Path
     limit: int | None = None
     answer: str = "generate"
-    faithfulness: bool = True
+    faithfulness: bool | None = None  # None: on under our protocol, off under TAM's (which has none)
     steps: int = 8
     options: dict = field(default_factory=dict)
     prompt: str | None = None
-    max_new_tokens: int = 64
+    max_new_tokens: int | None = None  # None: the protocol's (`MAX_NEW_TOKENS`)
     input_scale: float = 1.0  # every image (and its mask) is resized by this before anything else
     hallucination: bool = False
     cost: str = "shared"  # shared: one forward per distinct input for all methods | separate: each method its own
     max_vision_tokens: int = MAX_VISION_TOKENS  # the model's bound on every scale but 1 (`ModelAdapter`)
+    protocol: str = "ours"  # how maps are scored: ours, or TAM's eval.py to the letter (module docstring)
+    nltk_data: Path | None = None  # a folder with NLTK's tagger and WordNet for TAM's protocol (else NLTK's path)
 
     def __post_init__(self) -> None:
         if self.answer not in ANSWER_MODES:
@@ -113,6 +131,17 @@ class EvaluationConfig:
             raise UserError("--methods names no method")
         if self.max_vision_tokens < 1:
             raise UserError(f"--max-vision-tokens must be positive, got {self.max_vision_tokens}")
+        if self.protocol not in PROTOCOLS:
+            raise UserError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if self.protocol == "tam" and self.answer != "generate":
+            raise UserError("--protocol tam scores the model's own captions, as TAM's code does; drop --answer")
+        if self.protocol == "tam" and self.faithfulness:
+            raise UserError("--protocol tam scores plausibility only (TAM's code has no faithfulness); drop "
+                            "--faithfulness")
+        if self.faithfulness is None:
+            self.faithfulness = self.protocol == "ours"
+        if self.max_new_tokens is None:
+            self.max_new_tokens = MAX_NEW_TOKENS[self.protocol]
 
     def settings(self, model: str) -> dict:
         """What settings.json records for a run of `model` (a path or hub id), as JSON values."""
@@ -123,7 +152,7 @@ class EvaluationConfig:
             "options": {m: get_method(m, **options_for(m, self.options)).options() for m in self.methods},
             "max_new_tokens": self.max_new_tokens, "faithfulness": self.faithfulness, "steps": self.steps,
             "input_scale": self.input_scale, "cost": self.cost, "methods": self.methods,
-            "max_vision_tokens": self.max_vision_tokens,
+            "max_vision_tokens": self.max_vision_tokens, "protocol": self.protocol,
             "hallucination": self.hallucination,
             "limit": self.limit,
         }, default=str))
@@ -135,7 +164,9 @@ class EvaluationConfig:
 
     @property
     def rows_per_sample(self) -> list[str]:
-        return [self.baseline, *self.methods, *([RANDOM] if self.faithfulness and self.methods else []),
+        # random maps' plausibility is a baseline of TAM's protocol; under ours it comes with faithfulness
+        random = (self.faithfulness or self.protocol == "tam") and self.methods
+        return [self.baseline, *self.methods, *([RANDOM] if random else []),
                 *([HALLUCINATION] if self.hallucination else [])]
 
 
@@ -211,6 +242,8 @@ def _differs(key: str, before, now) -> bool:
         return any(before.get(method, options) != options for method, options in now.items())
     if key == "cost" and before is None:  # runs from before the setting timed every method separately
         before = "separate"
+    if key == "protocol" and before is None:  # runs from before the setting used ours
+        before = "ours"
     return before != now
 
 
@@ -264,6 +297,21 @@ def _plain(value):
     return value
 
 
+def _tam_row(scores: TamScores) -> dict:
+    """A caption's row under TAM's protocol: its words (TAM's label as a class, tokens, noun threshold,
+    function word's Func-IoU) and TAM's kept mentions; `dropped` when TAM's code would drop it."""
+    return {
+        "theta": scores.theta, "dropped": scores.dropped,
+        "words": [{"word": word, "class": "object" if label > 0 else LABEL_KINDS[label],
+                   "category": label if label > 0 else None, "tokens": group,
+                   "threshold": scores.thresholds.get(index, math.nan),
+                   "background": scores.backgrounds.get(index, math.nan)}
+                  for index, (word, label, group) in enumerate(zip(scores.words, scores.labels, scores.groups))],
+        "mentions": [{"iou": iou, "precision": precision, "recall": recall}
+                     for iou, precision, recall in zip(scores.obj_iou, scores.precision, scores.recall)],
+    }
+
+
 def _scores_row(scores: CaptionScores) -> dict:
     return {
         "theta": scores.theta,
@@ -285,7 +333,8 @@ class Evaluation:
         if isinstance(model, ModelAdapter):  # the run's bound on enlarged scales (a Ray driver holds no model)
             model.max_vision_tokens = config.max_vision_tokens
         self.config = config
-        samples = samples if samples is not None else load_samples(config.data, config.fmt, config.prompt)
+        samples = samples if samples is not None else load_samples(config.data, config.fmt, config.prompt,
+                                                                   config.protocol)
         self.samples = samples[:config.limit]
         # hallucinated nouns name categories absent from the image, so words are matched against every
         # category of the dataset (per-image category lists, as in GranDf's layout, would miss them)
@@ -339,7 +388,9 @@ class Evaluation:
             return existing["answer_ids"], {}, None
         model, generated = self.model, None
         with measure(model.device) as cost:
-            if self.config.answer == "generate" and self.config.cost == "shared":
+            if self.config.protocol == "tam":  # the end token stays: TAM explains and scores it too
+                ids = model.generate(image, sample.prompt, max_new_tokens=self.config.max_new_tokens, keep_stop=True)
+            elif self.config.answer == "generate" and self.config.cost == "shared":
                 gradients = any(get_method(m).needs_gradients for m in self.config.methods)
                 ids, generated = model.generate_trace(image, sample.prompt, max_new_tokens=self.config.max_new_tokens,
                                                       gradients=gradients)
@@ -351,7 +402,8 @@ class Evaluation:
                     model.answer_probabilities([image], sample.prompt, ids)
         generated_ids = ids
         text = model.tokenizer.decode(ids, skip_special_tokens=True).strip()
-        ids = model.tokenize_answer(text) if text else []
+        if self.config.protocol == "ours":
+            ids = model.tokenize_answer(text) if text else []
         if ids != generated_ids:  # the text reads back as other tokens: the methods need their own forward
             generated = None
         row = {"sample_id": sample.sample_id, "method": self.config.baseline, "model": model.name_or_path,
@@ -378,16 +430,17 @@ class Evaluation:
         if RANDOM in missing:
             yield self._random_row(sample, image, mask, ids)
         if HALLUCINATION in missing:
-            yield self._hallucination_row(sample, image, mask, ids)
+            yield self._hallucination_row(sample, image, mask, self.model.until_stop(ids))
 
-    def _inputs(self, sample: Sample) -> tuple[Image.Image, np.ndarray]:
-        """The sample's image and mask, both resized by `input_scale` (the mask by nearest neighbour)."""
-        image, mask = load_image(sample.image), sample.mask()
+    def _inputs(self, sample: Sample) -> tuple[Image.Image, np.ndarray | None]:
+        """The sample's image and mask (read as the protocol reads it; None for a missing one under TAM's),
+        both resized by `input_scale` (the mask by nearest neighbour)."""
+        image, mask = load_image(sample.image), sample.mask(self.config.protocol)
         scale = self.config.input_scale
         if scale != 1.0:
-            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(size, Image.BICUBIC)
-            mask = np.asarray(Image.fromarray(mask).resize(size, Image.NEAREST))
+            image = image.resize(_scaled(image.size, scale), Image.BICUBIC)
+            if mask is not None:
+                mask = np.asarray(Image.fromarray(mask).resize(_scaled(mask.shape[::-1], scale), Image.NEAREST))
         return image, mask
 
     def _method_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int], method: str,
@@ -396,31 +449,48 @@ class Evaluation:
         if not ids:  # an empty caption has nothing to explain or score
             return {**row, "seconds": math.nan, "peak_mem_mb": math.nan, **_NOTHING_SCORED}
         options = options_for(method, self.config.options)
-        given = {"traces": traces} if traces is not None else {
-            "answer": self.model.tokenizer.decode(ids, skip_special_tokens=True)}
+        if traces is not None:
+            given = {"traces": traces}
+        elif self.config.protocol == "tam":  # its own forwards, over the ids as generated (the end token's too)
+            given = {"traces": SharedTraces(self.model, image, sample.prompt, ids)}
+        else:
+            given = {"answer": self.model.tokenizer.decode(ids, skip_special_tokens=True)}
         before = sum(traces.seconds.values()) if traces is not None else 0.0
-        with measure(self.model.device) as cost:  # the cost includes the maps at the image's size
+        with measure(self.model.device) as cost:  # the cost includes the maps as the protocol scores them
             explanation = explain(self.model, image, sample.prompt, method=method, grounding=False, notice=_quiet,
                                   **given, **options)
-            maps = explanation.image_maps  # the mask has the image's size (checked when the samples load)
+            # ours: at the image's size, the mask's (checked when the samples load); TAM's: uint8 on the grid
+            maps = explanation.image_maps if self.config.protocol == "ours" else grid_uint8(image_grid(explanation))
         if traces is not None:  # its own work, and its share of the forwards it read (run by whichever asked first)
             explainer = get_method(method, **options)
             own = cost["seconds"] - (sum(traces.seconds.values()) - before)
             share = traces.share(explainer, explanation.scales)
             cost = {**cost, "seconds": own + share, "seconds_own": own, "seconds_forwards": share}
+        described = {"scales": list(explanation.scales), "vision_tokens": list(explanation.vision_tokens),
+                     "views": len(explanation.views)}
+        if self.config.protocol == "tam":
+            return {**row, **cost, **_tam_row(self._tam_scores(sample, ids, maps, mask)), "faithfulness": [],
+                    **described}
         scores = score_maps(maps, explanation.word_index, explanation.words, mask, sample.categories)
         faithful = self._faithfulness(sample, image, explanation.token_ids, scores, maps)
-        return {**row, **cost, **_scores_row(scores), "faithfulness": faithful, "scales": list(explanation.scales),
-                "vision_tokens": list(explanation.vision_tokens), "views": len(explanation.views)}
+        return {**row, **cost, **_scores_row(scores), "faithfulness": faithful, **described}
+
+    def _tam_scores(self, sample: Sample, ids: list[int], maps_u8: np.ndarray, mask: np.ndarray | None) -> TamScores:
+        """TAM's scores of one caption's uint8 maps (one per generated token, the end token's included)."""
+        words, groups = word_groups(self.model.tokenizer, ids)
+        language = tam_language(self.config.nltk_data)
+        return score_tam(maps_u8, words, groups, [language.label(word, sample.categories) for word in words], mask)
 
     def _random_row(self, sample: Sample, image: Image.Image, mask: np.ndarray, ids: list[int]) -> dict:
         row = {"sample_id": sample.sample_id, "method": RANDOM, "seconds": math.nan, "peak_mem_mb": math.nan}
         if not ids:
             return {**row, **_NOTHING_SCORED}
-        tokens = self.model.token_texts(ids)
-        word_index = word_starts(tokens)
         seed = sample_seed(sample.sample_id)
         maps = np.stack([random_saliency((image.height, image.width), seed + t) for t in range(len(ids))])
+        if self.config.protocol == "tam":  # at the image's size: random maps have no token grid
+            return {**row, **_tam_row(self._tam_scores(sample, ids, grid_uint8(maps), mask)), "faithfulness": []}
+        tokens = self.model.token_texts(ids)
+        word_index = word_starts(tokens)
         scores = score_maps(maps, word_index, group_words(tokens, word_index), mask, sample.categories)
         return {**row, **_scores_row(scores), "faithfulness": self._faithfulness(sample, image, ids, scores, maps)}
 
@@ -464,20 +534,27 @@ class Evaluation:
         methods = {}
         selected = self._selected_rows()
         hallucination = selected.pop(HALLUCINATION, None)
+        tam = self.config.protocol == "tam"
+        average = pooled_mean if tam else mean  # TAM's pools every value: one NaN precision makes its mean NaN
         for method, rows in selected.items():
             mentions = [m for r in rows for m in r.get("mentions", [])]
             faithful = [f for r in rows for f in r.get("faithfulness", [])]
-            obj = mean([m["iou"] for m in mentions])
-            func = mean([w["background"] for r in rows for w in r.get("words", []) if w["class"] == "function"])
+            obj = average([m["iou"] for m in mentions])
+            func = average([w["background"] for r in rows for w in r.get("words", [])
+                            if w["class"] == "function" and w["background"] is not None])
             methods[method] = {
                 "obj_iou": obj, "func_iou": func, "f1_iou": f1_iou(obj, func),
-                "precision": mean([m["precision"] for m in mentions]), "recall": mean([m["recall"] for m in mentions]),
+                "precision": average([m["precision"] for m in mentions]),
+                "recall": average([m["recall"] for m in mentions]),
                 "insertion_auc": mean([f["insertion_auc"] for f in faithful]),
                 "deletion_auc": mean([f["deletion_auc"] for f in faithful]),
                 "seconds_per_caption": mean([r["seconds"] for r in rows]),
                 "peak_mem_mb": mean([r["peak_mem_mb"] for r in rows]),
+                **({"dropped": sum(bool(r.get("dropped")) for r in rows)} if tam and method != self.config.baseline
+                   else {}),
             }
-        summary = {"methods": methods, "n_samples": len(self.samples), "model": self.model.name_or_path,
+        summary = {"methods": methods, "n_samples": len(self.samples), "protocol": self.config.protocol,
+                   "model": self.model.name_or_path,
                    "data": str(self.config.data), "cost": self.cost_summary(selected),
                    "changed_options": self.changed_options()}
         if hallucination is not None:  # in the dataset's order, so that the bootstrap's draws do not depend on
@@ -562,7 +639,12 @@ def markdown_table(summary: dict) -> str:
         cells = ["–" if values[k] is None or math.isnan(values[k]) else f"{values[k]:.3f}" for k in METRICS]
         label = method + _changed(summary.get("changed_options", {}).get(method))
         lines.append("| " + " | ".join([label, *cells]) + " |")
-    lines.append(f"\n{summary['n_samples']} samples, model {summary['model']}, data {summary['data']}")
+    lines.append(f"\n{summary['n_samples']} samples, model {summary['model']}, data {summary['data']}, "
+                 f"protocol {summary.get('protocol', 'ours')}")
+    dropped = {method: values["dropped"] for method, values in summary["methods"].items() if values.get("dropped")}
+    if dropped:
+        lines.append("captions dropped as TAM's code drops them (re-tokenised words do not match the maps): "
+                     + ", ".join(f"{method} {count}" for method, count in dropped.items()))
     if "hallucination" in summary:
         lines += ["", hallucination_table(summary["hallucination"])]
     return "\n".join(lines)
@@ -573,6 +655,20 @@ def _changed(options: dict | None) -> str:
     if not options:
         return ""
     return " (" + ", ".join(f"{key}={option_text(value)}" for key, value in options.items()) + ")"
+
+
+def image_grid(explanation: Explanation) -> np.ndarray:
+    """(T, gh, gw) maps on the token grid's cells that cover the image: the grid itself for most models
+    (TAM's map), the image's box of it for models whose grid also covers padding."""
+    if explanation.image_box == FULL_BOX:
+        return explanation.grid_maps
+    size = box_grid(explanation.grid_maps.shape[1:], explanation.image_box)
+    return crop_resize(torch.from_numpy(np.asarray(explanation.grid_maps, dtype=np.float32)), explanation.image_box,
+                       size).numpy()
+
+
+def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def plot_metrics(summary: dict, path: Path) -> None:
