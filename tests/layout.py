@@ -13,7 +13,8 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from mllm_explain.adapters.base import ModelAdapter, View
+from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.views import View
 
 REGION = (0.05, 0.05, 0.35, 0.4)  # (top, left, bottom, right) of the image: in a corner, off the diagonal
 

@@ -70,3 +70,10 @@ def test_the_graph_sees_imports_inside_functions():
 
 def test_no_import_cycle_in_the_package():
     assert find_cycle(import_graph()) is None
+
+
+def test_views_and_maps_know_no_adapter():
+    """`View` and `Box` are plain facts (`views.py`) that adapters make and maps compose: neither module imports
+    the adapters, not even for type checking, so the two sides no longer import each other."""
+    for name in ("views.py", "maps.py"):
+        assert "mllm_explain.adapters" not in (PACKAGE / name).read_text(encoding="utf-8"), name

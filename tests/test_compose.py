@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mllm_explain.adapters.base import View
-from mllm_explain.maps import COMPOSITIONS, FULL_BOX, compose, composed_size, crop_resize
+from mllm_explain.maps import COMPOSITIONS, compose, composed_size, crop_resize
+from mllm_explain.views import FULL_BOX, View
 
 
 def views_of(rows: int, columns: int, grid: tuple[int, int], overview: bool = True) -> list[View]:

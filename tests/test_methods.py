@@ -5,10 +5,11 @@ import math
 import pytest
 import torch
 
-from mllm_explain.adapters.base import ModelAdapter, Trace, View
+from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.errors import UserError
 from mllm_explain.methods import get_method, list_methods, options_for, parse_option
 from mllm_explain.methods.base import remove_interference
+from mllm_explain.views import View
 
 D, V = 8, 24
 E = torch.eye(D)

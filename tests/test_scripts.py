@@ -53,6 +53,7 @@ def test_grounding_design_writes_features_per_noun(scenes, tmp_path):
     ("msea_diagnostic.py", ["--data", "no-such-folder"]),
     ("interpolate_weights.py", ["no-such-base", "no-such-tuned", "--alpha", "0.5", "--out", "mix"]),
     ("tam_eval_fixture.py", ["--tam-repo", "no-such-clone", "--nltk-data", ".", "--out", "mix"]),
+    ("models_table.py", ["--check", "no-such-readme.md"]),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, script, args):
     done = subprocess.run([sys.executable, str(SCRIPTS / script), *args], capture_output=True, text=True,

@@ -87,7 +87,13 @@ from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
-from mllm_explain.adapters.qwen2_vl import Qwen2VLAdapter
+from mllm_explain.adapters.qwen2_vl import (
+    CohereCompassAdapter,
+    HyperCLOVAXVisionV2Adapter,
+    Lfm3VlAdapter,
+    PaddleOCRVLAdapter,
+    Qwen2VLAdapter,
+)
 from mllm_explain.training.build import (
     CHAT_TEMPLATE,
     MAX_PIXELS,
@@ -577,6 +583,414 @@ def _sharpen_paligemma(model: torch.nn.Module, factor: float = 30.0, damp: float
         layer.self_attn.out_proj.bias.mul_(damp)
 
 
+def _qwen3_5(moe: bool = False):
+    """Qwen3.5 (dense, or the MoE text model with `moe`): Qwen3-VL's processor, tokens and 16 px patches, a vision tower
+    without DeepStack, and a hybrid text model: Gated DeltaNet (linear attention) layers and a full-attention layer
+    last, as in every Qwen3.5 checkpoint (one full layer in four, the fourth)."""
+    from transformers import (
+        Qwen3_5Config,
+        Qwen3_5ForConditionalGeneration,
+        Qwen3_5MoeConfig,
+        Qwen3_5MoeForConditionalGeneration,
+    )
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Qwen2VLImageProcessor(patch_size=16, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                 video_processor=Qwen3VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+                layer_types=["linear_attention", "full_attention"], linear_num_key_heads=2, linear_num_value_heads=2,
+                linear_key_head_dim=16, linear_value_head_dim=16,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e7, "partial_rotary_factor": 0.5,
+                                 "mrope_section": [3, 3, 2], "mrope_interleaved": True},  # rotary 16 of 32, halved
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    if moe:
+        text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=32)
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=1, patch_size=16, spatial_merge_size=2,
+                  temporal_patch_size=2, out_hidden_size=64, num_position_embeddings=64)
+    config_cls, model_cls = ((Qwen3_5MoeConfig, Qwen3_5MoeForConditionalGeneration) if moe
+                             else (Qwen3_5Config, Qwen3_5ForConditionalGeneration))
+    config = config_cls(text_config=text, vision_config=vision, tie_word_embeddings=not moe,
+                        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+                        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
+    return model_cls(config), processor
+
+
+def _glm46v(moe: bool = False):
+    """GLM-4.6V (`glm46v`: GLM-4.1V's model and processor classes under their own names), or with `moe` GLM-4.5V
+    (`glm4v_moe`: GLM-4.1V's vision and processor, a MoE text model without sandwich norms): `_glm4v`'s tokens,
+    template, patches and pixel range."""
+    from transformers import (
+        Glm4vMoeConfig,
+        Glm4vMoeForConditionalGeneration,
+        Glm46VConfig,
+        Glm46VForConditionalGeneration,
+        Glm46VImageProcessor,
+        Glm46VProcessor,
+        Glm46VVideoProcessor,
+    )
+
+    glm4v, processor = _glm4v()
+    tokenizer = processor.tokenizer
+    if not moe:  # GLM-4.6V ships its own processor classes
+        image_processor = Glm46VImageProcessor(size=dict(processor.image_processor.size))
+        processor = Glm46VProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                    video_processor=Glm46VVideoProcessor(), chat_template=GLM4V_TEMPLATE)
+    config = glm4v.config
+    text = {key: value for key, value in config.text_config.to_dict().items()
+            if key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                       "num_key_value_heads", "max_position_embeddings", "rope_parameters", "pad_token_id",
+                       "eos_token_id")}
+    vision = {key: value for key, value in config.vision_config.to_dict().items()
+              if key in ("depth", "hidden_size", "intermediate_size", "num_heads", "image_size", "patch_size",
+                         "spatial_merge_size", "temporal_patch_size", "out_hidden_size")}
+    if moe:
+        text.update(head_dim=32, moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2,
+                    n_shared_experts=1, first_k_dense_replace=1)  # a dense first layer, then MoE, as GLM-4.5V
+    else:  # its sub-configs are GLM-4.1V's
+        text["model_type"], vision["model_type"] = "glm4v_text", "glm4v_vision"
+    tokens = {key: getattr(config, key) for key in ("image_token_id", "video_token_id", "image_start_token_id",
+                                                      "image_end_token_id", "video_start_token_id",
+                                                      "video_end_token_id")}
+    config_cls, model_cls = ((Glm4vMoeConfig, Glm4vMoeForConditionalGeneration) if moe
+                             else (Glm46VConfig, Glm46VForConditionalGeneration))
+    return model_cls(config_cls(text_config=text, vision_config=vision, **tokens)), processor
+
+
+# ERNIE-4.5-VL: "<|begin_of_sentence|>User: Picture 1:<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>{prompt}\n"
+# then "Assistant: " (the image's start and end tokens go to the vision experts too)
+ERNIE_VL_TEMPLATE = (
+    "<|begin_of_sentence|>{% for message in messages %}{% if message['role'] == 'user' %}User: "
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "Picture 1:<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}\n"
+    "{% elif message['role'] == 'assistant' %}Assistant: {{ message['content'][0]['text'] }}<|end_of_sentence|>"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant: {% endif %}"
+)
+
+
+def _ernie4_5_vl_moe():
+    """ERNIE-4.5-VL (MoE): Qwen2-VL's 14 px patches and 2x2 merge (one frame per image), merged by the variable-
+    resolution resampler; a MoE text model whose experts are split by modality (`moe_mm_token_type_ids`), a dense
+    first layer, a tied LM head; the video processor does not draw timestamps (it would need a font file)."""
+    from transformers import (
+        Ernie4_5_VLMoeConfig,
+        Ernie4_5_VLMoeForConditionalGeneration,
+        Ernie4_5_VLMoeImageProcessor,
+        Ernie4_5_VLMoeProcessor,
+        Ernie4_5_VLMoeVideoProcessor,
+    )
+
+    named = {"image_token": "<|IMAGE_PLACEHOLDER|>", "image_start_token": "<|IMAGE_START|>",
+             "image_end_token": "<|IMAGE_END|>", "video_token": "<|VIDEO_PLACEHOLDER|>",
+             "video_start_token": "<|VIDEO_START|>", "video_end_token": "<|VIDEO_END|>"}
+    tokenizer = _tokenizer(["<unk>", "<s>", "</s>", "<|begin_of_sentence|>", "<|end_of_sentence|>", *named.values()],
+                           named, ERNIE_VL_TEMPLATE, bos_token="<s>", eos_token="</s>", pad_token="<unk>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Ernie4_5_VLMoeImageProcessor(size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS})
+    processor = Ernie4_5_VLMoeProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                        video_processor=Ernie4_5_VLMoeVideoProcessor(draw_on_frames=False),
+                                        chat_template=ERNIE_VL_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 500000.0, "mrope_section": [6, 6, 4]},
+                moe_intermediate_size=[32, 16], moe_k=2, moe_num_experts=4, moe_num_shared_experts=1,
+                bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<unk>"))
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=1, patch_size=14, spatial_merge_size=2)
+    tokens = {f"{kind}{part}_token_id": ids(named[f"{kind}{part}_token"])
+              for kind in ("image", "video") for part in ("", "_start", "_end")}
+    config = Ernie4_5_VLMoeConfig(text_config=text, vision_config=vision, **tokens)
+    return Ernie4_5_VLMoeForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_ernie(model: torch.nn.Module, factor: float = 30.0) -> None:
+    """The resampler's output, `factor` times larger: it ends in an RMS norm, so its weight is what sets the scale."""
+    model.model.resampler_model.after_norm.weight.mul_(factor)
+
+
+# PaddleOCR-VL: ERNIE's turns, "<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>" where the image goes
+PADDLEOCR_VL_TEMPLATE = (
+    "<|begin_of_sentence|>{% for message in messages %}{% if message['role'] == 'user' %}User: "
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}\n"
+    "{% elif message['role'] == 'assistant' %}Assistant: {{ message['content'][0]['text'] }}<|end_of_sentence|>"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant: {% endif %}"
+)
+
+
+def _paddleocr_vl():
+    """PaddleOCR-VL: a SigLIP-style tower on 14 px patches in row-major order (position embeddings of a 4x4 grid
+    interpolated), merged 2x2 by the projector; an ERNIE-4.5 text model with M-RoPE, tied LM head; no video."""
+    from transformers import (
+        PaddleOCRVLConfig,
+        PaddleOCRVLForConditionalGeneration,
+        PaddleOCRVLImageProcessor,
+        PaddleOCRVLProcessor,
+    )
+
+    named = {"image_token": "<|IMAGE_PLACEHOLDER|>"}
+    special = ["<unk>", "<s>", "</s>", "<|begin_of_sentence|>", "<|end_of_sentence|>", "<|IMAGE_START|>",
+               "<|IMAGE_END|>", "<|video_pad|>", *named.values()]
+    tokenizer = _tokenizer(special, named, PADDLEOCR_VL_TEMPLATE, bos_token="<s>", eos_token="</s>", pad_token="<unk>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = PaddleOCRVLImageProcessor(size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS})
+    processor = PaddleOCRVLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                     chat_template=PADDLEOCR_VL_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 500000.0, "mrope_section": [4, 6, 6]},
+                bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<unk>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=56,
+                  patch_size=14, spatial_merge_size=2)
+    config = PaddleOCRVLConfig(text_config=text, vision_config=vision, image_token_id=ids("<|IMAGE_PLACEHOLDER|>"),
+                               video_token_id=ids("<|video_pad|>"), vision_start_token_id=ids("<|IMAGE_START|>"),
+                               vision_end_token_id=ids("<|IMAGE_END|>"))
+    return PaddleOCRVLForConditionalGeneration(config), processor
+
+
+def _exaone4_5():
+    """EXAONE 4.5: Qwen2.5-VL's vision tower (window attention, GQA heads here) and merger, Qwen2-VL's image processor
+    and tokens (the checkpoint's own token names differ), an EXAONE-4 text model with sliding and full attention
+    layers and plain 1-D positions (no M-RoPE), untied LM head."""
+    from transformers import Exaone4_5_Config, Exaone4_5_ForConditionalGeneration, Exaone4_5_Processor
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    parts = build_processor(tokenizer)
+    processor = Exaone4_5_Processor(image_processor=parts.image_processor, tokenizer=tokenizer,
+                                    video_processor=parts.video_processor, chat_template=CHAT_TEMPLATE)
+    text = dict(model_type="exaone4", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=4096, sliding_window=64, sliding_window_pattern=2,  # local, then global
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, num_key_value_heads=1, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=64, window_size=56,
+                  fullatt_block_indexes=[0])
+    config = Exaone4_5_Config(text_config=text, vision_config=vision, image_token_id=ids("<|image_pad|>"),
+                              video_token_id=ids("<|video_pad|>"))
+    return Exaone4_5_ForConditionalGeneration(config), processor
+
+
+# Cohere Compass (North Vision), Command-style turns: BOS, "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>", the image's
+# "<|VISION_START|><|IMAGE_PAD|><|VISION_END|>", the prompt, "<|END_OF_TURN_TOKEN|>", then the chatbot's turn
+COHERE_COMPASS_TEMPLATE = (
+    "<BOS_TOKEN>{% for message in messages %}<|START_OF_TURN_TOKEN|>"
+    "{% if message['role'] == 'user' %}<|USER_TOKEN|>{% else %}<|CHATBOT_TOKEN|>{% endif %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "<|VISION_START|><|IMAGE_PAD|><|VISION_END|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|END_OF_TURN_TOKEN|>"
+    "{% endfor %}{% if add_generation_prompt %}<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>{% endif %}"
+)
+
+
+def _cohere_compass():
+    """Cohere Compass: Qwen3-VL's vision tower (DeepStack), processor classes and 16 px patches with Cohere's tokens;
+    a Cohere 2 text model (parallel attention and MLP, LayerNorm) with a sliding M-RoPE layer and a global layer
+    without positions (NoPE), and a `logit_scale` on the logits."""
+    from transformers import (
+        CohereCompassConfig,
+        CohereCompassForConditionalGeneration,
+        CohereCompassImageProcessor,
+        CohereCompassProcessor,
+        CohereCompassVideoProcessor,
+    )
+
+    named = {"image_token": "<|IMAGE_PAD|>", "video_token": "<|VIDEO_PAD|>", "vision_start_token": "<|VISION_START|>",
+             "vision_end_token": "<|VISION_END|>"}
+    special = ["<PAD>", "<UNK>", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", "<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>",
+               "<|CHATBOT_TOKEN|>", *named.values()]
+    tokenizer = _tokenizer(special, named, COHERE_COMPASS_TEMPLATE, bos_token="<BOS_TOKEN>",
+                           eos_token="<|END_OF_TURN_TOKEN|>", pad_token="<PAD>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = CohereCompassImageProcessor(patch_size=16, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    processor = CohereCompassProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                       video_processor=CohereCompassVideoProcessor(),
+                                       chat_template=COHERE_COMPASS_TEMPLATE)
+    rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [6, 5, 5]}  # head_dim 32 / 2 over t, h, w
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+                layer_types=["sliding_attention", "full_attention"], sliding_window=64,
+                rope_parameters={"sliding_attention": rope, "full_attention": None}, logit_scale=0.25,
+                bos_token_id=ids("<BOS_TOKEN>"), eos_token_id=ids("<|END_OF_TURN_TOKEN|>"), pad_token_id=ids("<PAD>"))
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=1, patch_size=16, spatial_merge_size=2,
+                  temporal_patch_size=2, out_hidden_size=64, num_position_embeddings=64, deepstack_visual_indexes=[0])
+    config = CohereCompassConfig(text_config=text, vision_config=vision, image_token_id=ids("<|IMAGE_PAD|>"),
+                                 video_token_id=ids("<|VIDEO_PAD|>"), vision_start_token_id=ids("<|VISION_START|>"),
+                                 vision_end_token_id=ids("<|VISION_END|>"))
+    return CohereCompassForConditionalGeneration(config), processor
+
+
+# dots3 note: ChatML with dots' image tokens, "<|img|><|imgpad|><|endofimg|>" where the image goes
+DOTS3_NOTE_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}<|img|><|imgpad|><|endofimg|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _dots3_note():
+    """dots3 note: Qwen2-VL's image processor with one frame per patch (the tower embeds 14 px patches of one frame),
+    a NaViT tower merged 2x2 by Qwen2-VL's PatchMerger; a DeepSeek-V3.2-like MoE text model with MLA attention, a
+    sliding layer and a sparse-attention layer (DSA: each query reads its top `index_topk` keys, 2048 as released,
+    more than these prompts' tokens: below a prompt's length transformers' cached decoding of the layer differs from
+    its full forward), and an audio tower that no image prompt uses."""
+    from transformers import Dots3NoteConfig, Dots3NoteForConditionalGeneration, Dots3NoteProcessor
+    from transformers.models.dots3_note.feature_extraction_dots3_note import Dots3NoteFeatureExtractor
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|img|>", "<|imgpad|>", "<|endofimg|>", "<|video_pad|>",
+               "<|audio_comp_pad|>"]
+    tokenizer = _tokenizer(special, {}, DOTS3_NOTE_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, temporal_patch_size=1)
+    processor = Dots3NoteProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                   video_processor=Qwen3VLVideoProcessor(patch_size=14),
+                                   feature_extractor=Dots3NoteFeatureExtractor(), chat_template=DOTS3_NOTE_TEMPLATE)
+    attention = dict(num_attention_heads=2, num_key_value_heads=2, q_lora_rank=16, kv_lora_rank=16, head_dim=24,
+                     qk_nope_head_dim=16, v_head_dim=16)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                moe_intermediate_size=32, shared_experts_intermediate_size=32, n_routed_experts=4,
+                num_experts_per_tok=2, n_shared_experts=1, qk_rope_head_dim=8, index_head_dim=16,
+                index_n_heads=2, max_position_embeddings=4096, layer_types=["sliding_attention", "indexed_attention"],
+                sliding_window=64, **attention, **{f"swa_{key}": value for key, value in attention.items()},
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, moe_intermediate_size=32, num_hidden_layers=1,
+                  num_attention_heads=2, patch_size=14, spatial_merge_size=2, pyramid_num_routed=[-1],  # dense
+                  adapter_in_dim=32, adapter_out_dim=64, adapter_merge_size=2)
+    audio = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                 downsample_hidden_size=16, adapter_input_size=32, adapter_out_dim=64)
+    config = Dots3NoteConfig(text_config=text, vision_config=vision, audio_config=audio,
+                             image_token_id=ids("<|imgpad|>"), video_token_id=ids("<|video_pad|>"),
+                             audio_token_id=ids("<|audio_comp_pad|>"))
+    return Dots3NoteForConditionalGeneration(config), processor
+
+
+def _cosmos3_omni():
+    """Cosmos3 Omni (Cosmos3-Nano's reasoner): Qwen3-VL's model under its own config and class (no processor of its own:
+    the checkpoint names Qwen3-VL's), so `_qwen3_vl`'s processor and sizes."""
+    from transformers import Cosmos3OmniConfig, Cosmos3OmniForConditionalGeneration
+
+    qwen3_vl, processor = _qwen3_vl()
+    config = qwen3_vl.config.to_dict()
+    keys = ("text_config", "vision_config", "image_token_id", "video_token_id", "vision_start_token_id",
+            "vision_end_token_id", "tie_word_embeddings")
+    return Cosmos3OmniForConditionalGeneration(Cosmos3OmniConfig(**{key: config[key] for key in keys})), processor
+
+
+def _lfm3_vl():
+    """LFM3-VL: Qwen3-VL's processor and 16 px patches (no M-RoPE: 1-D positions), a vision tower of a short
+    convolution and an attention layer, a projector merging each 2x2 block; an LFM3 text model of a sliding and a
+    full attention layer, then a short-convolution layer last, as in the checkpoints (attention every few layers)."""
+    from transformers import Lfm3VlConfig, Lfm3VlForConditionalGeneration, Lfm3VlProcessor
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Qwen2VLImageProcessor(patch_size=16, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    processor = Lfm3VlProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                video_processor=Qwen3VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    text = dict(model_type="lfm3", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=4096, layer_types=["sliding_attention", "full_attention", "conv"],
+                sliding_window=64, eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  num_key_value_heads=1, patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
+                  layer_types=["conv", "full_attention"])
+    config = Lfm3VlConfig(text_config=text, vision_config=vision, projector_hidden_size=64,
+                          image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+                          vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
+    return Lfm3VlForConditionalGeneration(config), processor
+
+
+def _hyperclovax_vision_v2():
+    """HyperCLOVA X Vision V2: Qwen2.5-VL's vision tower (window attention) and merger, then a linear projector,
+    EXAONE 4.5's processor with Qwen2-VL's image processor and tokens; a HyperCLOVA X text model with MuP multipliers
+    (embeddings, residuals, attention, logits) and post-norms, 1-D positions, tied LM head."""
+    from transformers import (
+        HyperCLOVAXVisionV2Config,
+        HyperCLOVAXVisionV2ForConditionalGeneration,
+        HyperCLOVAXVisionV2Processor,
+    )
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    parts = build_processor(tokenizer)
+    processor = HyperCLOVAXVisionV2Processor(image_processor=parts.image_processor, tokenizer=tokenizer,
+                                             video_processor=parts.video_processor, chat_template=CHAT_TEMPLATE)
+    text = dict(model_type="hyperclovax", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=4096, embedding_multiplier=2.0, residual_multiplier=0.5,
+                attention_multiplier=0.125, logits_scaling=0.5, eos_token_id=ids("<|im_end|>"),
+                pad_token_id=ids("<|endoftext|>"))
+    vision = dict(model_type="qwen2_5_vl_vision", depth=1, hidden_size=32, intermediate_size=64, num_heads=1,
+                  out_hidden_size=64, patch_size=14, spatial_merge_size=2, window_size=56, fullatt_block_indexes=[0])
+    config = HyperCLOVAXVisionV2Config(text_config=text, vision_config=vision, image_token_id=ids("<|image_pad|>"),
+                                       video_token_id=ids("<|video_pad|>"))
+    return HyperCLOVAXVisionV2ForConditionalGeneration(config), processor
+
+
+# MiniMax M3: "]~b]user\n", the image's "]<]image[>[" (the processor brackets the expanded tokens with the image's start
+# and end itself), the prompt, "[e~[\n", then "]~b]ai\n"
+MINIMAX_M3_TEMPLATE = (
+    "{% for message in messages %}]~b]{{ message['role'] }}\n{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}]<]image[>[{% elif content['type'] == 'text' %}{{ content['text'] }}"
+    "{% endif %}{% endfor %}[e~[\n{% endfor %}{% if add_generation_prompt %}]~b]ai\n{% endif %}"
+)
+
+
+def _minimax_m3_vl():
+    """MiniMax M3 VL: Qwen2-VL's image processor (its own class) and 14 px patches, a ViT whose patches a projector
+    maps and merges 2x2 in the processor's block order; a MoE text model (a dense first layer) whose second layer is
+    block-sparse attention: each query reads its top 8 blocks of 16 keys and its local block (16 of 128 keys as
+    released: a prompt of fewer tokens is read whole)."""
+    from transformers import (
+        MiniMaxM3SparseForConditionalGeneration,
+        MiniMaxM3VLConfig,
+        MiniMaxM3VLImageProcessor,
+        MiniMaxM3VLProcessor,
+    )
+    from transformers.models.minimax_m3_vl.video_processing_minimax_m3_vl import MiniMaxM3VLVideoProcessor
+
+    special = ["]~!b[", "[e~[", "]~b]", "]<]image[>[", "]<]video[>[", "]<]start of image[>[", "]<]end of image[>[",
+               "<pad>"]
+    tokenizer = _tokenizer(special, {}, MINIMAX_M3_TEMPLATE, bos_token="]~!b[", eos_token="[e~[", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = MiniMaxM3VLImageProcessor(size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS})
+    processor = MiniMaxM3VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                     video_processor=MiniMaxM3VLVideoProcessor(), chat_template=MINIMAX_M3_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=32, dense_intermediate_size=128,
+                shared_intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                head_dim=32, rotary_dim=16, max_position_embeddings=4096, num_local_experts=4, num_experts_per_tok=2,
+                mlp_layer_types=["dense", "sparse"], layer_types=["full_attention", "minimax_m3_sparse"],
+                index_n_heads=2, index_head_dim=16, index_block_size=16, index_topk_blocks=8, index_local_blocks=1,
+                bos_token_id=ids("]~!b["), eos_token_id=ids("[e~["), pad_token_id=ids("<pad>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, patch_size=14,
+                  temporal_patch_size=2, spatial_merge_size=2, image_size=56)
+    config = MiniMaxM3VLConfig(text_config=text, vision_config=vision, projector_hidden_size=64,
+                               image_token_index=ids("]<]image[>["), video_token_index=ids("]<]video[>["))
+    return MiniMaxM3SparseForConditionalGeneration(config), processor
+
+
+def _glm_ocr():
+    """GLM-OCR: GLM-4.1V's model with its own vision attention (biased, with q/k norms) and text attention, and
+    GLM-4.1V's processor (the checkpoint names it; none in the auto map): `_glm4v`'s tokens, template and sizes."""
+    from transformers import GlmOcrConfig, GlmOcrForConditionalGeneration
+
+    glm4v, processor = _glm4v()
+    config = glm4v.config.to_dict()
+    text, vision = ({key: value for key, value in config[part].items() if key != "model_type"}
+                    for part in ("text_config", "vision_config"))
+    keys = ("image_token_id", "video_token_id", "image_start_token_id", "image_end_token_id", "video_start_token_id",
+            "video_end_token_id")
+    config = GlmOcrConfig(text_config=text, vision_config=vision, **{key: config[key] for key in keys})
+    return GlmOcrForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -654,6 +1068,44 @@ FAMILIES = {
     # at 2 336x252 (12x9), the longest edge lifted
     "mistral3": Family(_mistral3, Mistral3Adapter, _one((5, 6)), scale_projector("multi_modal_projector", 30),
                        large=(400, 200), enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))}),
+    # as Qwen3-VL (16 px patches, 2x2 merge); the hybrid text model changes nothing of the layout
+    "qwen3_5": Family(_qwen3_5, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
+                      enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    "qwen3_5_moe": Family(partial(_qwen3_5, moe=True), Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
+                          enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # as GLM-4.1V
+    "glm46v": Family(_glm46v, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
+                     enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    "glm4v_moe": Family(partial(_glm46v, moe=True), Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 30),
+                        enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as Qwen2-VL: 126x168 -> 112x168 px / 14 px patches / 2x2 merge
+    "ernie4_5_vl_moe": Family(_ernie4_5_vl_moe, Qwen2VLAdapter, _one((4, 6)), _sharpen_ernie,
+                              enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    "paddleocr_vl": Family(_paddleocr_vl, PaddleOCRVLAdapter, _one((4, 6)), scale_projector("projector", 30),
+                           enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as Qwen2-VL; EXAONE-4 norms each sublayer's (mixed) output before the residual add: a larger projector scale
+    "exaone4_5": Family(_exaone4_5, Qwen2VLAdapter, _one((4, 6)), scale_projector("visual.merger", 100),
+                        enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as Qwen3-VL
+    "cohere_compass": Family(_cohere_compass, CohereCompassAdapter, _one((4, 5)), QWEN_SHARP,
+                             enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    "dots3_note": Family(_dots3_note, Qwen2VLAdapter, _one((4, 6)), scale_projector("vision_tower.merger", 30),
+                         enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    "cosmos3_omni": Family(_cosmos3_omni, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
+                           enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # as Qwen3-VL; LFM3's sandwich norms add every layer's (mixed) update at full size: a larger projector scale
+    "lfm3_vl": Family(_lfm3_vl, Lfm3VlAdapter, _one((4, 5)), scale_projector("multi_modal_projector", 300),
+                      enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # as Qwen2-VL; HyperCLOVA X's post-norms add every layer's (mixed) update at full size: a larger projector scale
+    "hyperclovax_vision_v2": Family(_hyperclovax_vision_v2, HyperCLOVAXVisionV2Adapter, _one((4, 6)),
+                                    scale_projector("projector", 300),
+                                    enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as Qwen2-VL; at 30 its random layers' mixing leaves a contrast of 1.5-2.3 only: a larger projector scale
+    "minimax_m3_vl": Family(_minimax_m3_vl, Qwen2VLAdapter, _one((4, 6)), scale_projector("multi_modal_projector", 300),
+                            enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as GLM-4.1V
+    "glm_ocr": Family(_glm_ocr, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
+                      enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
 }
 
 

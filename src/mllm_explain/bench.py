@@ -37,7 +37,6 @@ from rich.table import Table
 
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.errors import UserError
-from mllm_explain.maps import FULL_BOX
 from mllm_explain.memory import PROJECTIONS, TraceSizes, memory_row, trace_bytes
 from mllm_explain.methods import get_method, list_methods
 from mllm_explain.methods.filters import (
@@ -46,6 +45,7 @@ from mllm_explain.methods.filters import (
 )
 from mllm_explain.outputs import atomic_path, prepare_folder, write_text
 from mllm_explain.pipeline import explain, explain_many
+from mllm_explain.views import FULL_BOX
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "examples" / "scene.png"
 FILTER_ATOL = 1e-5

@@ -14,7 +14,8 @@ from PIL import Image
 
 from mllm_explain.grounding import THRESHOLD as GROUNDING_THRESHOLD
 from mllm_explain.grounding import ungrounded_words
-from mllm_explain.maps import FULL_BOX, Box, crop_resize
+from mllm_explain.maps import crop_resize
+from mllm_explain.views import FULL_BOX, Box
 
 
 def word_starts(tokens: list[str]) -> list[int]:

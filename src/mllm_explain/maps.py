@@ -4,17 +4,13 @@ over the image (shared by methods and reports)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from mllm_explain.adapters.base import View
+from mllm_explain.views import FULL_BOX, Box, View
 
-Box = tuple[float, float, float, float]  # (top, left, bottom, right), fractions of the grid
-FULL_BOX: Box = (0.0, 0.0, 1.0, 1.0)
 COMPOSITIONS = ("tiles", "mean", "max", "overview")
 
 

@@ -18,40 +18,11 @@ from transformers import BatchFeature
 
 from mllm_explain.errors import UserError
 from mllm_explain.limits import MAX_VISION_TOKENS
-from mllm_explain.maps import FULL_BOX, Box
+from mllm_explain.views import Box, View
 
 LOGIT_BLOCK_BYTES = 64 * 2**20  # bytes of W that `logits` converts to float32 at a time: its temporary memory
 REPLACEMENT = "\ufffd"  # what decoding shows for bytes that are no whole UTF-8 character
 _MAX_CHARACTER_TOKENS = 4  # a UTF-8 character has at most 4 bytes, and a token holds at least one
-
-
-@dataclass(frozen=True)
-class View:
-    """One grid of vision tokens: a tile, an overview (thumbnail, base image) or the one grid of a
-    single-view model.
-
-    `positions` index the full token sequence, row-major over `grid`; separator and marker tokens
-    (row ends, tile markers) are in no view.  `image_box` is the part of the original image the view
-    shows and `grid_box` the part of the grid that shows it (letterboxed or padded views show the image
-    in part of their grid), both (top, left, bottom, right) as fractions.
-    """
-
-    positions: Tensor  # (gh * gw,)
-    grid: tuple[int, int]
-    image_box: Box = FULL_BOX
-    grid_box: Box = FULL_BOX
-    kind: str = "image"  # image (the only view) | tile | overview
-    image_index: int = 0  # which input image the view shows (always 0: one image per prompt)
-
-    def __post_init__(self) -> None:
-        if len(self.positions) != self.grid[0] * self.grid[1]:
-            raise RuntimeError(f"{len(self.positions)} vision tokens do not fill a {self.grid[0]}x{self.grid[1]} "
-                               f"{self.kind} view")
-
-    def describe(self) -> dict:
-        """The view without its positions, for tokens.json and the report."""
-        return {"kind": self.kind, "grid": list(self.grid), "image_box": list(self.image_box),
-                "grid_box": list(self.grid_box), "image_index": self.image_index}
 
 
 @dataclass
@@ -113,15 +84,21 @@ def _find_subsequence(haystack: Sequence[int], needle: Sequence[int], start: int
 class ModelAdapter:
     """Wraps a Hugging Face MLLM and its processor behind the calls the explanation methods use.
 
-    A family adapter declares its `model_types` and overrides `vision_grid` (one grid of vision tokens)
-    or `vision_views` (tiles, overviews, separators), `scaled_image` for fixed-resolution encoders and
-    `processor_kwargs` where a scale above 1 needs the processor's size lifted; everything else is shared.
+    A family adapter declares its `model_types` (with an example checkpoint each) and its table text, and
+    overrides `vision_grid` (one grid of vision tokens) or `vision_views` (tiles, overviews, separators),
+    `scaled_image` for fixed-resolution encoders and `processor_kwargs` where a scale above 1 needs the
+    processor's size lifted; everything else is shared.
 
     `max_vision_tokens` bounds every scale but 1 (the processor's own size): a scale that would feed more
     vision tokens is refused by `check_scale` (and so skipped by `explain` with one note).
     """
 
-    model_types: ClassVar[tuple[str, ...]] = ()
+    # Each `model_type` the adapter reads, with an example checkpoint (the README's table shows both)
+    model_types: ClassVar[dict[str, str]] = {}
+    # What the README's table of supported models says of the family (scripts/models_table.py renders it)
+    layout_text: ClassVar[str] = ""  # how the vision tokens form views
+    scales_text: ClassVar[str] = ""  # what MSEA's input scales do for it
+    inputs_text: ClassVar[str] = "one image per prompt"  # several images, video
     max_vision_tokens: int = MAX_VISION_TOKENS
 
     def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:

@@ -22,7 +22,10 @@ from mllm_explain.adapters.registry import register_adapter
 
 @register_adapter
 class Gemma3Adapter(ModelAdapter):
-    model_types = ("gemma3",)
+    model_types = {"gemma3": "google/gemma-3-4b-it"}
+    layout_text = "one pooled grid (SigLIP 64x64 patches average-pooled to 16x16) of the image stretched to a square"
+    scales_text = ("<= 1, and below 1 only blurs: the processor writes a fixed 256 image tokens (64x64 patches pooled "
+                   "to 16x16), so a scale above 1 is refused in one line")
 
     def vision_grid(self, inputs) -> tuple[int, int]:
         """The pooled grid: `mm_tokens_per_image` tokens, as many each way."""

@@ -1,6 +1,9 @@
 """GLM-4.1V (`glm4v`): Qwen2-VL's vision-token layout (2x2 merged patches, row-major between the begin and end of
 image tokens) with GLM's own `smart_resize`, whose pixel range counts an image once per frame of the temporal patch
-it is repeated into: the range of the image itself is `size` divided by `temporal_patch_size`.  Scales as Qwen2-VL's."""
+it is repeated into: the range of the image itself is `size` divided by `temporal_patch_size`.  Scales as Qwen2-VL's.
+
+GLM-4.6V (`glm46v`), GLM-4.5V (`glm4v_moe`, a MoE text model) and GLM-OCR (`glm_ocr`) reuse GLM-4.1V's processor
+and layout as they are."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from mllm_explain.adapters.registry import register_adapter
 
 @register_adapter
 class Glm4vAdapter(Qwen2VLAdapter):
-    model_types = ("glm4v",)
+    model_types = {"glm4v": "THUDM/GLM-4.1V-9B-Thinking", "glm46v": "zai-org/GLM-4.6V", "glm4v_moe": "zai-org/GLM-4.5V",
+                   "glm_ocr": "zai-org/GLM-OCR"}
+    layout_text = "as Qwen2-VL (GLM's own resizing: its pixel range counts each frame of the temporal patch)"
 
     @property
     def frames_per_patch(self) -> int:

@@ -26,10 +26,10 @@ import torch
 from PIL import Image
 from transformers.models.idefics3.image_processing_idefics3 import MAX_IMAGE_SIZE  # SmolVLM's is the same
 
-from mllm_explain.adapters.base import ModelAdapter, View
+from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
-from mllm_explain.maps import FULL_BOX, Box
+from mllm_explain.views import FULL_BOX, Box, View
 
 _TILE_MARKER = re.compile(r"<row_(\d+)_col_(\d+)>")
 
@@ -38,7 +38,12 @@ _TILE_MARKER = re.compile(r"<row_(\d+)_col_(\d+)>")
 class Idefics3Adapter(ModelAdapter):
     """Tiles (row-major, each the part of the image it was cut from) and the global image as the overview."""
 
-    model_types = ("idefics3",)  # Idefics3 and SmolVLM (v1) checkpoints
+    model_types = {"idefics3": "HuggingFaceM4/Idefics3-8B-Llama3"}  # Idefics3 and SmolVLM (v1) checkpoints
+    layout_text = ("sub-images partitioning the resized image, row-major (`<row_r_col_c>` markers in no view), then "
+                   "the global image")
+    scales_text = ("below 1 only blurs (the processor resizes the long edge back); above 1 the processor's longest "
+                   "edge is lifted to s times its own (up to its 4096 px cap), so more tiles of the same size (2x: "
+                   "about 4x the tiles); within `max_vision_tokens`")
 
     @property
     def final_norm(self) -> torch.nn.Module:
@@ -130,4 +135,4 @@ class Idefics3Adapter(ModelAdapter):
 class SmolVLMAdapter(Idefics3Adapter):
     """SmolVLM2 (`smolvlm`): Idefics3's layout."""
 
-    model_types = ("smolvlm",)
+    model_types = {"smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct"}

@@ -27,11 +27,11 @@ from transformers.models.got_ocr2.image_processing_got_ocr2 import (
     get_optimal_tiled_canvas,
 )
 
-from mllm_explain.adapters.base import ModelAdapter, View, scaled_size
+from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
-from mllm_explain.maps import Box
+from mllm_explain.views import Box, View
 
 
 @register_adapter
@@ -39,7 +39,14 @@ class InternVLAdapter(ModelAdapter):
     """Tiles (row-major, each the part of the image it was cut from) and the thumbnail as an overview; an
     image the processor leaves in one tile is one view of the whole image."""
 
-    model_types = ("internvl",)
+    model_types = {"internvl": "OpenGVLab/InternVL3-8B-hf"}
+    layout_text = ("**dynamic tiling as shipped**: up to 12 tiles (16x16 each) stretched from the image, row-major, "
+                   "then the thumbnail as overview; one tile: one view. `InternVLLetterboxAdapter` is the untiled, "
+                   "letterboxed option")
+    scales_text = ("any within `max_vision_tokens`: the image resized before the processor; the tiles follow the "
+                   "aspect ratio, so an enlarged image gets more tiles only where canvases of its ratio tie (a 448 px "
+                   "square: 1 tile, 2x2 at 1.5x, 3x3 above 2.12x), else the same tiles resampled. "
+                   "`InternVLLetterboxAdapter`: <= 1")
 
     def _setting(self, key: str):
         """An image-processing option as the processor's call resolves it: its own default over the image
@@ -125,7 +132,7 @@ class InternVLLetterboxAdapter(FixedResolutionAdapter, InternVLAdapter):
     """InternVL on one tile: the image letterboxed onto a square, undistorted (not registered; wrap a loaded
     model in it, e.g. `InternVLLetterboxAdapter(adapter.model, adapter.processor, adapter.name_or_path)`)."""
 
-    model_types = ()
+    model_types = {}
 
     def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
         processor = copy.copy(processor)  # untiled for this adapter only

@@ -25,7 +25,11 @@ from mllm_explain.errors import UserError
 
 @register_adapter
 class LlavaAdapter(FixedResolutionAdapter):
-    model_types = ("llava",)
+    model_types = {"llava": "llava-hf/llava-1.5-7b-hf"}
+    layout_text = "one fixed 24x24 CLIP grid, the image letterboxed into it"
+    scales_text = ("below 1 the image shrunk inside the square; above 1 the square fed at s x 336 px with CLIP's "
+                   "position embeddings interpolated (2x: a 48x48 grid), a size the encoder was not trained at; within "
+                   "`max_vision_tokens`")
 
     def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
         if type(processor).__name__ == "PixtralProcessor":  # Pixtral-12B in the llava-hf layout: rows of [IMG_BREAK]

@@ -31,10 +31,10 @@ import math
 from PIL import Image
 from transformers.image_processing_utils import select_best_resolution
 
-from mllm_explain.adapters.base import ModelAdapter, View, scaled_size
+from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
-from mllm_explain.maps import FULL_BOX, Box
+from mllm_explain.views import FULL_BOX, Box, View
 
 SCALE_TOLERANCE = 0.01  # a scale this far (relatively) beyond the largest pinpoint's is taken: a shrink of <= 1%
 
@@ -50,7 +50,12 @@ def _overlap(grid: tuple[float, float], image: tuple[float, float]) -> tuple[flo
 
 @register_adapter
 class LlavaNextAdapter(ModelAdapter):
-    model_types = ("llava_next",)
+    model_types = {"llava_next": "llava-hf/llava-v1.6-mistral-7b-hf"}
+    layout_text = ("an overview (the image squashed to one tile), then the any-resolution tiles as one grid unpadded "
+                   "to the image; `image_newline` row ends in no view")
+    scales_text = ("the image resized before the processor; enlarged, it takes a larger pinpoint (more tiles) up to "
+                   "where it fills the largest one; beyond that the processor would shrink it back, so such scales are "
+                   "refused in one line")
 
     def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
         """The base image's grid, then the unpadded grid of the tiles; `grid_box` is the full one of the
@@ -146,7 +151,10 @@ class LlavaNextAdapter(ModelAdapter):
 
 @register_adapter
 class LlavaOnevisionAdapter(LlavaNextAdapter):
-    model_types = ("llava_onevision",)
+    model_types = {"llava_onevision": "llava-hf/llava-onevision-qwen2-7b-ov-hf"}
+    layout_text = "as LLaVA-NeXT (SigLIP, 27x27 per tile), the tile grid shrunk by `anyres_max_9`"
+    scales_text = ("as LLaVA-NeXT; a grid over 9 tiles' worth is shrunk back, so more tiles mostly give finer features "
+                   "at about the same grid")
 
     def _shrunk(self, rows: int, cols: int) -> tuple[int, int]:
         """An unpadded grid of over `anyres_max_N` tiles' worth of patches (times 1.1^2) is resized bilinearly,

@@ -24,7 +24,10 @@ from mllm_explain.errors import UserError
 
 @register_adapter
 class Mistral3Adapter(ModelAdapter):
-    model_types = ("mistral3",)
+    model_types = {"mistral3": "mistralai/Mistral-Small-3.1-24B-Instruct-2503"}
+    layout_text = "one native-resolution grid, `[IMG_BREAK]` / `[IMG_END]` separators in no view"
+    scales_text = ("any within `max_vision_tokens` and over one merged patch: the processor's size times the scale, "
+                   "its longest edge lifted above 1")
 
     def vision_grid(self, inputs) -> tuple[int, int]:
         """Merged patches each way of the resized image, from `image_sizes` as the model splits its features."""

@@ -26,7 +26,9 @@ from mllm_explain.adapters.registry import register_adapter
 
 @register_adapter
 class PaliGemmaAdapter(ModelAdapter):
-    model_types = ("paligemma",)
+    model_types = {"paligemma": "google/paligemma2-3b-pt-224"}
+    layout_text = "one grid (16x16 at 224 px, 32x32 at 448 px) of the image stretched to a square, before the prompt"
+    scales_text = "<= 1, as Gemma 3 (a fixed `image_seq_length` of tokens)"
 
     def vision_grid(self, inputs) -> tuple[int, int]:
         """Patches each way of the pixels the processor produced (SigLIP has no CLS token)."""

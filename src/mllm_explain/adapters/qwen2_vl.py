@@ -1,6 +1,11 @@
 """Qwen2-VL, Qwen2.5-VL and Qwen3-VL (dense and MoE): native dynamic resolution; 2x2 merged patches form the
 vision grid, row-major between the vision start and end tokens.
 
+The families that reuse that layout unchanged (`image_grid_thw` in patches, 2x2 merge of the processor's patch
+order into a row-major grid, one placeholder token per merged patch): Qwen3.5 (dense, MoE), ERNIE-4.5-VL, EXAONE
+4.5, dots3 note, Cosmos3 Omni and MiniMax M3 VL as they are; PaddleOCR-VL (its own resize rule), Cohere Compass and
+HyperCLOVA X Vision V2 (scaled logits) and LFM3-VL (final norm and last attention layer) with a family fact each.
+
 A scale is a different input size: the size the processor would give the image, times the scale (it then
 rounds to whole merged patches).  Scale 1 is the processor's own size.  Above 1 the image is enlarged and the
 processor's pixel cap is lifted for that call only (the cap is a default of the processor, not a limit of the
@@ -11,8 +16,11 @@ model: Qwen2-VL's is 12.8 MP): one merged patch becomes s^2 of them.  Any scale 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
+import torch
 from PIL import Image
+from torch import Tensor
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from mllm_explain.adapters.base import ModelAdapter
@@ -22,8 +30,19 @@ from mllm_explain.errors import UserError
 
 @register_adapter
 class Qwen2VLAdapter(ModelAdapter):
-    model_types = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
+    model_types = {"qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct", "qwen2_5_vl": "Qwen/Qwen2.5-VL-7B-Instruct",
+                   "qwen3_vl": "Qwen/Qwen3-VL-8B-Instruct", "qwen3_vl_moe": "Qwen/Qwen3-VL-30B-A3B-Instruct",
+                   "qwen3_5": "Qwen/Qwen3.5-27B", "qwen3_5_moe": "Qwen/Qwen3.5-35B-A3B",
+                   "ernie4_5_vl_moe": "baidu/ERNIE-4.5-VL-28B-A3B-PT", "exaone4_5": "LGAI-EXAONE/EXAONE-4.5-33B",
+                   "dots3_note": "dots-studio/dots3-note-prev", "cosmos3_omni": "nvidia/Cosmos3-Nano",
+                   "minimax_m3_vl": "MiniMaxAI/MiniMax-M3"}
+    layout_text = ("one native-resolution grid of 2x2-merged patches (Qwen3-VL, Qwen3.5: 16 px patches; DeepStack adds "
+                   "vision features in early layers only)")
+    scales_text = ("any within `max_vision_tokens` (16,384) and above the processor's smallest input: the size the "
+                   "processor gives the image, times the scale, in whole merged patches (above 1 its pixel cap is "
+                   "lifted for that forward: 2x makes one patch four)")
     frames_per_patch = 1  # how many times the processor's pixel range counts one image (GLM-4V: its temporal patch)
+    resize_rule = staticmethod(smart_resize)  # the processor's (height, width, factor, min_pixels, max_pixels) -> h, w
 
     def vision_grid(self, inputs) -> tuple[int, int]:
         _, height, width = inputs["image_grid_thw"][0].tolist()
@@ -40,7 +59,8 @@ class Qwen2VLAdapter(ModelAdapter):
         """The processor's pixel range and the (height, width) it would give `image` at scale 1."""
         processor = self.processor.image_processor
         low, high = processor.size["shortest_edge"], processor.size["longest_edge"]
-        return low, high, smart_resize(image.height, image.width, factor=self._factor, min_pixels=low, max_pixels=high)
+        return low, high, self.resize_rule(image.height, image.width, factor=self._factor, min_pixels=low,
+                                          max_pixels=high)
 
     def vision_tokens(self, size: tuple[int, int]) -> int:
         """Merged patches of a (width, height) input fed at its own size (rounded to whole merged patches)."""
@@ -85,3 +105,75 @@ class Qwen2VLAdapter(ModelAdapter):
             raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input of {self.vision_tokens(size)} vision "
                             f"tokens, more than max_vision_tokens={self.max_vision_tokens}")
         return size
+
+
+@register_adapter
+class PaddleOCRVLAdapter(Qwen2VLAdapter):
+    """PaddleOCR-VL: Qwen2-VL's layout (its patches are row-major, merged 2x2 by the projector into the same grid);
+    its processor's `smart_resize` first lifts a side under one merged patch to a whole one, aspect kept."""
+
+    model_types = {"paddleocr_vl": "PaddlePaddle/PaddleOCR-VL"}
+    layout_text = "as Qwen2-VL (its own resize: a side under one merged patch is lifted to one, aspect kept)"
+
+    @staticmethod
+    def resize_rule(*args, **kwargs) -> tuple[int, int]:
+        """PaddleOCR-VL's `smart_resize`, imported on use (a transformers release before the family has none)."""
+        from transformers.models.paddleocr_vl.image_processing_paddleocr_vl import smart_resize as paddle_resize
+
+        return paddle_resize(*args, **kwargs)
+
+
+class _ScaledLogitsAdapter(Qwen2VLAdapter):
+    """A family whose LM multiplies its logits by a factor of its text config, `logit_scale_key`."""
+
+    logit_scale_key: ClassVar[str] = ""
+
+    @torch.no_grad()
+    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
+        """The base's logits, scaled as the model scales its own."""
+        scale = getattr(self.model.config.get_text_config(), self.logit_scale_key, None)
+        logits = super().logits(states, block_rows)
+        return logits if scale is None else logits * scale
+
+
+@register_adapter
+class CohereCompassAdapter(_ScaledLogitsAdapter):
+    """Cohere Compass (North Vision): Qwen3-VL's layout and processor with Cohere's tokens; the LM's `logit_scale`."""
+
+    model_types = {"cohere_compass": "CohereLabs/North-Micro-Vision-Instruct"}
+    layout_text = "as Qwen3-VL (the LM's logits scaled by its `logit_scale`, as the model scales them)"
+    logit_scale_key = "logit_scale"
+
+
+@register_adapter
+class HyperCLOVAXVisionV2Adapter(_ScaledLogitsAdapter):
+    """HyperCLOVA X Vision V2: Qwen2.5-VL's tower and Qwen2-VL's grid (EXAONE 4.5's processor); its MuP LM multiplies
+    the logits by `logits_scaling`."""
+
+    model_types = {"hyperclovax_vision_v2": "naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"}
+    layout_text = "as Qwen2-VL (the LM's logits scaled by its `logits_scaling`, as the model scales them)"
+    logit_scale_key = "logits_scaling"
+
+
+@register_adapter
+class Lfm3VlAdapter(Qwen2VLAdapter):
+    """LFM3-VL: Qwen3-VL's processor and grid (its projector merges the 2x2 blocks the processor groups); a hybrid
+    LFM3 text model whose final norm is `embedding_norm` and whose last layers are short causal convolutions, which
+    read only the few tokens before each position: the attention rows and the gradients are those of its last
+    attention layer, the last one through which the vision tokens reach an answer token."""
+
+    model_types = {"lfm3_vl": "LiquidAI/LFM3-VL-2B"}
+    layout_text = ("as Qwen3-VL; attention rows and gradients from the last attention layer (the last layers are short "
+                   "convolutions)")
+
+    @property
+    def final_norm(self) -> torch.nn.Module:
+        return self.model.model.language_model.embedding_norm
+
+    @property
+    def last_layer(self) -> torch.nn.Module:
+        return next(layer for layer in reversed(self.model.model.language_model.layers) if hasattr(layer, "self_attn"))
+
+    @property
+    def last_attention(self) -> torch.nn.Module:
+        return self.last_layer.self_attn

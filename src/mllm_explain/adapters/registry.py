@@ -1,15 +1,162 @@
-"""`model_type` -> adapter class, filled by `@register_adapter` in each family module."""
+"""`model_type` -> adapter class, filled by `@register_adapter` in each family module, and the census of the
+`model_type`s refused, each with its class and why.
+
+Every image-text-to-text `model_type` of the installed transformers is either supported (a key of `ADAPTERS`)
+or refused (a key of `REFUSED`); `tests/test_census.py` keeps that true, so a transformers upgrade that adds a
+family forces a decision.  The classes (A-F) say how vision input reaches the language model; they and the
+layout each class-A/E family needs come from a census of transformers 5.24's modeling and processor code.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from mllm_explain.adapters.base import ModelAdapter
 
 ADAPTERS: dict[str, type[ModelAdapter]] = {}
-# `model_type`s known and refused, with why: a family whose transformers code cannot run here
-REFUSED = {
-    "llama4": "transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads `image_outputs` from "
-              "an output that has none), so there is nothing to explain",
+
+ClassLetter = Literal["A", "B", "C", "D", "E", "F"]
+
+
+@dataclass(frozen=True)
+class FamilyClass:
+    """How vision input reaches the LM in one class of families.
+
+    `how` completes "<model_type> ..." before "(class X)"; `why` says why a refused family of the class has
+    nothing to explain, or is empty for the explainable classes (A, E), whose refusals say what is missing.
+    """
+
+    how: str
+    why: str = ""
+
+
+FAMILY_CLASSES: dict[ClassLetter, FamilyClass] = {
+    "A": FamilyClass("has vision tokens in the sequence"),
+    "B": FamilyClass("reads the image through cross-attention", "its vision features are not in the token sequence"),
+    "C": FamilyClass("is an encoder-decoder",
+                     "its text decoder reads the image through an encoder, with no vision tokens of its own to map"),
+    "D": FamilyClass("compresses the image into learned query tokens",
+                     "the queries have no spatial layout to map back onto the image"),
+    "E": FamilyClass("has discrete VQ image tokens in the sequence"),
+    "F": FamilyClass("is none of the image-to-text kinds the maps need",
+                     "there are no vision tokens whose positions map onto the image"),
 }
+EXPLAINABLE: frozenset[ClassLetter] = frozenset({"A", "E"})  # vision tokens in the sequence: a layout is enough
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why one `model_type` is refused.
+
+    `family`: its class.  `detail`: for A/E, what its layout needs (a phrase after "needs"); for B/C/D/F, why
+    there is nothing spatial to explain, when more specific than the class's `why`.  `how` overrides the
+    class's `how` (class F families differ).  `fails`: for a family of an explainable class that cannot run
+    (measured), how it fails; it replaces "not supported yet".
+    """
+
+    family: ClassLetter
+    detail: str = ""
+    how: str = ""
+    fails: str = ""
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILY_CLASSES:
+            raise ValueError(f"unknown class {self.family!r}")
+        if self.family in EXPLAINABLE and not (self.detail or self.fails):
+            raise ValueError(f"a class {self.family} refusal says what its layout needs, or how it fails")
+
+    def reason(self, model_type: str) -> str:
+        """The one line `load_model` shows after "is not supported: "."""
+        family = FAMILY_CLASSES[self.family]
+        head = f"{model_type} {self.how or family.how} (class {self.family})"
+        if self.fails:
+            return f"{head}, but {self.fails}"
+        if self.family in EXPLAINABLE:
+            return f"{head}, not supported yet: needs {self.detail}"
+        return f"{head}: {self.detail or family.why}"
+
+
+def _each(family: ClassLetter, detail: str, *model_types: str) -> dict[str, Refusal]:
+    return {model_type: Refusal(family, detail) for model_type in model_types}
+
+
+_QWEN3 = "the qwen3_vl layout as-is"
+_QWEN2 = "the qwen2_vl layout as-is"
+_PADDED = "the Qwen-grid layout less the bottom/right padding"
+_NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
+_NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
+_NEW_SLICES = "a new layout: overview first, then slices with their own grids"
+_LETTERBOX = "the llava fixed-square layout with a letterbox (pad-to-square) mapping"
+
+# The refused `model_type`s by class, from the census of transformers 5.24's image-text-to-text mapping plus
+# the three image-taking multimodal-LM extras (phi4_multimodal, qwen2_5_omni, qwen3_omni_moe).  A type that
+# gains an adapter leaves this dict (`load_model` checks REFUSED first; tests/test_census.py fails on both).
+REFUSALS: dict[str, Refusal] = {
+    # A: reuse an existing layout as-is
+    **_each("A", _QWEN3, "qwen3_omni_moe_thinker", "qwen3_omni_moe"),
+    "qwen4_exp": Refusal("A", "the qwen3_vl layout, with `input_ids` for its n-gram and per-layer embeddings"),
+    "cosmos3_edge": Refusal("A", fails="its processor does not return the `mm_token_type_ids` its model requires, so "
+                                        "transformers' own processor output cannot run the model"),
+    **_each("A", "the qwen2_5_vl layout as-is", "qwen2_5_omni_thinker",
+            "qwen2_5_omni"),
+    "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
+    "mistral_large4": Refusal("A", "the mistral3 (Pixtral-grid) layout as-is"),
+    "qianfan_ocr": Refusal("A", "the internvl tiling as-is"),
+    **_each("A", "the internvl tiling with its own tile token count and markers", "aya_vision", "cohere2_vision"),
+    "shieldgemma2": Refusal("A", "the gemma3 layout as-is"),
+    **_each("A", "the llava fixed-square layout as-is (images)", "vipllava", "video_llava"),
+    "llava_next_video": Refusal("A", "the llava_next layout as-is (images)"),
+    "granite_docling": Refusal("A", "the idefics3 tiling, global view only past one tile"),
+    # A: an existing layout kind with a parameter or geometry tweak
+    **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
+    "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
+    "nemotron_h_omni": Refusal("A", "the Qwen-grid layout (merge 2) with the grid read from `image_grid_hw`"),
+    **_each("A", "the Qwen-grid layout with merge 1 and padding to 40 px", "inkling2", "inkling2_loop"),
+    "video_llama_3": Refusal("A", "the Qwen-grid layout with merge 1 for images"),
+    **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
+    "lighton_ocr": Refusal("A", "the mistral3 (Pixtral-grid) layout without row separators"),
+    "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
+    **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
+    "gemma3n": Refusal("A", "the paligemma squashed-square layout (16x16)"),
+    "fast_vlm": Refusal("A", "the llava fixed-square layout, once its checkpoint's preprocessing is known"),
+    **_each("A", "the llava squashed-square layout (16x16 per page)", "got_ocr2", "pp_chart2table"),
+    "granite4_vision": Refusal("A", "the llava_next layout with the grid scaled by `downsample_rate`"),
+    "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
+    # A: a new layout kind
+    **_each("A", _NEW_SLOTS, "hunyuan_vl", "hy_v4_vl"),
+    **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
+    **_each("A", _NEW_SLICES, "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
+    "molmo2": Refusal("A", "a new layout: a low-res and a stitched high-res grid, with `<im_col>` separators"),
+    **_each("A", "a new layout: overview-first tiles", "ovis2", "perception_lm"),
+    "step3p7": Refusal("A", "a new layout: crop-first tiles with their own crop geometry, then a global view"),
+    "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
+    "inkling_mm_model": Refusal("A", "a new layout: a raw-patch grid with an extra, mostly padded column"),
+    "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "
+                                 "`image_outputs` from an output that has none), so there is nothing to explain"),
+    # B, C, D: nothing spatial to explain
+    **_each("B", "", "mllama", "idefics"),
+    **_each("C", "", "blip", "florence2", "pix2struct", "pp_formulanet", "t5gemma2", "udop",
+            "vision-encoder-decoder"),
+    **_each("D", "", "aria", "blip-2", "idefics2", "instructblip", "instructblipvideo", "kosmos-2", "kosmos-2.5"),
+    "deepseek_ocr2": Refusal("D", "its learned, causally ordered queries are not patch-aligned, so they have no "
+                                  "verified spatial layout"),
+    # E: discrete image tokens, explainable with a layout
+    "chameleon": Refusal("E", "the llava fixed-square layout (32x32) with a center crop"),
+    "apertus1p5": Refusal("E", "the Pixtral-grid layout with an `eol_token` between rows and an `H*W` header"),
+    "emu3": Refusal("E", _NEW_SLOTS),
+    # F: other
+    "diffusion_gemma": Refusal("F", "its tokens are not written left to right, so no next-token prediction "
+                                    "reads the vision tokens", how="generates by block diffusion"),
+    "evolla": Refusal("F", "there is no image to explain", how="reads protein sequences and structures"),
+    "mistral4": Refusal("F", "there is no vision input to explain",
+                        how="is a text-only causal LM, Mistral4ForCausalLM"),
+    "pi0": Refusal("F", "its output is robot actions, not text tokens to explain",
+                   how="is a robot policy, PaliGemma with a flow-matching action expert"),
+}
+
+# `model_type` -> the one-line reason `load_model` shows ("model type 'X' is not supported: <reason>")
+REFUSED: dict[str, str] = {model_type: refusal.reason(model_type) for model_type, refusal in REFUSALS.items()}
 
 
 def register_adapter(cls: type[ModelAdapter]) -> type[ModelAdapter]:

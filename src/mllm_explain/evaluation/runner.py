@@ -75,10 +75,11 @@ from mllm_explain.evaluation.words import synthetic_lexicon
 from mllm_explain.explanation import Explanation, group_words, word_starts
 from mllm_explain.images import load_image
 from mllm_explain.limits import MAX_VISION_TOKENS
-from mllm_explain.maps import FULL_BOX, box_grid, crop_resize
+from mllm_explain.maps import box_grid, crop_resize
 from mllm_explain.methods import get_method, option_text, options_for
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
 from mllm_explain.pipeline import SharedTraces, explain, usable_scales
+from mllm_explain.views import FULL_BOX
 
 METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 RANDOM = "random"

@@ -22,12 +22,13 @@ import torch
 from torch import Tensor
 
 from mllm_explain.errors import UserError
-from mllm_explain.maps import COMPOSITIONS, FULL_BOX, Box, compose, composed_size
+from mllm_explain.maps import COMPOSITIONS, compose, composed_size
 from mllm_explain.methods.filters import rank_gaussian_filter
 from mllm_explain.methods.rbo import rbo_matrix
+from mllm_explain.views import FULL_BOX, Box, View
 
 if TYPE_CHECKING:
-    from mllm_explain.adapters.base import ModelAdapter, Trace, View
+    from mllm_explain.adapters.base import ModelAdapter, Trace
 
 
 @dataclass

@@ -1,0 +1,41 @@
+"""Where a model's vision tokens sit: `View`, one grid of them, and the `Box`es that place it on the image.
+Plain facts with no dependency in the package, read by adapters (which make them), maps (which compose
+them) and methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+Box = tuple[float, float, float, float]  # (top, left, bottom, right), fractions of the grid
+FULL_BOX: Box = (0.0, 0.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class View:
+    """One grid of vision tokens: a tile, an overview (thumbnail, base image) or the one grid of a
+    single-view model.
+
+    `positions` index the full token sequence, row-major over `grid`; separator and marker tokens
+    (row ends, tile markers) are in no view.  `image_box` is the part of the original image the view
+    shows and `grid_box` the part of the grid that shows it (letterboxed or padded views show the image
+    in part of their grid), both (top, left, bottom, right) as fractions.
+    """
+
+    positions: Tensor  # (gh * gw,)
+    grid: tuple[int, int]
+    image_box: Box = FULL_BOX
+    grid_box: Box = FULL_BOX
+    kind: str = "image"  # image (the only view) | tile | overview
+    image_index: int = 0  # which input image the view shows (always 0: one image per prompt)
+
+    def __post_init__(self) -> None:
+        if len(self.positions) != self.grid[0] * self.grid[1]:
+            raise RuntimeError(f"{len(self.positions)} vision tokens do not fill a {self.grid[0]}x{self.grid[1]} "
+                               f"{self.kind} view")
+
+    def describe(self) -> dict:
+        """The view without its positions, for tokens.json and the report."""
+        return {"kind": self.kind, "grid": list(self.grid), "image_box": list(self.image_box),
+                "grid_box": list(self.grid_box), "image_index": self.image_index}

@@ -1,0 +1,54 @@
+"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL or GLM-4V layout (issue 29): the facts in which
+they differ from the family whose layout they reuse.  Everything else (views, layout locality, every method, the CLI
+from a saved folder) runs on them through the parametrised tests over `tiny_models.FAMILIES`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny_models import ANSWER, FAMILIES, PROMPT, WIDE, build_adapter, make_image
+from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
+           "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl"]
+
+
+@pytest.mark.parametrize("name", REUSING)
+def test_the_adapters_logits_are_the_models_own(name):
+    """The logits the maps and probabilities read (`ModelAdapter.logits` of the final-norm states) are the ones the
+    model computes itself: Cohere Compass and HyperCLOVA X scale them, LFM3's final norm is `embedding_norm`."""
+    adapter = build_adapter(name)
+    answer = adapter.tokenize_answer(ANSWER)
+    trace = adapter.trace(make_image(WIDE), PROMPT, answer)
+    inputs = adapter.encode(adapter.scaled_image(make_image(WIDE), 1.0)[0], PROMPT, answer)
+    with torch.no_grad():
+        own = adapter.model(**inputs, use_cache=False).logits[0, trace.answer_positions - 1].float()
+    assert torch.allclose(adapter.logits(trace.hidden[trace.answer_positions - 1]), own, atol=1e-4)
+
+
+def test_every_reusing_family_has_a_tiny_model():
+    assert set(REUSING) <= set(FAMILIES)
+
+
+@pytest.mark.parametrize("size", [(400, 20), (20, 300), (27, 27), (600, 25)])
+def test_paddleocr_vl_input_size_follows_its_resize_on_thin_images(size):
+    """PaddleOCR-VL's processor lifts a side under one merged patch (28 px) to a whole one before rounding, keeping the
+    aspect ratio, where Qwen2-VL's rounds it up alone: the adapter scales from the size its processor gives."""
+    adapter = build_adapter("paddleocr_vl")
+    processor = adapter.processor.image_processor
+    image = make_image(size)
+    _, height, width = processor(images=[image], return_tensors="pt")["image_grid_thw"][0].tolist()
+    expected = (height * processor.patch_size, width * processor.patch_size)
+    assert adapter._pixel_range(image)[2] == expected
+    low, high = processor.size["shortest_edge"], processor.size["longest_edge"]
+    if size == (400, 20):  # Qwen2-VL's rule would give 28x392 px, 14 merged patches instead of 20
+        assert smart_resize(20, 400, factor=28, min_pixels=low, max_pixels=high) != expected
+
+
+def test_lfm3_vl_reads_its_last_attention_layer():
+    """LFM3 ends in short convolutions, which read only the few tokens before each position: the attention rows and
+    the gradients come from its last attention layer (the tiny model's second of three layers)."""
+    adapter = build_adapter("lfm3_vl")
+    layers = adapter.model.model.language_model.layers
+    assert not hasattr(layers[-1], "self_attn")
+    assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].self_attn
