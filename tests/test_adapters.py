@@ -100,11 +100,16 @@ def test_attention_rows_gradients_and_no_hooks_left(family):
     assert adapter.trace(make_image(WIDE), PROMPT, answer).inputs is None  # a lean trace: no pixels kept
     trace = adapter.trace(make_image(WIDE), PROMPT, answer, attention=True, gradients=True)
     assert trace.attention.shape == (len(answer), len(trace.input_ids))
-    assert torch.allclose(trace.attention.sum(-1), torch.ones(len(answer)), atol=1e-4)
+    rows = trace.attention.sum(-1)
+    if getattr(adapter.last_attention, "sinks", None) is None:
+        assert torch.allclose(rows, torch.ones(len(answer)), atol=1e-4)
+    else:  # Hy4's learned attention sink takes part of each row
+        assert (rows < 1).all() and (rows > 0.5).all()
     assert (trace.attention >= 0).all()
     assert adapter.model.config._attn_implementation == implementation
     grads, states = adapter.last_layer_gradients(trace)
-    size = (len(trace.vision_positions), adapter.model.config.text_config.hidden_size)
+    text = adapter.model.config.text_config  # Hy4's hyper-connections: `hc_mult` residual streams per token
+    size = (len(trace.vision_positions), text.hidden_size * getattr(text, "hc_mult", 1))
     assert grads.shape == (len(answer), *size) and states.shape == size
     assert torch.isfinite(grads).all() and (grads.abs().sum((1, 2)) > 0).all()
     assert foreign_hooks(adapter.model) == []

@@ -81,6 +81,7 @@ from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
+from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
@@ -272,16 +273,28 @@ def _glm4v():
 
 
 def scale_projector(path: str, factor: float) -> Callable[[torch.nn.Module], None]:
-    """Multiply the last linear layer of the vision-to-text projector at `path` (under `model.model`) by `factor`:
-    random decoder layers otherwise drown the image tokens' own signal under what they mix in from other tokens,
-    and the layout tests could not see where an image change lands."""
+    """Multiply the last linear (or convolution) layer of the vision-to-text projector at `path` (under `model.model`)
+    by `factor`: random decoder layers otherwise drown the image tokens' own signal under what they mix in from other
+    tokens, and the layout tests could not see where an image change lands."""
 
     def sharpen(model: torch.nn.Module) -> None:
-        last = [m for m in model.model.get_submodule(path).modules() if isinstance(m, torch.nn.Linear)][-1]
+        layers = (torch.nn.Linear, torch.nn.Conv2d)  # Hy4's ends in a 1x1 convolution
+        last = [m for m in model.model.get_submodule(path).modules() if isinstance(m, layers)][-1]
         with torch.no_grad():
             last.weight.mul_(factor)
             if last.bias is not None:
                 last.bias.mul_(factor)
+
+    return sharpen
+
+
+def scale_norm(path: str, factor: float) -> Callable[[torch.nn.Module], None]:
+    """Multiply the weight of the norm at `path` (under `model.model`) that ends the vision-to-text projector by
+    `factor`: a projector that ends in a norm undoes any scaling of its layers, so its weight sets the scale."""
+
+    def sharpen(model: torch.nn.Module) -> None:
+        with torch.no_grad():
+            model.model.get_submodule(path).weight.mul_(factor)
 
     return sharpen
 
@@ -705,12 +718,6 @@ def _ernie4_5_vl_moe():
     return Ernie4_5_VLMoeForConditionalGeneration(config), processor
 
 
-@torch.no_grad()
-def _sharpen_ernie(model: torch.nn.Module, factor: float = 30.0) -> None:
-    """The resampler's output, `factor` times larger: it ends in an RMS norm, so its weight is what sets the scale."""
-    model.model.resampler_model.after_norm.weight.mul_(factor)
-
-
 # PaddleOCR-VL: ERNIE's turns, "<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>" where the image goes
 PADDLEOCR_VL_TEMPLATE = (
     "<|begin_of_sentence|>{% for message in messages %}{% if message['role'] == 'user' %}User: "
@@ -991,6 +998,82 @@ def _glm_ocr():
     return GlmOcrForConditionalGeneration(config), processor
 
 
+# HunyuanOCR: "<|hy_User|>", the image as "<hy_image_start><hy_image><hy_image_end>" (the processor expands the middle
+# token into the span, begin and end slots included), the prompt, then "<|hy_Assistant|>"
+HUNYUAN_VL_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|hy_{{ message['role'] | capitalize }}|>"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<hy_image_start><hy_image><hy_image_end>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}{% endfor %}"
+    "{% if add_generation_prompt %}<|hy_Assistant|>{% endif %}"
+)
+
+
+def _hunyuan_vl():
+    """HunyuanOCR: 16 px patches in row-major order, a ViT, a 2x2 convolution merger that appends a newline feature to
+    each merged row and a begin and an end slot around the image, a dense HunYuan text model with 4-axis M-RoPE."""
+    from transformers import (
+        HunYuanVLConfig,
+        HunYuanVLForConditionalGeneration,
+        HunYuanVLImageProcessor,
+        HunYuanVLProcessor,
+    )
+
+    named = {"image_token": "<hy_image>", "image_start_token": "<hy_image_start>", "image_end_token": "<hy_image_end>"}
+    special = ["<hy_bos>", "<hy_eos>", "<hy_pad>", "<|hy_User|>", "<|hy_Assistant|>", *named.values()]
+    tokenizer = _tokenizer(special, named, HUNYUAN_VL_TEMPLATE, bos_token="<hy_bos>", eos_token="<hy_eos>",
+                           pad_token="<hy_pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = HunYuanVLImageProcessor(size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS})
+    processor = HunYuanVLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                   chat_template=HUNYUAN_VL_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 4, 4, 4]},
+                bos_token_id=ids("<hy_bos>"), eos_token_id=ids("<hy_eos>"), pad_token_id=ids("<hy_pad>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                  out_hidden_size=64, max_image_size=448)
+    config = HunYuanVLConfig(text_config=text, vision_config=vision, image_token_id=ids("<hy_image>"),
+                             im_start_id=ids("<hy_image_start>"), im_end_id=ids("<hy_image_end>"))
+    return HunYuanVLForConditionalGeneration(config), processor
+
+
+# Hy4: ChatML turns with the image as "<|hy_image_start|><|image_pad|><|hy_image_end|>" (the processor expands the pad)
+HY_V4_VL_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}<|hy_image_start|><|image_pad|><|hy_image_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _hy_v4_vl():
+    """Hy4: HunyuanOCR's patches and merger without the begin and end slots (a newline slot per merged row); a MoE text
+    model with latent (MLA) attention, an indexer choosing the keys each query reads, and hyper-connections: every
+    layer carries `hc_mult` residual streams, collapsed once before the final norm."""
+    from transformers import HYV4VLConfig, HYV4VLForConditionalGeneration, HYV4VLImageProcessor, HYV4VLProcessor
+    from transformers.models.hy_v4_vl.video_processing_hy_v4_vl import HYV4VLVideoProcessor
+
+    named = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|hy_image_start|>", "<|hy_image_end|>",
+               *named.values()]
+    tokenizer = _tokenizer(special, named, HY_V4_VL_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = HYV4VLImageProcessor(size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS})
+    processor = HYV4VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                video_processor=HYV4VLVideoProcessor(), chat_template=HY_V4_VL_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, moe_intermediate_size=32,
+                num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=4096, n_routed_experts=4,
+                num_experts_per_tok=2, q_lora_rank=32, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=16,
+                v_head_dim=16, index_topk=64, index_head_dim=16, index_n_heads=2, hc_mult=2,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 2, 2]},
+                bos_token_id=None, eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, out_hidden_size=64,
+                  max_image_size=448)
+    config = HYV4VLConfig(text_config=text, vision_config=vision, image_token_id=ids("<|image_pad|>"),
+                          video_token_id=ids("<|video_pad|>"))
+    return HYV4VLForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1079,7 +1162,8 @@ FAMILIES = {
     "glm4v_moe": Family(partial(_glm46v, moe=True), Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 30),
                         enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
     # as Qwen2-VL: 126x168 -> 112x168 px / 14 px patches / 2x2 merge
-    "ernie4_5_vl_moe": Family(_ernie4_5_vl_moe, Qwen2VLAdapter, _one((4, 6)), _sharpen_ernie,
+    "ernie4_5_vl_moe": Family(_ernie4_5_vl_moe, Qwen2VLAdapter, _one((4, 6)),
+                              scale_norm("resampler_model.after_norm", 30),
                               enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
     "paddleocr_vl": Family(_paddleocr_vl, PaddleOCRVLAdapter, _one((4, 6)), scale_projector("projector", 30),
                            enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
@@ -1106,6 +1190,14 @@ FAMILIES = {
     # as GLM-4.1V
     "glm_ocr": Family(_glm_ocr, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
                       enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # 126x168 -> 128x160 px / 16 px patches / 2x2 merge, each row plus a newline slot, begin and end slots; at 1.5
+    # 192x256 px, at 2 256x320
+    "hunyuan_vl": Family(_hunyuan_vl, HunYuanVLAdapter, _one((4, 5)),
+                         scale_norm("vision_tower.patch_merger.after_rms", 30),
+                         enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # as HunyuanOCR without the begin and end slots
+    "hy_v4_vl": Family(_hy_v4_vl, HunYuanVLAdapter, _one((4, 5)), scale_projector("vision_tower.patch_merger", 30),
+                       enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
 }
 
 

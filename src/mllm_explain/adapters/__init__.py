@@ -10,6 +10,7 @@ import torch
 from mllm_explain.adapters import (  # noqa: F401  (registers)
     gemma3,
     glm4v,
+    hunyuan_vl,
     idefics3,
     internvl,
     llava,

@@ -418,7 +418,8 @@ class ModelAdapter:
 
     def last_layer_gradients(self, trace: Trace) -> tuple[Tensor, Tensor]:
         """Gradient of each answer token's logit w.r.t. the vision tokens' states entering the last
-        decoder layer, (T, N, d), and those states (N, d): one forward, one backward per token."""
+        decoder layer, (T, N, d), and those states (N, d): one forward, one backward per token.  A layer that
+        takes several residual streams per token (Hy4's hyper-connections) gives them as one vector of all streams."""
         if trace.inputs is None:
             raise ValueError("the trace has no inputs to differentiate: make it with trace(..., gradients=True)")
         entering: list[Tensor] = []
@@ -436,8 +437,8 @@ class ModelAdapter:
         positions = trace.answer_positions.to(states.device)
         logits = (final[-1][0][positions - 1] * self.unembedding[trace.answer_ids.to(states.device)]).sum(-1)
         vision = trace.vision_positions.to(states.device)
-        grads = [torch.autograd.grad(logit, states, retain_graph=True)[0][0, vision] for logit in logits]
-        return torch.stack(grads).float().cpu(), states[0, vision].detach().float().cpu()
+        grads = [torch.autograd.grad(logit, states, retain_graph=True)[0][0, vision].flatten(1) for logit in logits]
+        return torch.stack(grads).float().cpu(), states[0, vision].detach().flatten(1).float().cpu()
 
 
 @contextmanager

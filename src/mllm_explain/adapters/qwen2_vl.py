@@ -73,7 +73,10 @@ class Qwen2VLAdapter(ModelAdapter):
         _, high, (height, width) = self._pixel_range(image)
         largest = min(high / (height * width), self.max_vision_tokens / self.vision_tokens((width, height)))
         scale = math.sqrt(largest)  # then whole pixels, so that rounding stays within the range
-        return max(1.0, min(math.floor(width * scale) / width, math.floor(height * scale) / height))
+        scale = min(math.floor(width * scale) / width, math.floor(height * scale) / height)
+        while scale > 1 and self.vision_tokens((round(width * scale), round(height * scale))) > self.max_vision_tokens:
+            scale -= 1 / max(width, height)  # rounding to whole merged patches went over the bound
+        return max(1.0, scale)
 
     def check_scale(self, image: Image.Image, scale: float) -> None:
         if scale != 1.0:  # scale 1 is the processor's own size

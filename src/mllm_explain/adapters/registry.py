@@ -124,7 +124,6 @@ REFUSALS: dict[str, Refusal] = {
     "granite4_vision": Refusal("A", "the llava_next layout with the grid scaled by `downsample_rate`"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
-    **_each("A", _NEW_SLOTS, "hunyuan_vl", "hy_v4_vl"),
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
     **_each("A", _NEW_SLICES, "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
     "molmo2": Refusal("A", "a new layout: a low-res and a stitched high-res grid, with `<im_col>` separators"),
