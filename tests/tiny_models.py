@@ -95,6 +95,7 @@ from mllm_explain.adapters.qwen2_vl import (
     PaddleOCRVLAdapter,
     Qwen2VLAdapter,
 )
+from mllm_explain.adapters.video_llama_3 import VideoLlama3Adapter
 from mllm_explain.training.build import (
     CHAT_TEMPLATE,
     MAX_PIXELS,
@@ -1074,6 +1075,30 @@ def _hy_v4_vl():
     return HYV4VLForConditionalGeneration(config), processor
 
 
+def _video_llama_3():
+    """VideoLLaMA 3 (image model): Qwen2-VL's tokens and chat template, a SigLIP-style ViT with 2-D RoPE over 14 px
+    patches and no merge for images, a linear projector, a Qwen2 text model."""
+    from transformers import (
+        VideoLlama3Config,
+        VideoLlama3ForConditionalGeneration,
+        VideoLlama3ImageProcessor,
+        VideoLlama3Processor,
+        VideoLlama3VideoProcessor,
+    )
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = VideoLlama3ImageProcessor(size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS})
+    processor = VideoLlama3Processor(image_processor=image_processor, tokenizer=tokenizer,
+                                     video_processor=VideoLlama3VideoProcessor(), chat_template=CHAT_TEMPLATE)
+    text = build_config(tokenizer, **TINY_QWEN).text_config.to_dict()
+    text = {key: value for key, value in text.items() if key not in ("model_type", "rope_parameters")}
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, patch_size=14)
+    config = VideoLlama3Config(text_config={"model_type": "qwen2", **text}, vision_config=vision,
+                               image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"))
+    return VideoLlama3ForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1198,6 +1223,9 @@ FAMILIES = {
     # as HunyuanOCR without the begin and end slots
     "hy_v4_vl": Family(_hy_v4_vl, HunYuanVLAdapter, _one((4, 5)), scale_projector("vision_tower.patch_merger", 30),
                        enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # 126x168 -> 126x168 px / 14 px patches, unmerged; at 1.5 189x252 -> 196x252 px (13.5 rounds to 14), at 2 252x336
+    "video_llama_3": Family(_video_llama_3, VideoLlama3Adapter, _one((9, 12)), scale_projector("projector", 30),
+                            enlarged={1.5: _one((14, 18)), 2.0: _one((18, 24))}),
 }
 
 

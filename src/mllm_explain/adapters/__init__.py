@@ -18,6 +18,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     mistral3,
     paligemma,
     qwen2_vl,
+    video_llama_3,
 )
 from mllm_explain.adapters.base import ModelAdapter, Trace
 from mllm_explain.adapters.registry import ADAPTERS, REFUSED, register_adapter
