@@ -83,6 +83,7 @@ from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
+from mllm_explain.adapters.inkling2 import Inkling2Adapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
@@ -1099,6 +1100,51 @@ def _video_llama_3():
     return VideoLlama3ForConditionalGeneration(config), processor
 
 
+# Inkling 2: ChatML turns with one "<|image|>" where the image goes (the processor repeats it, one per 40 px cell)
+INKLING2_TEMPLATE = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<|image|>")
+
+
+def _inkling2(loop: bool = False):
+    """Inkling 2 (or with `loop` Inkling 2 Mini, whose middle layers run twice): the image padded (not resized) to
+    40 px cells of 2x2 20 px patches, a ViT with a class token per image, a merger MLP; a text model of sliding and
+    full attention layers with sinks, short convolutions, attention over earlier blocks' states as its residual
+    stream, MoE MLPs and soft-capped logits."""
+    from transformers import Inkling2Config, Inkling2ForConditionalGeneration, Inkling2ImageProcessor, Inkling2Processor
+
+    named = {"image_token": "<|image|>"}
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values()], named, INKLING2_TEMPLATE,
+                           eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    processor = Inkling2Processor(image_processor=Inkling2ImageProcessor(), tokenizer=tokenizer,
+                                  chat_template=INKLING2_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), unpadded_vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, swa_num_attention_heads=2,
+                swa_num_key_value_heads=1, swa_head_dim=32, sliding_window_size=64, d_rel=8, rel_extent=64,
+                moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, n_layers_per_attn_res_block=1,
+                layer_types=["hybrid_sliding", "hybrid"], eos_token_id=ids("<|im_end|>"),
+                pad_token_id=ids("<|endoftext|>"))
+    vision = dict(model_type="inkling2_vision", hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                  patch_size=20, posemb_grid_size=8, projection_hidden_dim=64, text_hidden_size=64)
+    if not loop:
+        config = Inkling2Config(text_config=text, vision_config=vision, image_token_id=ids("<|image|>"))
+        return Inkling2ForConditionalGeneration(config), processor
+    from transformers import Inkling2LoopConfig, Inkling2LoopForConditionalGeneration
+
+    text.update(num_hidden_layers=3, layer_types=["hybrid_sliding", "hybrid_sliding", "hybrid"],
+                loop_layer_index_start=1, loop_layer_index_end=2, loop_num_passes=2, loop_gate_rank=8)
+    config = Inkling2LoopConfig(text_config=text, vision_config=vision, image_token_id=ids("<|image|>"))
+    return Inkling2LoopForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_inkling2(model: torch.nn.Module, damp: float = 0.001) -> None:
+    """Make the layout check sharp: Inkling 2's layers read normalised states (attention over earlier blocks'
+    states), so no projector scale outweighs what the random text attention mixes in; its output is `damp`ed instead
+    (undamped: contrast 1.3-2.3, flipped views 0.7-0.9; at 0.01 the looped model's largest image is still blurred)."""
+    for layer in model.model.language_model.layers:
+        layer.self_attn.o_proj.linear.weight.mul_(damp)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1107,6 +1153,7 @@ class Family:
     sharpen: Callable[[torch.nn.Module], None]  # makes the layout tests' check sharp (`scale_projector`)
     large: tuple[int, int] = (300, 220)  # an image size (width, height) that makes several tiles where the model tiles
     rescales: bool = True  # a scale below 1 changes the tokens (False: the processor resizes the image back)
+    padded: bool = False  # the processor pads the image at the bottom and right to whole cells of its grid
     # `enlarge`'s views (kind, grid, ...) at scales 1.5 and 2 as the processor's rules predict them, or what the
     # one-line refusal of a scale says (a regex)
     enlarged: dict[float, list | str] = field(kw_only=True)
@@ -1226,6 +1273,13 @@ FAMILIES = {
     # 126x168 -> 126x168 px / 14 px patches, unmerged; at 1.5 189x252 -> 196x252 px (13.5 rounds to 14), at 2 252x336
     "video_llama_3": Family(_video_llama_3, VideoLlama3Adapter, _one((9, 12)), scale_projector("projector", 30),
                             enlarged={1.5: _one((14, 18)), 2.0: _one((18, 24))}),
+    # 168x126 px as given, padded to 200x160: 4x5 cells of 40 px, the image in the top-left 0.7875 x 0.84 of the grid;
+    # at 1.5 252x189 px (5x7 cells), at 2 336x252 (7x9)
+    "inkling2": Family(_inkling2, Inkling2Adapter, _one((4, 5)), _sharpen_inkling2, padded=True,
+                       enlarged={1.5: _one((5, 7)), 2.0: _one((7, 9))}),
+    "inkling2_loop": Family(partial(_inkling2, loop=True), Inkling2Adapter, _one((4, 5)), _sharpen_inkling2,
+                            padded=True,
+                            enlarged={1.5: _one((5, 7)), 2.0: _one((7, 9))}),
 }
 
 

@@ -12,6 +12,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     glm4v,
     hunyuan_vl,
     idefics3,
+    inkling2,
     internvl,
     llava,
     llava_next,

@@ -172,14 +172,16 @@ class ModelAdapter:
     def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
         """(n, V) float32 logits of (n, d) `states`, on the CPU.  Computed on W's device in float32,
         `block_rows` vocabulary rows at a time (default: LOGIT_BLOCK_BYTES of float32 W), so that
-        whatever the model's dtype no float32 copy of the whole W is made (2 GiB for a 7B model)."""
+        whatever the model's dtype no float32 copy of the whole W is made (2 GiB for a 7B model).  Soft-capped where
+        the text config has a `final_logit_softcapping` (Gemma 2 and 4, Inkling 2), as the model caps its own."""
         W = self.unembedding
         rows = block_rows or max(1, LOGIT_BLOCK_BYTES // (4 * W.shape[1]))
         states = states.to(W.device, torch.float32)
         out = torch.empty(len(states), len(W))
         for start in range(0, len(W), rows):
             out[:, start:start + rows] = (states @ W[start:start + rows].float().T).cpu()
-        return out
+        cap = getattr(self.model.config.get_text_config(), "final_logit_softcapping", None)
+        return out if cap is None else torch.tanh(out / cap) * cap
 
     @property
     def image_token_id(self) -> int:

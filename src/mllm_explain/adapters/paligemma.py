@@ -15,9 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from PIL import Image
-from torch import Tensor
 
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.fixed_resolution import refuse_enlarging
@@ -54,10 +52,3 @@ class PaliGemmaAdapter(ModelAdapter):
         if answer_ids:
             inputs["token_type_ids"][:, -len(answer_ids):] = 1
         return inputs
-
-    @torch.no_grad()
-    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
-        """The base's logits, soft-capped as the model caps its own (PaliGemma 2: Gemma 2's final_logit_softcapping)."""
-        logits = super().logits(states, block_rows)
-        cap = getattr(self.model.config.get_text_config(), "final_logit_softcapping", None)  # PaliGemma 1: none
-        return logits if cap is None else torch.tanh(logits / cap) * cap

@@ -1,0 +1,62 @@
+"""Inkling 2 (`inkling2`, and `inkling2_loop`, its looped-decoder variant): native resolution with no resize at all:
+the processor pads the image at the bottom and right to whole 40 px cells (one cell: 2x2 ViT patches of 20 px, merged)
+and each cell is one image token, row-major.  The grid shows the image in its top-left part (`grid_box`); cells past
+the image's edge show padding only, and the maps are read where the image is.
+
+A scale resizes the image before the processor, which takes it at that size: any scale within `max_vision_tokens`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PIL import Image
+
+from mllm_explain.adapters.base import ModelAdapter, scaled_size
+from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.errors import UserError
+from mllm_explain.views import Box, View
+
+
+@register_adapter
+class Inkling2Adapter(ModelAdapter):
+    model_types = {"inkling2": "thinkingmachines/Inkling-2-Small-MXFP8",
+                   "inkling2_loop": "thinkingmachines/Inkling-2-Mini"}
+    layout_text = ("one grid of 40 px cells over the image as given (no resize), padded at the bottom and right to "
+                   "whole cells; padding-only cells in no map")
+    scales_text = "any within `max_vision_tokens` (16,384): the image resized by the scale, one token per 40 px cell"
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        """(height, width) in pixels of one image token's cell."""
+        size = self.processor.image_processor.size
+        return size["height"], size["width"]
+
+    def vision_grid(self, inputs) -> tuple[int, int]:
+        _, rows, columns = inputs["image_grid_thw"][0].tolist()
+        return rows, columns
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        """One grid whose top-left part shows `image`, the rest padding."""
+        rows, columns = self.vision_grid(inputs)
+        height, width = self.cell
+        shown = (0.0, 0.0, image.height / (rows * height), image.width / (columns * width))
+        return [View(self.image_token_positions(inputs), (rows, columns), grid_box=shown)]
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        """Image tokens of a (width, height) input: its cells, the last row and column padded."""
+        height, width = self.cell
+        return math.ceil(size[1] / height) * math.ceil(size[0] / width)
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The largest scale within `max_vision_tokens` (the processor takes any size as it is), in whole pixels."""
+        scale = math.sqrt(self.max_vision_tokens / self.vision_tokens(image.size))
+        while scale > 1 and self.vision_tokens(scaled_size(image, scale)) > self.max_vision_tokens:
+            scale -= 1 / max(image.size)
+        return max(1.0, scale)
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        size = scaled_size(image, scale)
+        if scale != 1.0 and self.vision_tokens(size) > self.max_vision_tokens:
+            raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input of {self.vision_tokens(size)} vision "
+                            f"tokens, more than max_vision_tokens={self.max_vision_tokens}")
