@@ -9,14 +9,17 @@ import torch
 from tiny_models import ANSWER, FAMILIES, PROMPT, WIDE, build_adapter, make_image
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
+from mllm_explain.errors import UserError
+
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
            "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl"]
 
 
-@pytest.mark.parametrize("name", REUSING)
+@pytest.mark.parametrize("name", list(FAMILIES))
 def test_the_adapters_logits_are_the_models_own(name):
     """The logits the maps and probabilities read (`ModelAdapter.logits` of the final-norm states) are the ones the
-    model computes itself: Cohere Compass and HyperCLOVA X scale them, LFM3's final norm is `embedding_norm`."""
+    model computes itself, in every family: Cohere Compass and HyperCLOVA X scale them, Gemma 2's and Inkling 2's are
+    soft-capped, Inkling divides its states and drops padded vocabulary rows, LFM3's final norm is `embedding_norm`."""
     adapter = build_adapter(name)
     answer = adapter.tokenize_answer(ANSWER)
     trace = adapter.trace(make_image(WIDE), PROMPT, answer)
@@ -52,3 +55,13 @@ def test_lfm3_vl_reads_its_last_attention_layer():
     layers = adapter.model.model.language_model.layers
     assert not hasattr(layers[-1], "self_attn")
     assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].self_attn
+
+
+def test_inkling_refuses_a_processor_that_rescales_images():
+    """Inkling's processor can resize images itself (`rescale_image_frac`, off as released); the cells would then not
+    be the image's: refused in one line."""
+    adapter = build_adapter("inkling_mm_model")
+    adapter.processor.image_processor.rescale_image_frac = 2.0
+    with pytest.raises(UserError, match="rescale_image_frac") as refused:
+        adapter.trace(make_image(WIDE), PROMPT, adapter.tokenize_answer(ANSWER))
+    assert "\n" not in str(refused.value)

@@ -83,7 +83,7 @@ from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
-from mllm_explain.adapters.inkling2 import Inkling2Adapter
+from mllm_explain.adapters.inkling2 import Inkling2Adapter, InklingAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
@@ -1136,13 +1136,47 @@ def _inkling2(loop: bool = False):
     return Inkling2LoopForConditionalGeneration(config), processor
 
 
+# Inkling: ChatML turns with "<|content_image|><|image|>" where the image goes (the processor repeats the second, one
+# per 40 px cell)
+INKLING_TEMPLATE = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<|content_image|><|image|>")
+
+
+def _inkling():
+    """Inkling: 40 px cells of raw pixels (an extra column always), each through an MLP and a norm on its own, no
+    vision attention; the processor also reads audio (a feature extractor it needs); a text model like Inkling 2's
+    with dense and MoE MLPs, whose final states are divided by a width multiplier before a padded LM head."""
+    from transformers import InklingConfig, InklingForConditionalGeneration, InklingImageProcessor, InklingProcessor
+    from transformers.models.inkling.feature_extraction_inkling import InklingFeatureExtractor
+
+    named = {"image_token": "<|image|>", "audio_token": "<|audio|>"}
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|content_image|>", "<|content_audio_input|>",
+               *named.values()]
+    tokenizer = _tokenizer(special, named, INKLING_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    processor = InklingProcessor(feature_extractor=InklingFeatureExtractor(), image_processor=InklingImageProcessor(),
+                                 tokenizer=tokenizer, chat_template=INKLING_TEMPLATE, image_token="<|image|>",
+                                 audio_token="<|audio|>")
+    text = dict(vocab_size=len(tokenizer) + 3, unpadded_vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, swa_num_attention_heads=2,
+                swa_num_key_value_heads=1, swa_head_dim=32, sliding_window_size=64, d_rel=8, rel_extent=64,
+                intermediate_size=128, moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2,
+                n_shared_experts=1, logits_mup_width_multiplier=2.0, bos_token_id=None,
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(text_hidden_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2)
+    tokens = {f"{kind}_token_id": ids(named[f"{kind}_token"]) for kind in ("image", "audio")}
+    tokens.update(image_bos_token_id=ids("<|content_image|>"), audio_bos_token_id=ids("<|content_audio_input|>"))
+    config = InklingConfig(text_config=text, vision_config=vision, audio_config=dict(text_hidden_size=64), **tokens)
+    return InklingForConditionalGeneration(config), processor
+
+
 @torch.no_grad()
 def _sharpen_inkling2(model: torch.nn.Module, damp: float = 0.001) -> None:
-    """Make the layout check sharp: Inkling 2's layers read normalised states (attention over earlier blocks'
+    """Make the layout check sharp: Inkling (2)'s layers read normalised states (attention over earlier blocks'
     states), so no projector scale outweighs what the random text attention mixes in; its output is `damp`ed instead
     (undamped: contrast 1.3-2.3, flipped views 0.7-0.9; at 0.01 the looped model's largest image is still blurred)."""
     for layer in model.model.language_model.layers:
-        layer.self_attn.o_proj.linear.weight.mul_(damp)
+        output = layer.self_attn.o_proj  # Inkling 2's is gated, Inkling's plain
+        getattr(output, "linear", output).weight.mul_(damp)
 
 
 @dataclass
@@ -1280,6 +1314,10 @@ FAMILIES = {
     "inkling2_loop": Family(partial(_inkling2, loop=True), Inkling2Adapter, _one((4, 5)), _sharpen_inkling2,
                             padded=True,
                             enlarged={1.5: _one((5, 7)), 2.0: _one((7, 9))}),
+    # 168x126 px as given, 4 rows (126 / 40, rounded up) and 168 // 40 + 1 = 5 columns; at 1.5 252x189 px (5x7 cells),
+    # at 2 336x252 (7x9)
+    "inkling_mm_model": Family(_inkling, InklingAdapter, _one((4, 5)), _sharpen_inkling2, padded=True,
+                               enlarged={1.5: _one((5, 7)), 2.0: _one((7, 9))}),
 }
 
 

@@ -128,7 +128,6 @@ REFUSALS: dict[str, Refusal] = {
     **_each("A", "a new layout: overview-first tiles", "ovis2", "perception_lm"),
     "step3p7": Refusal("A", "a new layout: crop-first tiles with their own crop geometry, then a global view"),
     "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
-    "inkling_mm_model": Refusal("A", "a new layout: a raw-patch grid with an extra, mostly padded column"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "
                                  "`image_outputs` from an output that has none), so there is nothing to explain"),
     # B, C, D: nothing spatial to explain
