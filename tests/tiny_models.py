@@ -88,6 +88,7 @@ from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
+from mllm_explain.adapters.ovis2 import Ovis2Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
 from mllm_explain.adapters.qwen2_vl import (
     CohereCompassAdapter,
@@ -1179,6 +1180,40 @@ def _sharpen_inkling2(model: torch.nn.Module, damp: float = 0.001) -> None:
         getattr(output, "linear", output).weight.mul_(damp)
 
 
+OVIS2_MARKERS = ["<IMG_START>", "<IMG_GRID>", "<IMG_COL>", "<IMG_ROW>", "<IMG_END>"]
+
+
+def _ovis2():
+    """Ovis2 as the checkpoints ship it, tiny: 112 px tiles (there 448) of 14 px patches grouped 2x2 (4x4 visual words
+    per tile), the fewest tiles covering 90% of the image, the thumbnail first; each word a softmax over a visual
+    vocabulary times its embedding table; the markers' embeddings come from that table too; a Qwen2 text model."""
+    from transformers import Ovis2Config, Ovis2ForConditionalGeneration, Ovis2ImageProcessor, Ovis2Processor
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<IMG_ATOM>", *OVIS2_MARKERS]
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<image>")
+    tokenizer = _tokenizer(special, {}, template, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Ovis2ImageProcessor(size={"height": 112, "width": 112}, crop_to_patches=True, max_patches=9)
+    processor = Ovis2Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template,
+                               image_seq_length=16)
+    text = dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=112,
+                  patch_size=14, vocab_size=64, hidden_stride=2)
+    markers = [ids(marker) for marker in OVIS2_MARKERS]
+    config = Ovis2Config(vision_config=vision, text_config=text, image_token_id=ids("<IMG_ATOM>"),
+                         visual_indicator_token_ids=markers, vocab_size=len(tokenizer), hidden_size=64)
+    return Ovis2ForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_ovis2(model: torch.nn.Module, factor: float = 30.0) -> None:
+    """The visual words' embedding table `factor` times larger: the image features are softmax mixtures of its rows
+    (behind a layer norm, which undoes any scaling of the head before it; unsharpened: contrast 1.1)."""
+    model.model.visual_embeddings_table.weight.mul_(factor)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1192,6 +1227,12 @@ class Family:
     # one-line refusal of a scale says (a regex)
     enlarged: dict[float, list | str] = field(kw_only=True)
     enlarge: tuple[int, int] = WIDE  # an image size (width, height) the model sees in more detail at scale 1.5 if any
+
+
+def overview_first(rows: int, columns: int, grid: tuple[int, int]) -> list:
+    """`tile_views` with the overview first (Ovis2)."""
+    *tiles, overview = tile_views(rows, columns, grid)
+    return [overview, *tiles]
 
 
 def _one(grid: tuple[int, int]) -> list:
@@ -1318,6 +1359,10 @@ FAMILIES = {
     # at 2 336x252 (7x9)
     "inkling_mm_model": Family(_inkling, InklingAdapter, _one((4, 5)), _sharpen_inkling2, padded=True,
                                enlarged={1.5: _one((5, 7)), 2.0: _one((7, 9))}),
+    # the thumbnail, then the fewest 112 px tiles that cover 90% of the image: 2x2 for WIDE, as transformers' rule gives
+    # them (its covering grid's rows and columns swapped: 3 rows of 2 for 252x189 px at 1.5, 3x3 at 2)
+    "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
+                    enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
 }
 
 

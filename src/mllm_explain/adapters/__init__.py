@@ -17,6 +17,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     llava,
     llava_next,
     mistral3,
+    ovis2,
     paligemma,
     qwen2_vl,
     video_llama_3,

@@ -1,0 +1,97 @@
+"""Ovis2 (`ovis2`): overview-first tiles.  With `crop_to_patches` (as the checkpoints ship it) the processor stretches
+the image onto a canvas of `columns x rows` tiles of the encoder's side, cuts it row-major and, with more than one
+tile, puts the whole image stretched onto one tile *first*: `<IMG_START>`, the thumbnail's `<IMG_ATOM>` tokens,
+`<IMG_GRID>`, then the tiles' tokens with `<IMG_COL>` between columns and `<IMG_ROW>` between rows, `<IMG_END>` (the
+markers are in no view).  Each tile's ViT patches are grouped `hidden_stride` x `hidden_stride` into one grid of
+visual words, row-major.  The canvas is the fewest tiles that cover 90% of the image at the tile's resolution
+(`use_covering_area_grid`), else the one whose aspect ratio is nearest the image's.
+
+A scale resizes the image before the processor: a larger image needs more tiles to be covered, up to `max_patches`;
+any scale within `max_vision_tokens`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PIL import Image
+
+from mllm_explain.adapters.base import ModelAdapter, scaled_size
+from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.errors import UserError
+from mllm_explain.views import Box, View
+
+_SCALE_STEPS = 64  # `max_scale` tries scales 1/64 apart
+
+
+@register_adapter
+class Ovis2Adapter(ModelAdapter):
+    model_types = {"ovis2": "thisisiron/Ovis2-2B-hf"}
+    layout_text = ("the thumbnail first (the image stretched onto one tile), then tiles cut row-major from the image "
+                   "stretched onto the canvas that covers it (`<IMG_COL>` / `<IMG_ROW>` markers in no view); one tile: "
+                   "one view")
+    scales_text = ("any within `max_vision_tokens`: the image resized before the processor; a larger image needs more "
+                   "tiles to be covered, up to `max_patches`")
+
+    def _setting(self, key: str):
+        """An image-processing option of the image processor (the processor passes none of its own)."""
+        return getattr(self.processor.image_processor, key)
+
+    def tiles(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(rows, columns) of tiles the processor cuts an image of `size` (width, height) into, by its own rule."""
+        from transformers.models.ovis2.image_processing_ovis2 import (
+            get_min_tile_covering_grid,
+            get_optimal_tiled_canvas,
+        )
+
+        if not self._setting("crop_to_patches") or self._setting("max_patches") <= 1:
+            return 1, 1
+        tile = self._setting("size")
+        if self._setting("use_covering_area_grid"):
+            columns, rows = get_min_tile_covering_grid(size[::-1], target_patch_size=tile["height"],
+                                                       max_image_tiles=self._setting("max_patches"))
+        else:
+            columns, rows = get_optimal_tiled_canvas(size[::-1], (tile["height"], tile["width"]),
+                                                     self._setting("min_patches"), self._setting("max_patches"))
+        return rows, columns
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        """Image tokens of an image of `size` (width, height): `image_seq_length` per tile and for the thumbnail."""
+        tiles = math.prod(self.tiles(size))
+        return (tiles + (tiles > 1)) * self.processor.image_seq_length
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        if scale == 1.0:
+            return
+        size = scaled_size(image, scale)
+        if self.vision_tokens(size) > self.max_vision_tokens:
+            rows, columns = self.tiles(size)
+            raise UserError(f"scale {scale} gives {rows}x{columns} tiles and the thumbnail, {self.vision_tokens(size)} "
+                            f"vision tokens, more than max_vision_tokens={self.max_vision_tokens}")
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The smallest scale (up to 4, in steps of 1/64) at which `image` gets the most tiles it can within
+        `max_vision_tokens`; 1 where no scale gives more tiles."""
+        best, most = 1.0, self.vision_tokens(image.size)
+        for step in range(_SCALE_STEPS + 1, 4 * _SCALE_STEPS + 1):
+            tokens = self.vision_tokens(scaled_size(image, step / _SCALE_STEPS))
+            if most < tokens <= self.max_vision_tokens:
+                best, most = step / _SCALE_STEPS, tokens
+        return best
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        count = len(inputs["pixel_values"])
+        rows, columns = self.tiles(image.size)
+        if count != rows * columns + (rows * columns > 1):
+            raise RuntimeError(f"the processor made {count} tiles of the {image.width}x{image.height} image, not the "
+                               f"{rows}x{columns} tiles (and thumbnail) expected")
+        config = self.model.config.vision_config
+        side = math.ceil(inputs["pixel_values"].shape[-1] // config.patch_size / config.hidden_stride)
+        positions = self.image_token_positions(inputs).reshape(count, -1)
+        if count == 1:
+            return [View(positions[0], (side, side), grid_box=grid_box)]
+        tiles = [View(positions[1 + i], (side, side), kind="tile",
+                      image_box=(i // columns / rows, i % columns / columns,
+                                 (i // columns + 1) / rows, (i % columns + 1) / columns))
+                 for i in range(count - 1)]
+        return [View(positions[0], (side, side), kind="overview"), *tiles]
