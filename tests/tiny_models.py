@@ -1214,6 +1214,80 @@ def _sharpen_ovis2(model: torch.nn.Module, factor: float = 30.0) -> None:
     model.model.visual_embeddings_table.weight.mul_(factor)
 
 
+# Qwen2.5-Omni: ChatML turns with "<|vision_bos|><|IMAGE|><|vision_eos|>" where the image goes
+OMNI_TOKENS = {"image_token": "<|IMAGE|>", "audio_token": "<|AUDIO|>", "video_token": "<|VIDEO|>",
+               "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
+               "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>"}
+OMNI_TEMPLATE = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>\n", "<|vision_bos|><|IMAGE|><|vision_eos|>")
+
+
+def _qwen2_5_omni_thinker():
+    """Qwen2.5-Omni's thinker (the text generator; the talker speaks its answer): Qwen2.5-VL's vision tower and grid,
+    a Whisper-style audio tower the tiny model never feeds, the processor's Qwen2-VL image processor and Whisper
+    feature extractor, a Qwen2 text model with M-RoPE."""
+    from transformers import (
+        Qwen2_5OmniProcessor,
+        Qwen2_5OmniThinkerConfig,
+        Qwen2_5OmniThinkerForConditionalGeneration,
+        WhisperFeatureExtractor,
+    )
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *OMNI_TOKENS.values()], OMNI_TOKENS,
+                           OMNI_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    processor = Qwen2_5OmniProcessor(image_processor=image_processor, video_processor=Qwen2VLVideoProcessor(),
+                                     feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tokenizer,
+                                     chat_template=OMNI_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 6, 6]},
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=1, out_hidden_size=64, patch_size=14,
+                  spatial_merge_size=2, window_size=56, fullatt_block_indexes=[0])
+    audio = dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=64, d_model=32,
+                 output_dim=64)
+    tokens = {f"{kind}_token_index": ids(OMNI_TOKENS[f"{kind}_token"]) for kind in ("image", "video", "audio")}
+    tokens.update({f"{kind}_{edge}_token_id": ids(OMNI_TOKENS[f"{kind}_{bound}_token"])
+                   for kind in ("vision", "audio") for edge, bound in (("start", "bos"), ("end", "eos"))})
+    config = Qwen2_5OmniThinkerConfig(text_config=text, vision_config=vision, audio_config=audio, **tokens)
+    return Qwen2_5OmniThinkerForConditionalGeneration(config), processor
+
+
+def _qwen3_omni_moe_thinker():
+    """Qwen3-Omni's thinker: Qwen3-VL's vision tower (16 px patches, 2x2 merge, DeepStack) and grid, an audio tower the
+    tiny model never feeds, Qwen2.5-Omni's tokens and template with Qwen3-VL's image processor, a MoE text model."""
+    from transformers import (
+        Qwen3OmniMoeProcessor,
+        Qwen3OmniMoeThinkerConfig,
+        Qwen3OmniMoeThinkerForConditionalGeneration,
+        WhisperFeatureExtractor,
+    )
+
+    qwen3 = _qwen3_vl()[1]
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *OMNI_TOKENS.values()], OMNI_TOKENS,
+                           OMNI_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    processor = Qwen3OmniMoeProcessor(image_processor=qwen3.image_processor, video_processor=qwen3.video_processor,
+                                      feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tokenizer,
+                                      chat_template=OMNI_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+                moe_intermediate_size=32, num_experts=4, num_experts_per_tok=2,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 6, 6]},
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=16,
+                  spatial_merge_size=2, num_position_embeddings=64, deepstack_visual_indexes=[0])
+    audio = dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=64, d_model=32,
+                 output_dim=64, downsample_hidden_size=16)
+    tokens = {f"{kind}_token_id": ids(OMNI_TOKENS[f"{kind}_token"]) for kind in ("image", "video", "audio")}
+    tokens.update({f"{kind}_{edge}_token_id": ids(OMNI_TOKENS[f"{kind}_{bound}_token"])
+                   for kind in ("vision", "audio") for edge, bound in (("start", "bos"), ("end", "eos"))})
+    config = Qwen3OmniMoeThinkerConfig(text_config=text, vision_config=vision, audio_config=audio, **tokens)
+    return Qwen3OmniMoeThinkerForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1361,6 +1435,12 @@ FAMILIES = {
                                enlarged={1.5: _one((5, 7)), 2.0: _one((7, 9))}),
     # the thumbnail, then the fewest 112 px tiles that cover 90% of the image: 2x2 for WIDE, as transformers' rule gives
     # them (its covering grid's rows and columns swapped: 3 rows of 2 for 252x189 px at 1.5, 3x3 at 2)
+    # as Qwen2-VL
+    "qwen2_5_omni_thinker": Family(_qwen2_5_omni_thinker, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP,
+                                   enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as Qwen3-VL
+    "qwen3_omni_moe_thinker": Family(_qwen3_omni_moe_thinker, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
+                                     enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
 }

@@ -94,12 +94,12 @@ _LETTERBOX = "the llava fixed-square layout with a letterbox (pad-to-square) map
 # gains an adapter leaves this dict (`load_model` checks REFUSED first; tests/test_census.py fails on both).
 REFUSALS: dict[str, Refusal] = {
     # A: reuse an existing layout as-is
-    **_each("A", _QWEN3, "qwen3_omni_moe_thinker", "qwen3_omni_moe"),
+    "qwen3_omni_moe": Refusal("A", "its thinker loaded from the full checkpoint (`qwen3_omni_moe_thinker` is "
+                                   "supported)"),
     "qwen4_exp": Refusal("A", "the qwen3_vl layout, with `input_ids` for its n-gram and per-layer embeddings"),
     "cosmos3_edge": Refusal("A", fails="its processor does not return the `mm_token_type_ids` its model requires, so "
                                         "transformers' own processor output cannot run the model"),
-    **_each("A", "the qwen2_5_vl layout as-is", "qwen2_5_omni_thinker",
-            "qwen2_5_omni"),
+    "qwen2_5_omni": Refusal("A", "its thinker loaded from the full checkpoint (`qwen2_5_omni_thinker` is supported)"),
     "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
     "mistral_large4": Refusal("A", "the mistral3 (Pixtral-grid) layout as-is"),
     "qianfan_ocr": Refusal("A", "the internvl tiling as-is"),
