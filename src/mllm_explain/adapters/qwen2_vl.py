@@ -1,11 +1,11 @@
 """Qwen2-VL, Qwen2.5-VL and Qwen3-VL (dense and MoE): native dynamic resolution; 2x2 merged patches form the
 vision grid, row-major between the vision start and end tokens.
 
-The families that reuse that layout unchanged (`image_grid_thw` in patches, 2x2 merge of the processor's patch
-order into a row-major grid, one placeholder token per merged patch): Qwen3.5 (dense, MoE), ERNIE-4.5-VL, EXAONE
-4.5, dots3 note, Cosmos3 Omni, MiniMax M3 VL and the Qwen2.5-Omni and Qwen3-Omni thinkers (their text generators) as
-they are; PaddleOCR-VL (its own resize rule), Cohere Compass and
-HyperCLOVA X Vision V2 (scaled logits) and LFM3-VL (final norm and last attention layer) with a family fact each.
+The families that reuse that layout unchanged (`image_grid_thw` in patches, 2x2 merge of the processor's patch order
+into a row-major grid, one placeholder token per merged patch): Qwen3.5 (dense, MoE), ERNIE-4.5-VL, EXAONE 4.5,
+dots3 note, Cosmos3 Omni, MiniMax M3 VL and the Qwen2.5-Omni and Qwen3-Omni thinkers (their text generators) as they
+are; PaddleOCR-VL (its own resize rule), Cohere Compass and HyperCLOVA X Vision V2 (scaled logits) and LFM3-VL
+(final norm and last attention layer) with a family fact each.
 
 A scale is a different input size: the size the processor would give the image, times the scale (it then
 rounds to whole merged patches).  Scale 1 is the processor's own size.  Above 1 the image is enlarged and the
