@@ -275,8 +275,13 @@ def test_native_resolution_input_size_is_the_processors(name):
     processor = adapter.processor.image_processor
     for size in [WIDE, TALL, (30, 400), (1000, 900), (60, 50)]:
         image = make_image(size)
-        _, height, width = processor(images=[image], return_tensors="pt")["image_grid_thw"][0].tolist()
-        assert adapter._pixel_range(image)[2] == (height * processor.patch_size, width * processor.patch_size)
+        out = processor(images=[image], return_tensors="pt")
+        if "image_grid_thw" in out:  # patches
+            _, height, width = out["image_grid_thw"][0].tolist()
+            fed = (height * processor.patch_size, width * processor.patch_size)
+        else:  # Apertus 1.5: the resized size itself
+            fed = tuple(out["image_sizes"][0].tolist())
+        assert adapter._pixel_range(image)[2] == fed
 
 
 def test_tiled_scale_retiles():

@@ -8,8 +8,10 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
+import torch
 from layout import flipped, layout_score, token_change
 from tiny_models import ANSWER, FAMILIES, PROMPT, TALL, WIDE, build_adapter, make_image
+from torch import Tensor
 
 from mllm_explain.adapters.base import ModelAdapter
 
@@ -25,8 +27,12 @@ def sharp(score) -> bool:
     return score.inside >= SHARP_SHARE and score.contrast >= SHARP_CONTRAST
 
 
+PAINTED = [name for name, family in FAMILIES.items() if family.codes is None]
+CODED = [name for name, family in FAMILIES.items() if family.codes is not None]
+
+
 @pytest.mark.parametrize("size", ["wide", "tall", "large"])
-@pytest.mark.parametrize("name", list(FAMILIES))
+@pytest.mark.parametrize("name", PAINTED)
 def test_changed_tokens_lie_where_the_views_say(name, size):
     adapter = sharp_adapter(name)
     pixels = {"wide": WIDE, "tall": TALL, "large": FAMILIES[name].large}[size]
@@ -37,7 +43,7 @@ def test_changed_tokens_lie_where_the_views_say(name, size):
     assert not sharp(wrong), wrong
 
 
-@pytest.mark.parametrize("name", [name for name, f in FAMILIES.items() if not isinstance(f.enlarged[1.5], str)])
+@pytest.mark.parametrize("name", [name for name in PAINTED if not isinstance(FAMILIES[name].enlarged[1.5], str)])
 def test_changed_tokens_lie_where_the_views_say_at_an_enlarged_scale(name):
     """At scale 1.5 (the enlarged input's own grid, tiles or interpolated encoder), on the image the family sees in
     more detail there."""
@@ -49,3 +55,38 @@ def test_changed_tokens_lie_where_the_views_say_at_an_enlarged_scale(name):
     assert score.views_shown >= 1 and sharp(score), score
     wrong = layout_score(flipped(views), change)
     assert not sharp(wrong), wrong
+
+
+def embedded_inputs(adapter: ModelAdapter, inputs) -> Tensor:
+    """(L, d) the embeddings the language model reads for `inputs` (image codes embedded in place)."""
+    seen = []
+    language = adapter.model.model.language_model
+    handle = language.register_forward_pre_hook(lambda _, args, kwargs: seen.append(kwargs["inputs_embeds"]),
+                                                with_kwargs=True)
+    try:
+        with torch.no_grad():
+            adapter.model(**inputs, use_cache=False, logits_to_keep=1)
+    finally:
+        handle.remove()
+    return seen[0][0]
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.5])
+@pytest.mark.parametrize("size", ["wide", "tall", "large"])
+@pytest.mark.parametrize("name", CODED)
+def test_each_code_sits_where_the_views_say(name, size, scale):
+    """Class E: the language model reads the embedding of the VQ code of cell (r, c) at the position the views give
+    (r, c); the views transposed or flipped do not match."""
+    adapter = build_adapter(name)
+    image = make_image({"wide": WIDE, "tall": TALL, "large": FAMILIES[name].large}[size])
+    scaled, box = adapter.scaled_image(image, scale)
+    inputs = adapter.encode(scaled, PROMPT, scale=scale)
+    views = adapter.vision_views(inputs, scaled, box)
+    embeds, table = embedded_inputs(adapter, inputs), adapter.model.get_input_embeddings()
+    grids = FAMILIES[name].codes(adapter.model, inputs)
+    assert [tuple(grid.shape) for grid in grids] == [view.grid for view in views]
+    for view, grid in zip(views, grids):
+        assert torch.equal(embeds[view.positions], table(grid.flatten()))
+        assert not torch.equal(embeds[view.positions], table(grid.flip(0).flatten()))
+        if grid.shape[0] == grid.shape[1]:
+            assert not torch.equal(embeds[view.positions], table(grid.T.flatten()))

@@ -79,6 +79,7 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE as SMOLVLM_TEMPLATE
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
+from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
@@ -1288,6 +1289,52 @@ def _qwen3_omni_moe_thinker():
     return Qwen3OmniMoeThinkerForConditionalGeneration(config), processor
 
 
+def _apertus1p5_codes(model: torch.nn.Module, inputs: dict) -> list[torch.Tensor]:
+    """Apertus 1.5's VQ codes of the image as a grid, offset into the vocabulary as the model offsets them."""
+    height, width = inputs["image_sizes"][0].tolist()
+    pixels = inputs["pixel_values"][:1, :, :height, :width]
+    codes = model.model.vision_tokenizer.encode(pixels).image_tokens[0]
+    return [codes + model.config.image_token_offset]
+
+
+APERTUS_TOKENS = {"image_token": "<|image|>", "audio_token": "<|audio|>", "boi_token": "<|boi|>",
+                  "eoi_token": "<|eoi|>", "image_wrapper_token": "<|img_wrap|>", "eol_token": "<|eol|>",
+                  "boa_token": "<|boa|>", "eoa_token": "<|eoa|>"}
+APERTUS_TEMPLATE = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>\n", "<|image|>")
+
+
+def _apertus1p5(codes: int = 64, audio_codes: int = 16):
+    """Apertus 1.5: a VQ tokenizer (convolutions only here; the checkpoints' has attention at its 16x16 stage) of 16 px
+    cells into `codes` codes, offset into the vocabulary after the text tokens, then `audio_codes` audio codes (a
+    WavTokenizer the tiny model never feeds); a text model with xIELU MLPs."""
+    from transformers import (
+        Apertus1p5Config,
+        Apertus1p5ForConditionalGeneration,
+        Apertus1p5ImageProcessor,
+        Apertus1p5Processor,
+    )
+    from transformers.models.wavtokenizer.feature_extraction_wavtokenizer import WavTokenizerFeatureExtractor
+
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>", *APERTUS_TOKENS.values()],
+                           APERTUS_TOKENS, APERTUS_TEMPLATE, bos_token="<s>", eos_token="<|im_end|>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Apertus1p5ImageProcessor(size={"min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS})
+    processor = Apertus1p5Processor(image_processor=image_processor, feature_extractor=WavTokenizerFeatureExtractor(),
+                                    tokenizer=tokenizer, chat_template=APERTUS_TEMPLATE)
+    text_tokens = len(tokenizer)
+    text = dict(vocab_size=text_tokens + codes + audio_codes, hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                bos_token_id=ids("<s>"), eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<pad>"))
+    vision = dict(codebook_size=codes, embed_dim=8, latent_channels=8, base_channels=32, channel_multiplier=[1] * 5,
+                  num_res_blocks=1, attn_resolutions=[], resolution=256)
+    audio = dict(model_type="wavtokenizer_encoder", num_filters=4, upsampling_ratios=[2, 2], hidden_size=8,
+                 codebook_size=audio_codes, codebook_dim=8, num_lstm_layers=1)
+    config = Apertus1p5Config(text_config=text, vision_config=vision, audio_config=audio,
+                              image_token_id=ids("<|image|>"), audio_token_id=ids("<|audio|>"),
+                              image_token_offset=text_tokens, audio_token_offset=text_tokens + codes)
+    return Apertus1p5ForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1297,6 +1344,10 @@ class Family:
     large: tuple[int, int] = (300, 220)  # an image size (width, height) that makes several tiles where the model tiles
     rescales: bool = True  # a scale below 1 changes the tokens (False: the processor resizes the image back)
     padded: bool = False  # the processor pads the image at the bottom and right to whole cells of its grid
+    # class E: the VQ codes (as token ids, one (gh, gw) grid per view) the model's own tokenizer makes of the
+    # processor's inputs; the layout check then reads the codes' embeddings at the views' positions, where random VQ
+    # encoders (their group norms and attention see the whole image) would flip codes far from a painted region
+    codes: Callable[[torch.nn.Module, dict], list[torch.Tensor]] | None = None
     # `enlarge`'s views (kind, grid, ...) at scales 1.5 and 2 as the processor's rules predict them, or what the
     # one-line refusal of a scale says (a regex)
     enlarged: dict[float, list | str] = field(kw_only=True)
@@ -1441,6 +1492,9 @@ FAMILIES = {
     # as Qwen3-VL
     "qwen3_omni_moe_thinker": Family(_qwen3_omni_moe_thinker, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
                                      enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # 126x168 -> 128x160 px / 16 px cells, one code each; at 1.5 192x240 px, at 2 256x320
+    "apertus1p5": Family(_apertus1p5, Apertus1p5Adapter, _one((8, 10)), lambda model: None, codes=_apertus1p5_codes,
+                         enlarged={1.5: _one((12, 15)), 2.0: _one((16, 20))}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from mllm_explain.adapters import (  # noqa: F401  (registers)
+    apertus1p5,
     gemma3,
     glm4v,
     hunyuan_vl,

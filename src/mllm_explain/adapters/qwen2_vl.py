@@ -45,6 +45,7 @@ class Qwen2VLAdapter(ModelAdapter):
                    "lifted for that forward: 2x makes one patch four)")
     frames_per_patch = 1  # how many times the processor's pixel range counts one image (GLM-4V: its temporal patch)
     resize_rule = staticmethod(smart_resize)  # the processor's (height, width, factor, min_pixels, max_pixels) -> h, w
+    pixel_range_keys: ClassVar[tuple[str, str]] = ("shortest_edge", "longest_edge")  # `size`'s least, most pixels
 
     def vision_grid(self, inputs) -> tuple[int, int]:
         _, height, width = inputs["image_grid_thw"][0].tolist()
@@ -59,8 +60,7 @@ class Qwen2VLAdapter(ModelAdapter):
 
     def _pixel_range(self, image: Image.Image) -> tuple[int, int, tuple[int, int]]:
         """The processor's pixel range and the (height, width) it would give `image` at scale 1."""
-        processor = self.processor.image_processor
-        low, high = processor.size["shortest_edge"], processor.size["longest_edge"]
+        low, high = (self.processor.image_processor.size[key] for key in self.pixel_range_keys)
         return low, high, self.resize_rule(image.height, image.width, factor=self._factor, min_pixels=low,
                                           max_pixels=high)
 
@@ -96,7 +96,8 @@ class Qwen2VLAdapter(ModelAdapter):
             return {}
         size = self.processor.image_processor.size
         pixels = self.vision_tokens(image.size) * self._factor ** 2 * self.frames_per_patch
-        return {"size": {"shortest_edge": size["shortest_edge"], "longest_edge": max(size["longest_edge"], pixels)}}
+        low, high = self.pixel_range_keys
+        return {"size": {low: size[low], high: max(size[high], pixels)}}
 
     def _scaled_size(self, image: Image.Image, scale: float) -> tuple[int, int]:
         """(width, height) to resize `image` to for `scale`; a UserError below the processor's smallest input or
