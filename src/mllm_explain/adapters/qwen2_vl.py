@@ -27,6 +27,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
+from mllm_explain.views import Box, View
 
 
 @register_adapter
@@ -46,11 +47,24 @@ class Qwen2VLAdapter(ModelAdapter):
     frames_per_patch = 1  # how many times the processor's pixel range counts one image (GLM-4V: its temporal patch)
     resize_rule = staticmethod(smart_resize)  # the processor's (height, width, factor, min_pixels, max_pixels) -> h, w
     pixel_range_keys: ClassVar[tuple[str, str]] = ("shortest_edge", "longest_edge")  # `size`'s least, most pixels
+    row_end_slots: ClassVar[int] = 0  # image-token slots after each row that show no image (a newline feature)
+
+    @property
+    def wrapper_slots(self) -> int:
+        """Image-token slots before the grid, and as many after it, that show no image (HunyuanOCR's begin and end)."""
+        return 0
 
     def vision_grid(self, inputs) -> tuple[int, int]:
         _, height, width = inputs["image_grid_thw"][0].tolist()
         merge = self.model.config.vision_config.spatial_merge_size
         return height // merge, width // merge
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        """The grid's cells: the image-token span less its wrapper and row-end slots."""
+        rows, columns = self.vision_grid(inputs)
+        span, start, width = self.image_token_positions(inputs), self.wrapper_slots, columns + self.row_end_slots
+        cells = span[start:start + rows * width].view(rows, width)[:, :columns]
+        return [View(cells.flatten(), (rows, columns), grid_box=grid_box)]
 
     @property
     def _factor(self) -> int:
@@ -65,9 +79,11 @@ class Qwen2VLAdapter(ModelAdapter):
                                           max_pixels=high)
 
     def vision_tokens(self, size: tuple[int, int]) -> int:
-        """Merged patches of a (width, height) input fed at its own size (rounded to whole merged patches)."""
+        """Image tokens of a (width, height) input fed at its own size (rounded to whole merged patches): a merged patch
+        each, and the slots."""
         factor = self._factor
-        return max(1, round(size[0] / factor)) * max(1, round(size[1] / factor))
+        rows, columns = max(1, round(size[1] / factor)), max(1, round(size[0] / factor))
+        return rows * (columns + self.row_end_slots) + 2 * self.wrapper_slots
 
     def max_scale(self, image: Image.Image) -> float:
         """The largest scale within the processor's own pixel range and `max_vision_tokens`, in whole pixels (at
