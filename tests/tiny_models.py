@@ -98,6 +98,7 @@ from mllm_explain.adapters.qwen2_vl import (
     PaddleOCRVLAdapter,
     Qwen2VLAdapter,
 )
+from mllm_explain.adapters.step3p7 import Step3p7Adapter
 from mllm_explain.adapters.video_llama_3 import VideoLlama3Adapter
 from mllm_explain.training.build import (
     CHAT_TEMPLATE,
@@ -1335,6 +1336,31 @@ def _apertus1p5(codes: int = 64, audio_codes: int = 16):
     return Apertus1p5ForConditionalGeneration(config), processor
 
 
+STEP3P7_MARKERS = ["<patch_start>", "<patch_end>", "<patch_newline>", "<im_start>", "<im_end>"]
+
+
+def _step3p7():
+    """Step 3.7 as shipped, tiny: a 224 px global view (there 728) and 112 px crops (there 504), 7 px ViT patches and
+    two stride-2 convolutions (28 px per token: 8x8 and 4x4); a MoE text model with sliding-window layers."""
+    from transformers import Step3p7Config, Step3p7ForConditionalGeneration, Step3p7ImageProcessor, Step3p7Processor
+
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<im_patch>")
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<im_patch>", *STEP3P7_MARKERS],
+                           {"image_token": "<im_patch>"}, template, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Step3p7ImageProcessor(size={"height": 224, "width": 224}, patch_size=112, vision_patch_size=7)
+    processor = Step3p7Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, moe_intermediate_size=32,
+                n_routed_experts=4, num_experts_per_tok=2, share_expert_dim=32, mlp_layer_types=["dense", "sparse"],
+                max_position_embeddings=4096, sliding_window=64, eos_token_id=ids("<|im_end|>"),
+                pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=224,
+                  patch_size=7, mlp_ratio=2.0, max_position_embeddings=1024)
+    config = Step3p7Config(vision_config=vision, text_config=text, image_token_id=ids("<im_patch>"))
+    return Step3p7ForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1495,6 +1521,10 @@ FAMILIES = {
     # 126x168 -> 128x160 px / 16 px cells, one code each; at 1.5 192x240 px, at 2 256x320
     "apertus1p5": Family(_apertus1p5, Apertus1p5Adapter, _one((8, 10)), lambda model: None, codes=_apertus1p5_codes,
                          enlarged={1.5: _one((12, 15)), 2.0: _one((16, 20))}),
+    # WIDE fits the 224 px global view and is not elongated: no crops, the image squashed onto the square (8x8); 300x220
+    # px takes 2x3 windows of 112 px (the image resized to 336x224); at 1.5 252x189 px, 2x3 (336x224), at 2 336x252, 3x3
+    "step3p7": Family(_step3p7, Step3p7Adapter, _one((8, 8)), scale_projector("multi_modal_projector", 30),
+                      rescales=False, enlarged={1.5: tile_views(2, 3, (4, 4), (8, 8)), 2.0: tile_views(3, 3, (4, 4), (8, 8))}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
 }

@@ -21,6 +21,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     ovis2,
     paligemma,
     qwen2_vl,
+    step3p7,
     video_llama_3,
 )
 from mllm_explain.adapters.base import ModelAdapter, Trace

@@ -5,7 +5,7 @@ class."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -66,6 +66,19 @@ class Trace:
 def scaled_size(image: Image.Image, scale: float) -> tuple[int, int]:
     """(width, height) of `image` resized by `scale`, at least 1 px each way, as `scaled_image` resizes it."""
     return max(1, round(image.width * scale)), max(1, round(image.height * scale))
+
+
+def most_detailed_scale(image: Image.Image, tokens: Callable[[tuple[int, int]], int], bound: int,
+                        steps: int = 64) -> float:
+    """The smallest scale up to 4 (in steps of 1/`steps`) at which `image` gets the most vision tokens it can within
+    `bound`, `tokens` counting them for a (width, height); 1 where no scale gives more.  For processors whose tiling
+    follows the image's size by rules with no closed inverse (Ovis2's covering grid, Step 3.7's sliding window)."""
+    best, most = 1.0, tokens(image.size)
+    for step in range(steps + 1, 4 * steps + 1):
+        count = tokens(scaled_size(image, step / steps))
+        if most < count <= bound:
+            best, most = step / steps, count
+    return best
 
 
 def _vision_end(views: Sequence[View]) -> int:

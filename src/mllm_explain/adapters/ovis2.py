@@ -16,12 +16,10 @@ import math
 
 from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter, scaled_size
+from mllm_explain.adapters.base import ModelAdapter, most_detailed_scale, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
 from mllm_explain.views import Box, View
-
-_SCALE_STEPS = 64  # `max_scale` tries scales 1/64 apart
 
 
 @register_adapter
@@ -70,14 +68,9 @@ class Ovis2Adapter(ModelAdapter):
                             f"vision tokens, more than max_vision_tokens={self.max_vision_tokens}")
 
     def max_scale(self, image: Image.Image) -> float:
-        """The smallest scale (up to 4, in steps of 1/64) at which `image` gets the most tiles it can within
-        `max_vision_tokens`; 1 where no scale gives more tiles."""
-        best, most = 1.0, self.vision_tokens(image.size)
-        for step in range(_SCALE_STEPS + 1, 4 * _SCALE_STEPS + 1):
-            tokens = self.vision_tokens(scaled_size(image, step / _SCALE_STEPS))
-            if most < tokens <= self.max_vision_tokens:
-                best, most = step / _SCALE_STEPS, tokens
-        return best
+        """The smallest scale at which `image` gets the most tiles it can within `max_vision_tokens` (1 where none
+        gives more)."""
+        return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)
 
     def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
         count = len(inputs["pixel_values"])

@@ -126,7 +126,6 @@ REFUSALS: dict[str, Refusal] = {
     **_each("A", _NEW_SLICES, "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
     "molmo2": Refusal("A", "a new layout: a low-res and a stitched high-res grid, with `<im_col>` separators"),
     "perception_lm": Refusal("A", "a new layout: overview-first tiles"),
-    "step3p7": Refusal("A", "a new layout: crop-first tiles with their own crop geometry, then a global view"),
     "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "
                                  "`image_outputs` from an output that has none), so there is nothing to explain"),
