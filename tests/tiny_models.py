@@ -1524,7 +1524,8 @@ FAMILIES = {
     # WIDE fits the 224 px global view and is not elongated: no crops, the image squashed onto the square (8x8); 300x220
     # px takes 2x3 windows of 112 px (the image resized to 336x224); at 1.5 252x189 px, 2x3 (336x224), at 2 336x252, 3x3
     "step3p7": Family(_step3p7, Step3p7Adapter, _one((8, 8)), scale_projector("multi_modal_projector", 30),
-                      rescales=False, enlarged={1.5: tile_views(2, 3, (4, 4), (8, 8)), 2.0: tile_views(3, 3, (4, 4), (8, 8))}),
+                      rescales=False,
+                      enlarged={1.5: tile_views(2, 3, (4, 4), (8, 8)), 2.0: tile_views(3, 3, (4, 4), (8, 8))}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
 }
