@@ -17,7 +17,9 @@ E = torch.eye(D)
 
 class FakeModel(ModelAdapter):
     """Just what token-activation methods read from a model: the unembedding matrix, through the
-    adapter's own `unembed_rows` and `logits`."""
+    adapter's own `unembed_rows` and `logits` (uncapped)."""
+
+    logit_softcap = None
 
     def __init__(self, unembedding: torch.Tensor) -> None:
         self._unembedding = unembedding

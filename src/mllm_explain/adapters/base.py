@@ -193,8 +193,13 @@ class ModelAdapter:
         out = torch.empty(len(states), len(W))
         for start in range(0, len(W), rows):
             out[:, start:start + rows] = (states @ W[start:start + rows].float().T).cpu()
-        cap = getattr(self.model.config.get_text_config(), "final_logit_softcapping", None)
+        cap = self.logit_softcap
         return out if cap is None else torch.tanh(out / cap) * cap
+
+    @property
+    def logit_softcap(self) -> float | None:
+        """The cap `logits` soft-caps with: the text config's `final_logit_softcapping`, None where it has none."""
+        return getattr(self.model.config.get_text_config(), "final_logit_softcapping", None)
 
     @property
     def image_token_id(self) -> int:
