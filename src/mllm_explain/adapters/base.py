@@ -137,6 +137,13 @@ class ModelAdapter:
     def check_scale(self, image: Image.Image, scale: float) -> None:
         """Raise UserError when the model cannot take `image` at `scale` (here: any scale is possible)."""
 
+    def bound_tokens(self, scale: float, tokens: int, what: str) -> None:
+        """Refuse `scale` in one line where it feeds more than `max_vision_tokens` vision tokens: `tokens`, the count of
+        the input `what` names (e.g. "a 504x462 px input", "3x4 tiles and the thumbnail")."""
+        if tokens > self.max_vision_tokens:
+            raise UserError(f"scale {scale} gives {what} of {tokens} vision tokens, more than "
+                            f"max_vision_tokens={self.max_vision_tokens}")
+
     def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
         """Keyword settings of the processor's call on `image`, `scaled_image`'s output at `scale` (here: none).
         A family whose processor would shrink an enlarged image back to its default size lifts that size here,

@@ -113,10 +113,8 @@ class Idefics3Adapter(ModelAdapter):
             raise UserError(f"scale {scale} gives a long edge of {edge} px, beyond the {MAX_IMAGE_SIZE} px this "
                             "model's processor shrinks any image to")
         tokens = self.vision_tokens(image, edge)
-        if tokens > self.max_vision_tokens:
-            rows, columns = self.tiles(image, edge)
-            raise UserError(f"scale {scale} gives {rows}x{columns} tiles and the global image, {tokens} vision tokens, "
-                            f"more than max_vision_tokens={self.max_vision_tokens}")
+        rows, columns = self.tiles(image, edge)
+        self.bound_tokens(scale, tokens, f"{rows}x{columns} tiles and the global image")
 
     def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
         """Above scale 1, the long edge lifted to `edge(scale)` for this call; the tile size stays."""

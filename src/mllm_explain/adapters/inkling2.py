@@ -66,9 +66,8 @@ class Inkling2Adapter(ModelAdapter):
 
     def check_scale(self, image: Image.Image, scale: float) -> None:
         size = scaled_size(image, scale)
-        if scale != 1.0 and self.vision_tokens(size) > self.max_vision_tokens:
-            raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input of {self.vision_tokens(size)} vision "
-                            f"tokens, more than max_vision_tokens={self.max_vision_tokens}")
+        if scale != 1.0:
+            self.bound_tokens(scale, self.vision_tokens(size), f"a {size[0]}x{size[1]} px input")
 
 
 @register_adapter

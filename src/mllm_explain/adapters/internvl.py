@@ -30,7 +30,6 @@ from transformers.models.got_ocr2.image_processing_got_ocr2 import (
 from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.registry import register_adapter
-from mllm_explain.errors import UserError
 from mllm_explain.views import Box, View
 
 
@@ -81,10 +80,8 @@ class InternVLAdapter(ModelAdapter):
             return
         size = scaled_size(image, scale)
         tokens = self.vision_tokens(size)
-        if tokens > self.max_vision_tokens:
-            rows, columns = self.tiles(size, self.tile)
-            raise UserError(f"scale {scale} gives {rows}x{columns} tiles and the thumbnail, {tokens} vision tokens, "
-                            f"more than max_vision_tokens={self.max_vision_tokens}")
+        rows, columns = self.tiles(size, self.tile)
+        self.bound_tokens(scale, tokens, f"{rows}x{columns} tiles and the thumbnail")
 
     def max_scale(self, image: Image.Image) -> float:
         """The smallest scale at which `image` gets the most tiles it can within `max_vision_tokens`: the largest of

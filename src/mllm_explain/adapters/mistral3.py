@@ -88,9 +88,7 @@ class Mistral3Adapter(ModelAdapter):
         size = self._input_size(image)
         if scale != 1.0:
             size = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-            if self.vision_tokens(size) > self.max_vision_tokens:
-                raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input of {self.vision_tokens(size)} "
-                                f"vision tokens, more than max_vision_tokens={self.max_vision_tokens}")
+            self.bound_tokens(scale, self.vision_tokens(size), f"a {size[0]}x{size[1]} px input")
         merged = self._merged()
         if max(size) <= merged:
             raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, one vision token: this model needs "

@@ -18,7 +18,6 @@ from PIL import Image
 
 from mllm_explain.adapters.base import ModelAdapter, most_detailed_scale, scaled_size
 from mllm_explain.adapters.registry import register_adapter
-from mllm_explain.errors import UserError
 from mllm_explain.views import Box, View
 
 
@@ -62,10 +61,8 @@ class Ovis2Adapter(ModelAdapter):
         if scale == 1.0:
             return
         size = scaled_size(image, scale)
-        if self.vision_tokens(size) > self.max_vision_tokens:
-            rows, columns = self.tiles(size)
-            raise UserError(f"scale {scale} gives {rows}x{columns} tiles and the thumbnail, {self.vision_tokens(size)} "
-                            f"vision tokens, more than max_vision_tokens={self.max_vision_tokens}")
+        rows, columns = self.tiles(size)
+        self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and the thumbnail")
 
     def max_scale(self, image: Image.Image) -> float:
         """The smallest scale at which `image` gets the most tiles it can within `max_vision_tokens` (1 where none

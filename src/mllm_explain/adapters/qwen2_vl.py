@@ -123,9 +123,7 @@ class Qwen2VLAdapter(ModelAdapter):
         if size[0] * size[1] < low:
             raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, below this model's smallest input "
                             f"of {low} pixels")
-        if self.vision_tokens(size) > self.max_vision_tokens:
-            raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input of {self.vision_tokens(size)} vision "
-                            f"tokens, more than max_vision_tokens={self.max_vision_tokens}")
+        self.bound_tokens(scale, self.vision_tokens(size), f"a {size[0]}x{size[1]} px input")
         return size
 
 

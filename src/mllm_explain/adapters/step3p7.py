@@ -52,9 +52,8 @@ class Step3p7Adapter(ModelAdapter):
         if self._plan(size)[2]:
             raise UserError(f"a {size[0]}x{size[1]} px input (under 32 px on a side, elongated over 4:1) is padded to "
                             "a square by this model's processor, a layout not mapped")
-        if scale != 1.0 and self.vision_tokens(size) > self.max_vision_tokens:
-            raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input of {self.vision_tokens(size)} vision "
-                            f"tokens, more than max_vision_tokens={self.max_vision_tokens}")
+        if scale != 1.0:
+            self.bound_tokens(scale, self.vision_tokens(size), f"a {size[0]}x{size[1]} px input")
 
     def max_scale(self, image: Image.Image) -> float:
         """The smallest scale at which `image` gets the most crops it can within `max_vision_tokens` (1 where none
