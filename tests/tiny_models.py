@@ -83,7 +83,7 @@ from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
-from mllm_explain.adapters.llava import LlavaAdapter
+from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
@@ -991,6 +991,102 @@ def _glm_ocr():
     return GlmOcrForConditionalGeneration(config), processor
 
 
+# llava-hf/vip-llava-7b-hf: the Vicuna system line, "###Human: <image>\n{prompt}###Assistant:"
+VIPLLAVA_TEMPLATE = (
+    "A chat between a curious human and an artificial intelligence assistant.###"
+    "{% for message in messages %}{% if message['role'] == 'user' %}Human: {% else %}Assistant: {% endif %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image>\n"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}###{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def _llava_text(tokenizer) -> LlamaConfig:
+    """The tiny Llama of the LLaVA-1.5 builds, for `tokenizer`'s "<s>", "</s>" and "<pad>"."""
+    ids = tokenizer.convert_tokens_to_ids
+    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                       bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+
+
+def _vipllava():
+    """ViP-LLaVA: LLaVA-1.5's processor and CLIP square (48 px / 8 px patches here), the features of several CLIP
+    layers (CLS dropped from each) concatenated, layer-normed and projected; the vip-llava chat template."""
+    from transformers import VipLlavaConfig, VipLlavaForConditionalGeneration
+
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", "<image>"], {"image_token": "<image>"}, VIPLLAVA_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48})
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                               chat_template=VIPLLAVA_TEMPLATE)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=48, patch_size=8, projection_dim=32)
+    config = VipLlavaConfig(vision_config=vision.to_dict(), text_config=_llava_text(tokenizer).to_dict(),
+                            image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                            vision_feature_layer=[-2, -1, 0])  # real: (-2, -5, -8, -11, 6) of 24 layers
+    return VipLlavaForConditionalGeneration(config), processor
+
+
+def _video_llava():
+    """Video-LLaVA's images: its own image processor (shortest edge and center crop, as CLIP's) and processor
+    (48 px / 8 px patches here, 224 / 14 there), an image tower (CLIP) apart from the video tower, LLaVA-1.5's chat
+    template."""
+    from transformers import (
+        VideoLlavaConfig,
+        VideoLlavaForConditionalGeneration,
+        VideoLlavaImageProcessor,
+        VideoLlavaProcessor,
+        VideoLlavaVideoProcessor,
+    )
+
+    named = {"image_token": "<image>", "video_token": "<video>"}
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", *named.values()], named, LLAVA_TEMPLATE, bos_token="<s>",
+                           eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    pixels = dict(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48})
+    processor = VideoLlavaProcessor(image_processor=VideoLlavaImageProcessor(**pixels),
+                                    video_processor=VideoLlavaVideoProcessor(**pixels), tokenizer=tokenizer,
+                                    patch_size=8, vision_feature_select_strategy="default",
+                                    num_additional_image_tokens=1, chat_template=LLAVA_TEMPLATE)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=48, patch_size=8, projection_dim=32)
+    config = VideoLlavaConfig(vision_config=vision.to_dict(), text_config=_llava_text(tokenizer).to_dict(),
+                              image_token_index=ids("<image>"), video_token_index=ids("<video>"),
+                              vision_feature_select_strategy="default", vision_feature_layer=-2,
+                              image_seq_length=36)
+    return VideoLlavaForConditionalGeneration(config), processor
+
+
+def _llava_next_video():
+    """LLaVA-NeXT-Video's images: `_llava_next`'s tiling (CLIP with CLS, five pinpoints) through its own processor
+    (with a video processor), its Vicuna template ("USER: <image>\n{prompt} ASSISTANT:")."""
+    from transformers import (
+        LlavaNextVideoConfig,
+        LlavaNextVideoForConditionalGeneration,
+        LlavaNextVideoProcessor,
+        LlavaNextVideoVideoProcessor,
+    )
+
+    next_model, next_processor = _llava_next()
+    named = {"image_token": "<image>", "video_token": "<video>"}
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", *named.values()], named, LLAVA_TEMPLATE, bos_token="<s>",
+                           eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    processor = LlavaNextVideoProcessor(
+        video_processor=LlavaNextVideoVideoProcessor(size={"shortest_edge": NEXT_TILE},
+                                                     crop_size={"height": NEXT_TILE, "width": NEXT_TILE}),
+        image_processor=next_processor.image_processor, tokenizer=tokenizer, patch_size=NEXT_PATCH,
+        vision_feature_select_strategy="default", num_additional_image_tokens=1, chat_template=LLAVA_TEMPLATE)
+    config = next_model.config
+    config = LlavaNextVideoConfig(vision_config=config.vision_config.to_dict(),
+                                  text_config=_llava_text(tokenizer).to_dict(), image_token_index=ids("<image>"),
+                                  video_token_index=ids("<video>"), image_grid_pinpoints=config.image_grid_pinpoints,
+                                  vision_feature_select_strategy="default", vision_feature_layer=-2,
+                                  image_seq_length=config.image_seq_length)
+    return LlavaNextVideoForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1106,6 +1202,16 @@ FAMILIES = {
     # as GLM-4.1V
     "glm_ocr": Family(_glm_ocr, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
                       enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as LLaVA-1.5 (48 px / 8 px patches, CLS dropped from each of the layers concatenated) without scales above 1
+    # (its vision tower gets no `interpolate_pos_encoding`); Video-LLaVA's images the same
+    "vipllava": Family(_vipllava, VipLlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100),
+                       enlarged={1.5: "interpolate_pos_encoding", 2.0: "interpolate_pos_encoding"}),
+    "video_llava": Family(_video_llava, VideoLlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100),
+                          enlarged={1.5: "interpolate_pos_encoding", 2.0: "interpolate_pos_encoding"}),
+    # as LLaVA-NeXT (images)
+    "llava_next_video": Family(_llava_next_video, LlavaNextAdapter, EXPECTED_VIEWS_NEXT, _sharpen_llava_next,
+                               large=MULTI_NEXT, enlarged={1.5: EXPECTED_VIEWS_NEXT, 2.0: "largest canvas of tiles"},
+                               enlarge=(60, 45)),
 }
 
 

@@ -105,8 +105,6 @@ REFUSALS: dict[str, Refusal] = {
     "qianfan_ocr": Refusal("A", "the internvl tiling as-is"),
     **_each("A", "the internvl tiling with its own tile token count and markers", "aya_vision", "cohere2_vision"),
     "shieldgemma2": Refusal("A", "the gemma3 layout as-is"),
-    **_each("A", "the llava fixed-square layout as-is (images)", "vipllava", "video_llava"),
-    "llava_next_video": Refusal("A", "the llava_next layout as-is (images)"),
     "granite_docling": Refusal("A", "the idefics3 tiling, global view only past one tile"),
     # A: an existing layout kind with a parameter or geometry tweak
     **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
