@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import math
 
+import torch
 from PIL import Image
+from torch import Tensor
 
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
+from mllm_explain.views import Box, View
 
 
 @register_adapter
@@ -96,3 +99,37 @@ class Mistral3Adapter(ModelAdapter):
             raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, one vision token: this model needs "
                             f"an input over {merged} px on one side")
         return size
+
+
+@register_adapter
+class MistralLarge4Adapter(Mistral3Adapter):
+    """Mistral Large 4: Mistral 3's model and Pixtral processor around an MLA / sparse-attention MoE text model whose
+    logits the model soft-caps (`final_logit_softcapping`)."""
+
+    model_types = {"mistral_large4": "mistralai/Mistral-Large-4-1T-A52B"}
+    layout_text = "as Mistral 3 (the LM's logits soft-capped, as the model caps them)"
+
+    @torch.no_grad()
+    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
+        """The base's logits, soft-capped as the model caps its own."""
+        cap = self.model.config.get_text_config().final_logit_softcapping
+        return torch.tanh(super().logits(states, block_rows) / cap) * cap
+
+
+@register_adapter
+class LightOnOcrAdapter(Mistral3Adapter):
+    """LightOnOCR: Mistral 3's Pixtral encoder and 2x2 merge around a Qwen3 text model; its processor writes the image
+    tokens with no row separators, and its image processor rounds the image to whole patches (14 px), not merged
+    ones, so the merge drops an odd last row or column of patches: the grid shows the image less that strip."""
+
+    model_types = {"lighton_ocr": "lightonai/LightOnOCR-1B-1025"}
+    layout_text = ("as Mistral 3 without row separators; an odd last row or column of patches, which the 2x2 merge "
+                   "drops, in no view")
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        """The one grid, showing the merged patches' part of the resized image (`image_sizes`)."""
+        height, width = inputs["image_sizes"][0].tolist()
+        rows, cols = self.vision_grid(inputs)
+        merged = self._merged()
+        image_box = (0.0, 0.0, rows * merged / height, cols * merged / width)
+        return [View(self.image_token_positions(inputs), (rows, cols), image_box=image_box, grid_box=grid_box)]
