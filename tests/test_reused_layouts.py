@@ -1,6 +1,7 @@
-"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL or GLM-4V layout (issue 29): the facts in which
-they differ from the family whose layout they reuse.  Everything else (views, layout locality, every method, the CLI
-from a saved folder) runs on them through the parametrised tests over `tiny_models.FAMILIES`."""
+"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL, GLM-4V, LLaVA, LLaVA-NeXT or Mistral 3 layout
+(issue 29): the facts in which they differ from the family whose layout they reuse.  Everything else (views, layout
+locality, every method, the CLI from a saved folder) runs on them through the parametrised tests over
+`tiny_models.FAMILIES`."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ import torch
 from tiny_models import ANSWER, FAMILIES, PROMPT, WIDE, build_adapter, make_image
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
+from mllm_explain.adapters import load_model
+from mllm_explain.errors import UserError
+
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
-           "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl"]
+           "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl",
+           "vipllava", "video_llava", "llava_next_video", "mistral_large4", "lighton_ocr"]
 
 
 @pytest.mark.parametrize("name", REUSING)
 def test_the_adapters_logits_are_the_models_own(name):
     """The logits the maps and probabilities read (`ModelAdapter.logits` of the final-norm states) are the ones the
-    model computes itself: Cohere Compass and HyperCLOVA X scale them, LFM3's final norm is `embedding_norm`."""
+    model computes itself: Cohere Compass and HyperCLOVA X scale them, Mistral Large 4 soft-caps them, LFM3's final
+    norm is `embedding_norm`."""
     adapter = build_adapter(name)
     answer = adapter.tokenize_answer(ANSWER)
     trace = adapter.trace(make_image(WIDE), PROMPT, answer)
@@ -52,3 +58,25 @@ def test_lfm3_vl_reads_its_last_attention_layer():
     layers = adapter.model.model.language_model.layers
     assert not hasattr(layers[-1], "self_attn")
     assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].self_attn
+
+
+def test_shieldgemma2_is_refused_in_one_line_while_its_processor_ignores_the_prompt(tmp_path):
+    """ShieldGemma 2 (Gemma 3's model and layout) is refused by name: its processor writes its own safety-policy
+    prompts, one row each, whatever text it is given.  The day it reads the prompt, this test fails and says to add
+    it to Gemma 3's adapter instead."""
+    from transformers import ShieldGemma2Config, ShieldGemma2Processor
+
+    gemma3 = build_adapter("gemma3")
+    processor = ShieldGemma2Processor(image_processor=gemma3.processor.image_processor, tokenizer=gemma3.tokenizer,
+                                      chat_template=gemma3.processor.chat_template, image_seq_length=64)
+    inputs = processor(images=[make_image(WIDE)], text=[gemma3.chat_text(PROMPT)], return_tensors="pt")
+    texts = gemma3.tokenizer.batch_decode(inputs["input_ids"])
+    assert len(texts) == len(processor.policy_definitions) == 3
+    assert not any(PROMPT in text for text in texts)
+    assert all(policy in text for policy, text in zip(processor.policy_definitions.values(), texts))
+    config = gemma3.model.config
+    ShieldGemma2Config(text_config=config.text_config.to_dict(), vision_config=config.vision_config.to_dict(),
+                       mm_tokens_per_image=64).save_pretrained(tmp_path)
+    with pytest.raises(UserError, match=r"'shieldgemma2' is not supported: .*ignores the prompt") as refused:
+        load_model(tmp_path, device="cpu")
+    assert "\n" not in str(refused.value)

@@ -103,7 +103,9 @@ REFUSALS: dict[str, Refusal] = {
     "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
     "qianfan_ocr": Refusal("A", "the internvl tiling as-is"),
     **_each("A", "the internvl tiling with its own tile token count and markers", "aya_vision", "cohere2_vision"),
-    "shieldgemma2": Refusal("A", "the gemma3 layout as-is"),
+    "shieldgemma2": Refusal("A", fails="its processor (ShieldGemma2Processor) ignores the prompt: whatever text it is "
+                                        "given, it writes one of its safety-policy prompts per row (three by default), "
+                                        "so no prompt's answer can be explained"),
     "granite_docling": Refusal("A", "the idefics3 tiling, global view only past one tile"),
     # A: an existing layout kind with a parameter or geometry tweak
     **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
