@@ -116,8 +116,8 @@ REFUSALS: dict[str, Refusal] = {
     **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
     **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
-    "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (294M parameters whatever "
-                                   "the config), only with the `timm` package, which this project does not depend on; "
+    "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
+                                   "only with the `timm` package, which this project does not depend on; "
                                    "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
     "fast_vlm": Refusal("A", "the llava fixed-square layout, once its checkpoint's preprocessing is known"),
     **_each("A", "the llava squashed-square layout (16x16 per page)", "got_ocr2", "pp_chart2table"),
