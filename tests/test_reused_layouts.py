@@ -100,3 +100,29 @@ def test_gemma3n_is_refused_in_one_line_while_its_vision_tower_needs_timm(tmp_pa
     with pytest.raises(UserError, match=r"'gemma3n' is not supported: .*`timm` package") as refused:
         load_model(tmp_path, device="cpu")
     assert "\n" not in str(refused.value)
+
+
+def test_lighton_ocr_grid_leaves_out_the_strip_its_merge_drops():
+    """LightOnOCR's image processor rounds the image to whole 14 px patches; the 2x2 merge drops an odd last row of
+    them: 168x126 px gives 9 rows of patches, 4 merged rows, and no image token stands for its bottom 14 px (the
+    encoder's attention mixes a trace of them into every token), so the view shows the top 112 px only."""
+    adapter = build_adapter("lighton_ocr")
+    image = make_image(WIDE)
+    (view,) = adapter.trace(image, PROMPT, adapter.tokenize_answer(ANSWER)).views
+    assert view.grid == (4, 6) and view.image_box == (0.0, 0.0, 112 / 126, 1.0)
+
+    def features(top: int) -> torch.Tensor:
+        """The image tokens' features with a 14 px band from row `top` painted over."""
+        painted = image.copy()
+        painted.paste((255, 0, 255), (0, top, 168, top + 14))
+        inputs = adapter.encode(painted, PROMPT)
+        with torch.no_grad():
+            output = adapter.model.model.get_image_features(inputs["pixel_values"], inputs["image_sizes"])
+        return torch.cat(output.pooler_output)
+
+    plain = features(126)  # nothing painted
+    # token changes of painting the dropped strip, and the last 14 px the grid shows: the latter changes its last row
+    # of tokens; the former only what the encoder's attention mixes in (as in every token: 1e-3 of a shown change)
+    dropped, shown = ((features(top) - plain).norm(dim=-1) for top in (112, 98))
+    assert shown[-6:].min() > 100 * shown[:-6].max()
+    assert dropped.max() < shown[-6:].min() / 100
