@@ -1,6 +1,7 @@
-"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL or GLM-4V layout (issue 29): the facts in which
-they differ from the family whose layout they reuse.  Everything else (views, layout locality, every method, the CLI
-from a saved folder) runs on them through the parametrised tests over `tiny_models.FAMILIES`."""
+"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL, GLM-4V, LLaVA, LLaVA-NeXT or Mistral 3 layout
+(issue 29): the facts in which they differ from the family whose layout they reuse.  Everything else (views, layout
+locality, every method, the CLI from a saved folder) runs on them through the parametrised tests over
+`tiny_models.FAMILIES`."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ import torch
 from tiny_models import ANSWER, FAMILIES, PROMPT, WIDE, build_adapter, make_image
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
+from mllm_explain.adapters import load_model
 from mllm_explain.errors import UserError
 
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
-           "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl"]
+           "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl",
+           "vipllava", "video_llava", "llava_next_video", "mistral_large4", "lighton_ocr"]
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_the_adapters_logits_are_the_models_own(name):
     """The logits the maps and probabilities read (`ModelAdapter.logits` of the final-norm states) are the ones the
-    model computes itself, in every family: Cohere Compass and HyperCLOVA X scale them, Gemma 2's and Inkling 2's are
-    soft-capped, Inkling divides its states and drops padded vocabulary rows, LFM3's final norm is `embedding_norm`."""
+    model computes itself, in every family: Cohere Compass and HyperCLOVA X scale them, Gemma 2's, Inkling 2's and
+    Mistral Large 4's are soft-capped, Inkling divides its states and drops padded vocabulary rows, LFM3's final norm is
+    `embedding_norm`."""
     adapter = build_adapter(name)
     answer = adapter.tokenize_answer(ANSWER)
     trace = adapter.trace(make_image(WIDE), PROMPT, answer)
@@ -65,3 +69,69 @@ def test_inkling_refuses_a_processor_that_rescales_images():
     with pytest.raises(UserError, match="rescale_image_frac") as refused:
         adapter.trace(make_image(WIDE), PROMPT, adapter.tokenize_answer(ANSWER))
     assert "\n" not in str(refused.value)
+def test_shieldgemma2_is_refused_in_one_line_while_its_processor_ignores_the_prompt(tmp_path):
+    """ShieldGemma 2 (Gemma 3's model and layout) is refused by name: its processor writes its own safety-policy
+    prompts, one row each, whatever text it is given.  The day it reads the prompt, this test fails and says to add
+    it to Gemma 3's adapter instead."""
+    from transformers import ShieldGemma2Config, ShieldGemma2Processor
+
+    gemma3 = build_adapter("gemma3")
+    processor = ShieldGemma2Processor(image_processor=gemma3.processor.image_processor, tokenizer=gemma3.tokenizer,
+                                      chat_template=gemma3.processor.chat_template, image_seq_length=64)
+    inputs = processor(images=[make_image(WIDE)], text=[gemma3.chat_text(PROMPT)], return_tensors="pt")
+    texts = gemma3.tokenizer.batch_decode(inputs["input_ids"])
+    assert len(texts) == len(processor.policy_definitions) == 3
+    assert not any(PROMPT in text for text in texts)
+    assert all(policy in text for policy, text in zip(processor.policy_definitions.values(), texts))
+    config = gemma3.model.config
+    ShieldGemma2Config(text_config=config.text_config.to_dict(), vision_config=config.vision_config.to_dict(),
+                       mm_tokens_per_image=64).save_pretrained(tmp_path)
+    with pytest.raises(UserError, match=r"'shieldgemma2' is not supported: .*ignores the prompt") as refused:
+        load_model(tmp_path, device="cpu")
+    assert "\n" not in str(refused.value)
+
+
+def test_gemma3n_is_refused_in_one_line_while_its_vision_tower_needs_timm(tmp_path):
+    """Gemma 3n is refused by name: transformers builds its vision tower (timm's MobileNetV5) only with the `timm`
+    package, which this project does not depend on.  The day timm is installed with it, this test fails and says to
+    add its adapter (Gemma 3's layout, with a tiny model) instead."""
+    from transformers import Gemma3nConfig, Gemma3nForConditionalGeneration
+
+    text = dict(vocab_size=400, vocab_size_per_layer_input=400, hidden_size=64, hidden_size_per_layer_input=16,
+                intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                num_kv_shared_layers=0, laurel_rank=8, activation_sparsity_pattern=[0.0, 0.0],
+                layer_types=["sliding_attention", "full_attention"])
+    config = Gemma3nConfig(text_config=text, audio_config=dict(hidden_size=32, conf_num_attention_heads=2,
+                                                               conf_num_hidden_layers=1))
+    with pytest.raises(ImportError, match="requires the timm library"):
+        Gemma3nForConditionalGeneration(config)
+    config.save_pretrained(tmp_path)
+    with pytest.raises(UserError, match=r"'gemma3n' is not supported: .*`timm` package") as refused:
+        load_model(tmp_path, device="cpu")
+    assert "\n" not in str(refused.value)
+
+
+def test_lighton_ocr_grid_leaves_out_the_strip_its_merge_drops():
+    """LightOnOCR's image processor rounds the image to whole 14 px patches; the 2x2 merge drops an odd last row of
+    them: 168x126 px gives 9 rows of patches, 4 merged rows, and no image token stands for its bottom 14 px (the
+    encoder's attention mixes a trace of them into every token), so the view shows the top 112 px only."""
+    adapter = build_adapter("lighton_ocr")
+    image = make_image(WIDE)
+    (view,) = adapter.trace(image, PROMPT, adapter.tokenize_answer(ANSWER)).views
+    assert view.grid == (4, 6) and view.image_box == (0.0, 0.0, 112 / 126, 1.0)
+
+    def features(top: int) -> torch.Tensor:
+        """The image tokens' features with a 14 px band from row `top` painted over."""
+        painted = image.copy()
+        painted.paste((255, 0, 255), (0, top, 168, top + 14))
+        inputs = adapter.encode(painted, PROMPT)
+        with torch.no_grad():
+            output = adapter.model.model.get_image_features(inputs["pixel_values"], inputs["image_sizes"])
+        return torch.cat(output.pooler_output)
+
+    plain = features(126)  # nothing painted
+    # token changes of painting the dropped strip, and the last 14 px the grid shows: the latter changes its last row
+    # of tokens; the former only what the encoder's attention mixes in (as in every token: 1e-3 of a shown change)
+    dropped, shown = ((features(top) - plain).norm(dim=-1) for top in (112, 98))
+    assert shown[-6:].min() > 100 * shown[:-6].max()
+    assert dropped.max() < shown[-6:].min() / 100

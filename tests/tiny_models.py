@@ -86,9 +86,9 @@ from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.inkling2 import Inkling2Adapter, InklingAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
-from mllm_explain.adapters.llava import LlavaAdapter
+from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
-from mllm_explain.adapters.mistral3 import Mistral3Adapter
+from mllm_explain.adapters.mistral3 import LightOnOcrAdapter, Mistral3Adapter
 from mllm_explain.adapters.ovis2 import Ovis2Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
 from mllm_explain.adapters.qwen2_vl import (
@@ -1361,6 +1361,154 @@ def _step3p7():
     return Step3p7ForConditionalGeneration(config), processor
 
 
+# llava-hf/vip-llava-7b-hf: the Vicuna system line, "###Human: <image>\n{prompt}###Assistant:"
+VIPLLAVA_TEMPLATE = (
+    "A chat between a curious human and an artificial intelligence assistant.###"
+    "{% for message in messages %}{% if message['role'] == 'user' %}Human: {% else %}Assistant: {% endif %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image>\n"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}###{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def _llava_text(tokenizer) -> LlamaConfig:
+    """The tiny Llama of the LLaVA-1.5 builds, for `tokenizer`'s "<s>", "</s>" and "<pad>"."""
+    ids = tokenizer.convert_tokens_to_ids
+    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                       bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+
+
+def _vipllava():
+    """ViP-LLaVA: LLaVA-1.5's processor and CLIP square (48 px / 8 px patches here), the features of several CLIP
+    layers (CLS dropped from each) concatenated, layer-normed and projected; the vip-llava chat template."""
+    from transformers import VipLlavaConfig, VipLlavaForConditionalGeneration
+
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", "<image>"], {"image_token": "<image>"}, VIPLLAVA_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48})
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                               chat_template=VIPLLAVA_TEMPLATE)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=48, patch_size=8, projection_dim=32)
+    config = VipLlavaConfig(vision_config=vision.to_dict(), text_config=_llava_text(tokenizer).to_dict(),
+                            image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+                            vision_feature_layer=[-2, -1, 0])  # real: (-2, -5, -8, -11, 6) of 24 layers
+    return VipLlavaForConditionalGeneration(config), processor
+
+
+def _video_llava():
+    """Video-LLaVA's images: its own image processor (shortest edge and center crop, as CLIP's) and processor
+    (48 px / 8 px patches here, 224 / 14 there), an image tower (CLIP) apart from the video tower, LLaVA-1.5's chat
+    template."""
+    from transformers import (
+        VideoLlavaConfig,
+        VideoLlavaForConditionalGeneration,
+        VideoLlavaImageProcessor,
+        VideoLlavaProcessor,
+        VideoLlavaVideoProcessor,
+    )
+
+    named = {"image_token": "<image>", "video_token": "<video>"}
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", *named.values()], named, LLAVA_TEMPLATE, bos_token="<s>",
+                           eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    pixels = dict(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48})
+    processor = VideoLlavaProcessor(image_processor=VideoLlavaImageProcessor(**pixels),
+                                    video_processor=VideoLlavaVideoProcessor(**pixels), tokenizer=tokenizer,
+                                    patch_size=8, vision_feature_select_strategy="default",
+                                    num_additional_image_tokens=1, chat_template=LLAVA_TEMPLATE)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              image_size=48, patch_size=8, projection_dim=32)
+    config = VideoLlavaConfig(vision_config=vision.to_dict(), text_config=_llava_text(tokenizer).to_dict(),
+                              image_token_index=ids("<image>"), video_token_index=ids("<video>"),
+                              vision_feature_select_strategy="default", vision_feature_layer=-2,
+                              image_seq_length=36)
+    return VideoLlavaForConditionalGeneration(config), processor
+
+
+def _llava_next_video():
+    """LLaVA-NeXT-Video's images: `_llava_next`'s tiling (CLIP with CLS, five pinpoints) through its own processor
+    (with a video processor), its Vicuna template ("USER: <image>\n{prompt} ASSISTANT:")."""
+    from transformers import (
+        LlavaNextVideoConfig,
+        LlavaNextVideoForConditionalGeneration,
+        LlavaNextVideoProcessor,
+        LlavaNextVideoVideoProcessor,
+    )
+
+    next_model, next_processor = _llava_next()
+    named = {"image_token": "<image>", "video_token": "<video>"}
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", *named.values()], named, LLAVA_TEMPLATE, bos_token="<s>",
+                           eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    processor = LlavaNextVideoProcessor(
+        video_processor=LlavaNextVideoVideoProcessor(size={"shortest_edge": NEXT_TILE},
+                                                     crop_size={"height": NEXT_TILE, "width": NEXT_TILE}),
+        image_processor=next_processor.image_processor, tokenizer=tokenizer, patch_size=NEXT_PATCH,
+        vision_feature_select_strategy="default", num_additional_image_tokens=1, chat_template=LLAVA_TEMPLATE)
+    config = next_model.config
+    config = LlavaNextVideoConfig(vision_config=config.vision_config.to_dict(),
+                                  text_config=_llava_text(tokenizer).to_dict(), image_token_index=ids("<image>"),
+                                  video_token_index=ids("<video>"), image_grid_pinpoints=config.image_grid_pinpoints,
+                                  vision_feature_select_strategy="default", vision_feature_layer=-2,
+                                  image_seq_length=config.image_seq_length)
+    return LlavaNextVideoForConditionalGeneration(config), processor
+
+
+def _mistral_large4():
+    """Mistral Large 4: `_mistral3`'s tokens, template, processor and Pixtral encoder; a text model with multi-head
+    latent attention, a DeepSeek-style sparse-attention indexer (its top-k over more keys than the prompt has: all
+    are read), a dense first layer then MoE, and soft-capped logits."""
+    from transformers import MistralLarge4Config, MistralLarge4ForConditionalGeneration
+
+    mistral3, processor = _mistral3()
+    config = mistral3.config
+    text = dict(vocab_size=config.text_config.vocab_size, hidden_size=64, intermediate_size=128,
+                moe_intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                n_routed_experts=4, num_experts_per_tok=2, kv_lora_rank=16, qk_rope_head_dim=16, qk_nope_head_dim=16,
+                v_head_dim=16, index_head_dim=16, index_n_heads=2, index_topk=2048, max_position_embeddings=4096,
+                bos_token_id=config.text_config.bos_token_id, eos_token_id=config.text_config.eos_token_id,
+                pad_token_id=config.text_config.pad_token_id)
+    vision = {key: value for key, value in config.vision_config.to_dict().items() if key != "model_type"}
+    config = MistralLarge4Config(vision_config={"model_type": "pixtral", **vision}, text_config=text,
+                                 image_token_index=config.image_token_index, spatial_merge_size=2)
+    return MistralLarge4ForConditionalGeneration(config), processor
+
+
+# lightonai/LightOnOCR-1B-1025: Qwen's ChatML, an empty system turn, the image's "<|image_pad|>" then the text
+LIGHTON_OCR_TEMPLATE = (
+    "<|im_start|>system\n<|im_end|>\n{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<|image_pad|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _lighton_ocr():
+    """LightOnOCR: a Pixtral encoder (14 px patches; the image rounded to whole patches, not merged ones), a 2x2
+    patch merger, a Qwen3 text model; a processor that writes one `<|image_pad|>` per merged patch, no separators
+    (its break and end tokens are named but unused); a longest edge of 224 px instead of 1540."""
+    from transformers import LightOnOcrConfig, LightOnOcrForConditionalGeneration, LightOnOcrProcessor
+
+    named = {"image_token": "<|image_pad|>", "image_break_token": "<|vision_pad|>", "image_end_token": "<|vision_end|>"}
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values()], named,
+                           LIGHTON_OCR_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = PixtralImageProcessor(size={"longest_edge": MISTRAL3_LONGEST_EDGE}, patch_size=14)
+    processor = LightOnOcrProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
+                                    spatial_merge_size=2, chat_template=LIGHTON_OCR_TEMPLATE)
+    vision = dict(model_type="pixtral", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                  num_attention_heads=2, head_dim=16, image_size=MISTRAL3_LONGEST_EDGE, patch_size=14)
+    text = dict(model_type="qwen3", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=4096, eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    config = LightOnOcrConfig(vision_config=vision, text_config=text, image_token_id=ids("<|image_pad|>"),
+                              spatial_merge_size=2)
+    return LightOnOcrForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1476,6 +1624,25 @@ FAMILIES = {
     "cosmos3_omni": Family(_cosmos3_omni, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
                            enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # as Qwen3-VL; LFM3's sandwich norms add every layer's (mixed) update at full size: a larger projector scale
+    # as LLaVA-1.5 (48 px / 8 px patches, CLS dropped from each of the layers concatenated) without scales above 1
+    # (its vision tower gets no `interpolate_pos_encoding`); Video-LLaVA's images the same
+    "vipllava": Family(_vipllava, VipLlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100),
+                       enlarged={1.5: "interpolate_pos_encoding", 2.0: "interpolate_pos_encoding"}),
+    "video_llava": Family(_video_llava, VideoLlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100),
+                          enlarged={1.5: "interpolate_pos_encoding", 2.0: "interpolate_pos_encoding"}),
+    # as LLaVA-NeXT (images)
+    "llava_next_video": Family(_llava_next_video, LlavaNextAdapter, EXPECTED_VIEWS_NEXT, _sharpen_llava_next,
+                               large=MULTI_NEXT, enlarged={1.5: EXPECTED_VIEWS_NEXT, 2.0: "largest canvas of tiles"},
+                               enlarge=(60, 45)),
+    # as Mistral 3
+    "mistral_large4": Family(_mistral_large4, Mistral3Adapter, _one((5, 6)),
+                             scale_projector("multi_modal_projector", 30), large=(400, 200),
+                             enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))}),
+    # 168x126 -> 168x126 px (whole 14 px patches) / 28 px merged patches: 4x6, the last row of patches dropped (the grid
+    # shows 112 of 126 px); at 1.5 252x189 -> 252x196 px (7x9), at 2 336x252 (9x12)
+    "lighton_ocr": Family(_lighton_ocr, LightOnOcrAdapter, [("image", (4, 6), (0.0, 0.0, 112 / 126, 1.0))],
+                          scale_projector("vision_projection", 30), large=(400, 200),
+                          enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))}),
     "lfm3_vl": Family(_lfm3_vl, Lfm3VlAdapter, _one((4, 5)), scale_projector("multi_modal_projector", 300),
                       enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # as Qwen2-VL; HyperCLOVA X's post-norms add every layer's (mixed) update at full size: a larger projector scale

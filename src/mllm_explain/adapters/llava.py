@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 
-from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
+from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter, refuse_enlarging
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
 
@@ -74,3 +74,33 @@ class LlavaAdapter(FixedResolutionAdapter):
         if inputs["pixel_values"].shape[-1] != self.model.config.vision_config.image_size:
             inputs["interpolate_pos_encoding"] = True
         return inputs
+
+
+@register_adapter
+class VipLlavaAdapter(LlavaAdapter):
+    """ViP-LLaVA: LLaVA-1.5's processor and fixed square, the features of several CLIP layers concatenated.  No scale
+    above 1: its model (as Video-LLaVA's) does not pass `interpolate_pos_encoding` on to the vision tower, which
+    refuses any input but its own size."""
+
+    model_types = {"vipllava": "llava-hf/vip-llava-7b-hf"}
+    layout_text = "as LLaVA-1.5 (several CLIP layers' features concatenated per patch)"
+    scales_text = ("<= 1: transformers' model does not pass `interpolate_pos_encoding` on to its vision tower, so a "
+                   "scale above 1 is refused in one line")
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        refuse_enlarging(self, scale, f"transformers' {type(self.model.model).__name__} does not pass "
+                                      "`interpolate_pos_encoding` on to its vision tower, which refuses any input but "
+                                      "its own size")
+
+
+@register_adapter
+class VideoLlavaAdapter(VipLlavaAdapter):
+    """Video-LLaVA's images: LLaVA-1.5's fixed square (LanguageBind's CLIP, 224 px / 14 px: 16x16) from its own image
+    processor, asked for `pixel_values` instead of its legacy `pixel_values_images`; no scale above 1, as ViP-LLaVA."""
+
+    model_types = {"video_llava": "LanguageBind/Video-LLaVA-7B-hf"}
+    layout_text = "as LLaVA-1.5 (images; 16x16 at 224 px)"
+
+    def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
+        """`pixel_values`, the name the model reads (the image processor's default is still the legacy name)."""
+        return {"return_legacy_image_output": False}

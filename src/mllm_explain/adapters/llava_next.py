@@ -50,7 +50,8 @@ def _overlap(grid: tuple[float, float], image: tuple[float, float]) -> tuple[flo
 
 @register_adapter
 class LlavaNextAdapter(ModelAdapter):
-    model_types = {"llava_next": "llava-hf/llava-v1.6-mistral-7b-hf"}
+    model_types = {"llava_next": "llava-hf/llava-v1.6-mistral-7b-hf",
+                   "llava_next_video": "llava-hf/LLaVA-NeXT-Video-7B-hf"}  # its images; no video
     layout_text = ("an overview (the image squashed to one tile), then the any-resolution tiles as one grid unpadded "
                    "to the image; `image_newline` row ends in no view")
     scales_text = ("the image resized before the processor; enlarged, it takes a larger pinpoint (more tiles) up to "

@@ -20,11 +20,13 @@ from PIL import Image
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
+from mllm_explain.views import Box, View
 
 
 @register_adapter
 class Mistral3Adapter(ModelAdapter):
-    model_types = {"mistral3": "mistralai/Mistral-Small-3.1-24B-Instruct-2503"}
+    model_types = {"mistral3": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+                   "mistral_large4": "mistralai/Mistral-Large-4-1T-A52B"}
     layout_text = "one native-resolution grid, `[IMG_BREAK]` / `[IMG_END]` separators in no view"
     scales_text = ("any within `max_vision_tokens` and over one merged patch: the processor's size times the scale, "
                    "its longest edge lifted above 1")
@@ -94,3 +96,22 @@ class Mistral3Adapter(ModelAdapter):
             raise UserError(f"scale {scale} gives a {size[0]}x{size[1]} px input, one vision token: this model needs "
                             f"an input over {merged} px on one side")
         return size
+
+
+@register_adapter
+class LightOnOcrAdapter(Mistral3Adapter):
+    """LightOnOCR: Mistral 3's Pixtral encoder and 2x2 merge around a Qwen3 text model; its processor writes the image
+    tokens with no row separators, and its image processor rounds the image to whole patches (14 px), not merged
+    ones, so the merge drops an odd last row or column of patches: the grid shows the image less that strip."""
+
+    model_types = {"lighton_ocr": "lightonai/LightOnOCR-1B-1025"}
+    layout_text = ("as Mistral 3 without row separators; an odd last row or column of patches, which the 2x2 merge "
+                   "drops, in no view")
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        """The one grid, showing the merged patches' part of the resized image (`image_sizes`)."""
+        height, width = inputs["image_sizes"][0].tolist()
+        rows, cols = self.vision_grid(inputs)
+        merged = self._merged()
+        image_box = (0.0, 0.0, rows * merged / height, cols * merged / width)
+        return [View(self.image_token_positions(inputs), (rows, cols), image_box=image_box, grid_box=grid_box)]

@@ -101,22 +101,22 @@ REFUSALS: dict[str, Refusal] = {
                                         "transformers' own processor output cannot run the model"),
     "qwen2_5_omni": Refusal("A", "its thinker loaded from the full checkpoint (`qwen2_5_omni_thinker` is supported)"),
     "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
-    "mistral_large4": Refusal("A", "the mistral3 (Pixtral-grid) layout as-is"),
     "qianfan_ocr": Refusal("A", "the internvl tiling as-is"),
     **_each("A", "the internvl tiling with its own tile token count and markers", "aya_vision", "cohere2_vision"),
-    "shieldgemma2": Refusal("A", "the gemma3 layout as-is"),
-    **_each("A", "the llava fixed-square layout as-is (images)", "vipllava", "video_llava"),
-    "llava_next_video": Refusal("A", "the llava_next layout as-is (images)"),
+    "shieldgemma2": Refusal("A", fails="its processor (ShieldGemma2Processor) ignores the prompt: whatever text it is "
+                                        "given, it writes one of its safety-policy prompts per row (three by default), "
+                                        "so no prompt's answer can be explained"),
     "granite_docling": Refusal("A", "the idefics3 tiling, global view only past one tile"),
     # A: an existing layout kind with a parameter or geometry tweak
     **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
     "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
     "nemotron_h_omni": Refusal("A", "the Qwen-grid layout (merge 2) with the grid read from `image_grid_hw`"),
     **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
-    "lighton_ocr": Refusal("A", "the mistral3 (Pixtral-grid) layout without row separators"),
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
     **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
-    "gemma3n": Refusal("A", "the paligemma squashed-square layout (16x16)"),
+    "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
+                                   "only with the `timm` package, which this project does not depend on; "
+                                   "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
     "fast_vlm": Refusal("A", "the llava fixed-square layout, once its checkpoint's preprocessing is known"),
     **_each("A", "the llava squashed-square layout (16x16 per page)", "got_ocr2", "pp_chart2table"),
     "granite4_vision": Refusal("A", "the llava_next layout with the grid scaled by `downsample_rate`"),
