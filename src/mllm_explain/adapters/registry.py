@@ -127,7 +127,6 @@ REFUSALS: dict[str, Refusal] = {
     **_each("A", _NEW_SLOTS, "hunyuan_vl", "hy_v4_vl"),
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
     **_each("A", _NEW_SLICES, "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
-    "molmo2": Refusal("A", "a new layout: a low-res and a stitched high-res grid, with `<im_col>` separators"),
     **_each("A", "a new layout: overview-first tiles", "ovis2", "perception_lm"),
     "step3p7": Refusal("A", "a new layout: crop-first tiles with their own crop geometry, then a global view"),
     "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
