@@ -1039,6 +1039,16 @@ def _molmo2():
     return Molmo2ForConditionalGeneration(config), processor
 
 
+def _sharpen_molmo2(model: torch.nn.Module, pooled: float = 3000.0, factor: float = 30.0) -> None:
+    """Molmo 2's adapter: its pooling attention's output scaled by `pooled` (the SwiGLU projector squares it) and the
+    projector's last layer by `factor`.  Randomly initialised, the adapter shrinks the ViT's features to ~1e-9 of the
+    embeddings they are added to, so the image would not show in the states at all."""
+    adapter = model.model.multi_modal_projector
+    with torch.no_grad():
+        adapter.image_pooling_2d.o_proj.weight.mul_(pooled)
+    scale_projector("multi_modal_projector", factor)(model)
+
+
 def molmo2_views(high: tuple[int, int]) -> list:
     """Molmo 2's views: the 7x7 low-res overview, then the `high` grid stitched from the crops, both of the whole."""
     return [("overview", (7, 7), (0.0, 0.0, 1.0, 1.0)), ("tile", high, (0.0, 0.0, 1.0, 1.0))]
@@ -1162,8 +1172,8 @@ FAMILIES = {
     # the image squashed to one 52 px crop (13x13 patches pooled 2x2 into 7x7, the last row and column half padding),
     # then the stitched canvas: WIDE takes 2x3 crops (72x92 px: 18x23 patches -> 9x12); 60x45 takes 1x2 (13x18 ->
     # 7x9), at 1.5 (90x68) 2x3 (9x12), at 2 (120x90) 2x4 (18x28 -> 9x14)
-    "molmo2": Family(_molmo2, Molmo2Adapter, molmo2_views((9, 12)), scale_projector("multi_modal_projector", 30),
-                     enlarge=(60, 45), enlarged={1.5: molmo2_views((9, 12)), 2.0: molmo2_views((9, 14))}),
+    "molmo2": Family(_molmo2, Molmo2Adapter, molmo2_views((9, 12)), _sharpen_molmo2, enlarge=(60, 45),
+                     enlarged={1.5: molmo2_views((9, 12)), 2.0: molmo2_views((9, 14))}),
 }
 
 
