@@ -3,20 +3,22 @@ high-res grid of the whole image stitched from overlapping crops.
 
 `Molmo2ImageProcessor` stretches the image onto one square crop (`size`, 378 px: 27x27 patches of 14 px) for the
 low-res view, and onto a canvas of `tiling` crops (`compute_crop_geometry`: at most `max_crops`, each crop advancing
-by its side less `overlap_margins` patches) that it cuts into overlapping crops.  Each crop's margin patches that
+by its side less its two `overlap_margins`) that it cuts into overlapping crops.  Each crop's margin patches that
 overlap a neighbour are dropped, so the kept patches tile the canvas exactly: one stitched patch grid of the whole
 image.  Both patch grids are attention-pooled `pooling_size` (2x2) into one token per window, the windows padded at
 the end of an odd row or column (27 patches: 14 windows, the last pooling one row), so a grid's last cells show
 half a window.  The sequence holds `<low_res_im_start>`, the low-res grid row by row, each row ended by `<im_col>`,
 `<im_end>`, then `<im_start>`, the high-res grid likewise, `<im_end>`: only the `<im_patch>` tokens carry features
-(added onto their embeddings), the markers and `<im_col>` row ends are in no view.
+(added onto their embeddings), the markers and `<im_col>` row ends are in no view.  All of these tokens attend to
+one another (`mm_token_type_ids` makes them one bidirectional block).
 
 Views: the low-res grid as an overview and the high-res grid as one tile view of the whole image, each with the
 part of its grid the image fills (the padding of the pooling windows left out).
 
-A scale resizes the image before the processor, whose crops are the encoder's fixed side: the tiling grows with the
-image (the smallest canvas of at most `max_crops` crops that holds it) until the image outgrows every canvas, after
-which the canvas follows its aspect ratio, not its size, and enlarging only resamples the same crops.  The low-res
+A scale resizes the image before the processor, whose crops are the encoder's fixed side: while a canvas of at most
+`max_crops` crops holds the image, the tiling is the smallest that does, so it grows with the image; once none does,
+it is the one that shrinks the image least, which follows the aspect ratio, not the size (it can jump there: a
+640x480 image takes 2x2 crops, 645x484 2x3), and enlarging further only resamples the same crops.  The low-res
 grid never changes.  Any scale but 1 is bounded by `max_vision_tokens`.
 """
 
