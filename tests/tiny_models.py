@@ -89,6 +89,7 @@ from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import LightOnOcrAdapter, Mistral3Adapter
+from mllm_explain.adapters.molmo2 import Molmo2Adapter
 from mllm_explain.adapters.ovis2 import Ovis2Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
 from mllm_explain.adapters.qwen2_vl import (
@@ -1509,6 +1510,68 @@ def _lighton_ocr():
     return LightOnOcrForConditionalGeneration(config), processor
 
 
+# Molmo 2: ChatML (Qwen3's tokens) with "<|image|>" where the image goes; the processor prepends the EOS as BOS
+MOLMO2_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<|image|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _molmo2():
+    """Molmo 2 with 52 px crops of 4 px patches (13x13: odd, as the real 27x27, so the 2x2 pooling pads the last row
+    and column), the shipped 4-patch overlap margins and 8 crops at most."""
+    from transformers import (
+        Molmo2Config,
+        Molmo2ForConditionalGeneration,
+        Molmo2ImageProcessor,
+        Molmo2Processor,
+        Molmo2VideoProcessor,
+    )
+
+    named = {"image_token": "<|image|>", "video_token": "<|video|>"}
+    markers = ["<im_start>", "<im_end>", "<im_patch>", "<im_col>", "<low_res_im_start>", "<im_low>", "<frame_start>",
+               "<frame_end>"]
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values(), *markers], named,
+                           MOLMO2_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    pixels = dict(size={"height": 52, "width": 52}, patch_size=4)
+    processor = Molmo2Processor(image_processor=Molmo2ImageProcessor(**pixels),
+                                video_processor=Molmo2VideoProcessor(**pixels), tokenizer=tokenizer,
+                                chat_template=MOLMO2_TEMPLATE)
+    heads = dict(num_attention_heads=2, num_key_value_heads=2, head_dim=16)
+    config = Molmo2Config(
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, image_size=[52, 52],
+                           patch_size=4, **heads),
+        adapter_config=dict(vision_feature_layer=[-1, -2], hidden_size=32, intermediate_size=64, text_hidden_size=64,
+                            **heads),
+        text_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, head_dim=32, vocab_size=len(tokenizer), additional_vocab_size=0,
+                         max_position_embeddings=4096, rope_parameters={"rope_type": "default", "rope_theta": 1e4}),
+        image_start_token_id=ids("<im_start>"), low_res_image_start_token_id=ids("<low_res_im_start>"),
+        image_end_token_id=ids("<im_end>"), image_patch_id=ids("<im_patch>"),
+        frame_start_token_id=ids("<frame_start>"), frame_end_token_id=ids("<frame_end>"),
+        eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"),
+    )
+    return Molmo2ForConditionalGeneration(config), processor
+
+
+def _sharpen_molmo2(model: torch.nn.Module, pooled: float = 3000.0, factor: float = 30.0) -> None:
+    """Molmo 2's adapter: its pooling attention's output scaled by `pooled` (the SwiGLU projector squares it) and the
+    projector's last layer by `factor`.  Randomly initialised, the adapter shrinks the ViT's features to ~1e-9 of the
+    embeddings they are added to, so the image would not show in the states at all."""
+    adapter = model.model.multi_modal_projector
+    with torch.no_grad():
+        adapter.image_pooling_2d.o_proj.weight.mul_(pooled)
+    scale_projector("multi_modal_projector", factor)(model)
+
+
+def molmo2_views(high: tuple[int, int]) -> list:
+    """Molmo 2's views: the 7x7 low-res overview, then the `high` grid stitched from the crops, both of the whole."""
+    return [("overview", (7, 7), (0.0, 0.0, 1.0, 1.0)), ("tile", high, (0.0, 0.0, 1.0, 1.0))]
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1624,6 +1687,11 @@ FAMILIES = {
     "cosmos3_omni": Family(_cosmos3_omni, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
                            enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # as Qwen3-VL; LFM3's sandwich norms add every layer's (mixed) update at full size: a larger projector scale
+    # the image squashed to one 52 px crop (13x13 patches pooled 2x2 into 7x7, the last row and column half padding),
+    # then the stitched canvas: WIDE takes 2x3 crops (72x92 px: 18x23 patches -> 9x12); 60x45 takes 1x2 (13x18 ->
+    # 7x9), at 1.5 (90x68) 2x3 (9x12), at 2 (120x90) 2x4 (18x28 -> 9x14)
+    "molmo2": Family(_molmo2, Molmo2Adapter, molmo2_views((9, 12)), _sharpen_molmo2, enlarge=(60, 45),
+                     enlarged={1.5: molmo2_views((9, 12)), 2.0: molmo2_views((9, 14))}),
     # as LLaVA-1.5 (48 px / 8 px patches, CLS dropped from each of the layers concatenated) without scales above 1
     # (its vision tower gets no `interpolate_pos_encoding`); Video-LLaVA's images the same
     "vipllava": Family(_vipllava, VipLlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100),

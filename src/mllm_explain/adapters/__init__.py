@@ -18,6 +18,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     llava,
     llava_next,
     mistral3,
+    molmo2,
     ovis2,
     paligemma,
     qwen2_vl,

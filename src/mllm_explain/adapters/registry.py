@@ -124,7 +124,6 @@ REFUSALS: dict[str, Refusal] = {
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
     **_each("A", _NEW_SLICES, "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
-    "molmo2": Refusal("A", "a new layout: a low-res and a stitched high-res grid, with `<im_col>` separators"),
     "perception_lm": Refusal("A", "a new layout: overview-first tiles"),
     "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "
