@@ -10,13 +10,15 @@ from tiny_models import ANSWER, FAMILIES, PROMPT, WIDE, build_adapter, make_imag
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
-           "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl"]
+           "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl",
+           "nemotron_h_omni"]
 
 
 @pytest.mark.parametrize("name", REUSING)
 def test_the_adapters_logits_are_the_models_own(name):
     """The logits the maps and probabilities read (`ModelAdapter.logits` of the final-norm states) are the ones the
-    model computes itself: Cohere Compass and HyperCLOVA X scale them, LFM3's final norm is `embedding_norm`."""
+    model computes itself: Cohere Compass and HyperCLOVA X scale them, LFM3's final norm is `embedding_norm`,
+    Nemotron Omni's is `norm_f` and its LM head is its language model's."""
     adapter = build_adapter(name)
     answer = adapter.tokenize_answer(ANSWER)
     trace = adapter.trace(make_image(WIDE), PROMPT, answer)
@@ -52,3 +54,12 @@ def test_lfm3_vl_reads_its_last_attention_layer():
     layers = adapter.model.model.language_model.layers
     assert not hasattr(layers[-1], "self_attn")
     assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].self_attn
+
+
+def test_nemotron_h_omni_reads_its_last_attention_layer():
+    """Nemotron-H ends in Mamba-2 and MLP/MoE blocks after its last attention layer: the attention rows and the
+    gradients come from that layer (the tiny model's second of four)."""
+    adapter = build_adapter("nemotron_h_omni")
+    layers = adapter.model.language_model.model.layers
+    assert [layer.block_type for layer in layers] == ["linear_attention", "full_attention", "linear_attention", "mlp"]
+    assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].mixer

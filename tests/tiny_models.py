@@ -86,6 +86,7 @@ from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
+from mllm_explain.adapters.nemotron_h_omni import NemotronHOmniAdapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
 from mllm_explain.adapters.qwen2_vl import (
     CohereCompassAdapter,
@@ -991,6 +992,55 @@ def _glm_ocr():
     return GlmOcrForConditionalGeneration(config), processor
 
 
+# Nemotron-3 Nano Omni: ChatML with "<image>" where the image goes (the processor writes "<img>", the image tokens and
+# "</img>" in its place)
+NEMOTRON_OMNI_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image>\n"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _nemotron_h_omni():
+    """Nemotron-3 Nano Omni: its processor (16 px patches, its own patch-grid rule, a 12-441 patch range as Qwen's
+    pixel range here), a RADIO tower, a 2x2 pixel shuffle and an MLP projector; a Nemotron-H text model of a Mamba-2
+    layer, an attention layer, then a Mamba-2 and an MLP layer, as the checkpoint ends (Mamba-2 and MoE after its
+    last attention layer); no audio tower (the processor still needs its feature extractor)."""
+    from transformers import (
+        NemotronH_Omni_Reasoning_V3,
+        NemotronH_Omni_Reasoning_V3_Config,
+        NemotronH_Omni_Reasoning_V3ImageProcessor,
+        NemotronH_Omni_Reasoning_V3Processor,
+        NemotronH_Omni_Reasoning_V3VideoProcessor,
+        ParakeetFeatureExtractor,
+    )
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<img>", "</img>", "<video>"]
+    tokenizer = _tokenizer(special, {}, NEMOTRON_OMNI_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = NemotronH_Omni_Reasoning_V3ImageProcessor(min_num_patches=12, max_num_patches=441)
+    processor = NemotronH_Omni_Reasoning_V3Processor(
+        image_processor=image_processor, tokenizer=tokenizer,
+        video_processor=NemotronH_Omni_Reasoning_V3VideoProcessor(), feature_extractor=ParakeetFeatureExtractor(),
+        chat_template=NEMOTRON_OMNI_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_attention_heads=2,
+                num_key_value_heads=1, head_dim=32, layers_block_type=["mamba", "attention", "mamba", "mlp"],
+                mamba_num_heads=4, mamba_head_dim=16, ssm_state_size=16, n_groups=1, chunk_size=16,
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, patch_size=16, image_size=64,
+                  max_img_size=512, video_temporal_patch_size=2)
+    config = NemotronH_Omni_Reasoning_V3_Config(text_config=text, vision_config=vision, vision_hidden_size=32,
+                                                projector_hidden_size=64, image_token_id=ids("<image>"))
+    return NemotronH_Omni_Reasoning_V3(config), processor
+
+
+def _sharpen_nemotron_h_omni(model: torch.nn.Module, factor: float = 30) -> None:
+    """`scale_projector` for a model whose projector is its own attribute (it has no `model.model`)."""
+    with torch.no_grad():
+        model.multi_modal_projector.linear_2.weight.mul_(factor)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1106,6 +1156,10 @@ FAMILIES = {
     # as GLM-4.1V
     "glm_ocr": Family(_glm_ocr, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
                       enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # 168x126 -> 192x128 px: 12x8 patches of 16 px (each side's patches rounded up, then made even) / 2x2 pixel
+    # shuffle; at scale s 192s x 128s px: 288x192, 384x256
+    "nemotron_h_omni": Family(_nemotron_h_omni, NemotronHOmniAdapter, _one((4, 6)), _sharpen_nemotron_h_omni,
+                              enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
 }
 
 

@@ -15,6 +15,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     llava,
     llava_next,
     mistral3,
+    nemotron_h_omni,
     paligemma,
     qwen2_vl,
 )

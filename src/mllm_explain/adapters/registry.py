@@ -111,7 +111,6 @@ REFUSALS: dict[str, Refusal] = {
     # A: an existing layout kind with a parameter or geometry tweak
     **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
     "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
-    "nemotron_h_omni": Refusal("A", "the Qwen-grid layout (merge 2) with the grid read from `image_grid_hw`"),
     **_each("A", "the Qwen-grid layout with merge 1 and padding to 40 px", "inkling2", "inkling2_loop"),
     "video_llama_3": Refusal("A", "the Qwen-grid layout with merge 1 for images"),
     **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
