@@ -11,14 +11,14 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
            "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl",
-           "nemotron_h_omni"]
+           "nemotron_h_omni", "qwen4_exp"]
 
 
 @pytest.mark.parametrize("name", REUSING)
 def test_the_adapters_logits_are_the_models_own(name):
     """The logits the maps and probabilities read (`ModelAdapter.logits` of the final-norm states) are the ones the
     model computes itself: Cohere Compass and HyperCLOVA X scale them, LFM3's final norm is `embedding_norm`,
-    Nemotron Omni's is `norm_f` and its LM head is its language model's."""
+    Nemotron Omni's is `norm_f` and its LM head is its language model's, Qwen4-Exp's is its hyper-connection mixer."""
     adapter = build_adapter(name)
     answer = adapter.tokenize_answer(ANSWER)
     trace = adapter.trace(make_image(WIDE), PROMPT, answer)

@@ -94,6 +94,7 @@ from mllm_explain.adapters.qwen2_vl import (
     Lfm3VlAdapter,
     PaddleOCRVLAdapter,
     Qwen2VLAdapter,
+    Qwen4ExpAdapter,
 )
 from mllm_explain.training.build import (
     CHAT_TEMPLATE,
@@ -1041,6 +1042,35 @@ def _sharpen_nemotron_h_omni(model: torch.nn.Module, factor: float = 30) -> None
         model.multi_modal_projector.linear_2.weight.mul_(factor)
 
 
+def _qwen4_exp():
+    """Qwen4-Exp: Qwen3-VL's processor and 16 px patches, Qwen3.5's vision tower; a MoE text model of two hyper-
+    connection streams, a Gated DeltaNet layer with n-gram per-layer embeddings (PLE), then a full-attention layer
+    with its QSA indexer (a 128-token budget: the tiny prompt is read whole), as the checkpoint's last layer."""
+    from transformers import Qwen4ExpConfig, Qwen4ExpForConditionalGeneration
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Qwen2VLImageProcessor(patch_size=16, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                 video_processor=Qwen3VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=4096, num_hidden_layers=2, layer_types=["linear_attention", "full_attention"],
+                linear_num_key_heads=2, linear_num_value_heads=2, linear_key_head_dim=16, linear_value_head_dim=16,
+                num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=32,
+                hc_count=2, hc_lowrank=16, ple_layer_ids=[1], ngram_size=3, heads_per_ngram=2,
+                ngram_vocab_size_base=1000, make_ngram_vocab_size_divisible_by=8, indexer_n_heads=2,
+                indexer_kv_heads=1, indexer_head_dim=16, indexer_budget=128, indexer_compress_ratio=16,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e7, "partial_rotary_factor": 0.5,
+                                 "mrope_section": [3, 3, 2], "mrope_interleaved": True},
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=1, patch_size=16, spatial_merge_size=2,
+                  temporal_patch_size=2, out_hidden_size=64, num_position_embeddings=64)
+    config = Qwen4ExpConfig(text_config=text, vision_config=vision, image_token_id=ids("<|image_pad|>"),
+                            video_token_id=ids("<|video_pad|>"), vision_start_token_id=ids("<|vision_start|>"),
+                            vision_end_token_id=ids("<|vision_end|>"))
+    return Qwen4ExpForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1160,6 +1190,9 @@ FAMILIES = {
     # shuffle; at scale s 192s x 128s px: 288x192, 384x256
     "nemotron_h_omni": Family(_nemotron_h_omni, NemotronHOmniAdapter, _one((4, 6)), _sharpen_nemotron_h_omni,
                               enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as Qwen3-VL
+    "qwen4_exp": Family(_qwen4_exp, Qwen4ExpAdapter, _one((4, 5)), QWEN_SHARP,
+                        enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
 }
 
 
