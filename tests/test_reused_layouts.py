@@ -63,3 +63,16 @@ def test_nemotron_h_omni_reads_its_last_attention_layer():
     layers = adapter.model.language_model.model.layers
     assert [layer.block_type for layer in layers] == ["linear_attention", "full_attention", "linear_attention", "mlp"]
     assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].mixer
+
+
+def test_cosmos3_edge_needs_the_mm_token_type_ids_its_processor_makes_when_asked():
+    """Cosmos3 Edge's processor leaves out the `mm_token_type_ids` its model requires unless asked (a fact of
+    transformers 5.24: the day it returns them by default, the adapter's request is no longer needed)."""
+    adapter = build_adapter("cosmos3_edge")
+    text, image = adapter.chat_text(PROMPT), make_image(WIDE)
+    plain = adapter.processor(images=[image], text=[text], return_tensors="pt")
+    assert "mm_token_type_ids" not in plain
+    with pytest.raises(ValueError, match="mm_token_type_ids"):
+        adapter.model(**plain)
+    asked = adapter.encode(image, PROMPT)
+    assert (asked["mm_token_type_ids"][0] == 1).sum() == (asked["input_ids"][0] == adapter.image_token_id).sum()

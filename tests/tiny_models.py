@@ -80,7 +80,7 @@ from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
-from mllm_explain.adapters.glm4v import Glm4vAdapter
+from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
@@ -1071,6 +1071,35 @@ def _qwen4_exp():
     return Qwen4ExpForConditionalGeneration(config), processor
 
 
+def _cosmos3_edge():
+    """Cosmos3 Edge: its processor (GLM-4.1V's resizing and patch order, 16 px patches, one frame per patch) with
+    Qwen2-VL's tokens and template, a SigLIP2 tower with interpolated position embeddings, a 2x2 patch merger, and
+    a text model with M-RoPE over (t, h, w)."""
+    from transformers import (
+        Cosmos3EdgeConfig,
+        Cosmos3EdgeForConditionalGeneration,
+        Cosmos3EdgeImageProcessor,
+        Cosmos3EdgeProcessor,
+        Cosmos3EdgeVideoProcessor,
+    )
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Cosmos3EdgeImageProcessor(size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS})
+    processor = Cosmos3EdgeProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                     video_processor=Cosmos3EdgeVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [6, 5, 5]},
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, patch_size=16,
+                  num_patches=64, spatial_merge_size=2)
+    config = Cosmos3EdgeConfig(text_config=text, vision_config=vision, projector_hidden_size=64,
+                               image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+                               vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
+    return Cosmos3EdgeForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1193,6 +1222,10 @@ FAMILIES = {
     # as Qwen3-VL
     "qwen4_exp": Family(_qwen4_exp, Qwen4ExpAdapter, _one((4, 5)), QWEN_SHARP,
                         enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # as GLM-4.1V with one frame per patch: 168x126 -> 160x128 px / 16 px patches / 2x2 merge; at 1.5 240x192, at 2
+    # 320x256
+    "cosmos3_edge": Family(_cosmos3_edge, Cosmos3EdgeAdapter, _one((4, 5)), scale_projector("projector", 30),
+                           enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
 }
 
 

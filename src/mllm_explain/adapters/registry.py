@@ -95,8 +95,6 @@ _LETTERBOX = "the llava fixed-square layout with a letterbox (pad-to-square) map
 REFUSALS: dict[str, Refusal] = {
     # A: reuse an existing layout as-is
     **_each("A", _QWEN3, "qwen3_omni_moe_thinker", "qwen3_omni_moe"),
-    "cosmos3_edge": Refusal("A", fails="its processor does not return the `mm_token_type_ids` its model requires, so "
-                                        "transformers' own processor output cannot run the model"),
     **_each("A", "the qwen2_5_vl layout as-is", "qwen2_5_omni_thinker",
             "qwen2_5_omni"),
     "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
