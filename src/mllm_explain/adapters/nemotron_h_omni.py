@@ -4,7 +4,8 @@ patches, row-major (`image_grid_hw` in patches); the model pixel-shuffles each 2
 
 Its processor sizes the patch grid its own way (`get_patch_grid_size`: the image's patches, rounded up, scaled into
 `[min_num_patches, max_num_patches]` and the context's budget, each side then made even), so the scales follow that
-rule: above 1 the enlarged image is fed at its own size, the processor's patch budget lifted for that call only.
+rule: the size it gives the image, times the scale; above 1 the enlarged image is fed at its own size, the
+processor's patch budget lifted for that call only.
 
 The language model is Nemotron-H: Mamba-2 and MoE/MLP layers with a few attention layers between them; its final
 norm is `norm_f`, and the attention rows and the gradients are those of its last attention layer (the layers after
@@ -28,8 +29,9 @@ class NemotronHOmniAdapter(Qwen2VLAdapter):
     model_types = {"nemotron_h_omni": "nvidia/Nemotron-3-Nano-Omni-30B-A3B-Reasoning-BF16"}
     layout_text = ("as Qwen2-VL, the grid from `image_grid_hw` (16 px patches, 2x2 pixel shuffle); attention rows and "
                    "gradients from the last attention layer of the hybrid Mamba-2 LM")
-    scales_text = ("any within `max_vision_tokens` and above the processor's smallest input: the enlarged image fed at "
-                   "its own size, in whole merged patches (its patch budget lifted for that forward)")
+    scales_text = ("any within `max_vision_tokens` (16,384) and above the processor's smallest input: the size the "
+                   "processor gives the image, times the scale, in whole merged patches (above 1 its patch budget is "
+                   "lifted for that forward)")
 
     @property
     def _merge(self) -> int:
