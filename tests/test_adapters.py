@@ -6,6 +6,8 @@ views the processor's rules predict, or a one-line refusal, within `max_vision_t
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -108,8 +110,9 @@ def test_attention_rows_gradients_and_no_hooks_left(family):
     assert (trace.attention >= 0).all()
     assert adapter.model.config._attn_implementation == implementation
     grads, states = adapter.last_layer_gradients(trace)
-    text = adapter.model.config.text_config  # Hy4's hyper-connections: `hc_mult` residual streams per token
-    size = (len(trace.vision_positions), text.hidden_size * getattr(text, "hc_mult", 1))
+    text = adapter.model.config.text_config  # Hy4's and Qwen4-Exp's hyper-connections: residual streams per token
+    streams = getattr(text, "hc_mult", None) or getattr(text, "hc_count", 1)
+    size = (len(trace.vision_positions), text.hidden_size * streams)
     assert grads.shape == (len(answer), *size) and states.shape == size
     assert torch.isfinite(grads).all() and (grads.abs().sum((1, 2)) > 0).all()
     assert foreign_hooks(adapter.model) == []
@@ -181,7 +184,7 @@ def test_an_enlarged_scale_gives_the_predicted_views_or_one_line(family, scale):
                 refuse()
             assert "\n" not in str(refused.value)
         return
-    settings = dict(adapter.processor.image_processor.size)
+    settings = copy.deepcopy(vars(adapter.processor.image_processor))  # its size or patch budget among them
     adapter.check_scale(image, scale)
     trace = adapter.trace(image, PROMPT, answer, scale=scale)
     assert [(v.kind, v.grid) for v in trace.views] == [(kind, grid) for kind, grid, *_ in expected]
@@ -190,7 +193,7 @@ def test_an_enlarged_scale_gives_the_predicted_views_or_one_line(family, scale):
     expected_probabilities = logits.softmax(-1).gather(1, trace.answer_ids[:, None])[:, 0]
     probabilities = adapter.answer_probabilities([image], PROMPT, answer, scale=scale)[0]
     assert torch.allclose(probabilities, expected_probabilities, atol=1e-5)
-    assert dict(adapter.processor.image_processor.size) == settings  # lifted for the call only
+    assert vars(adapter.processor.image_processor) == settings  # lifted for the call only
 
 
 def test_max_vision_tokens_bounds_every_scale_but_1(family, monkeypatch):
@@ -279,11 +282,11 @@ def test_native_resolution_input_size_is_the_processors(name):
     for size in [WIDE, TALL, (30, 400), (1000, 900), (60, 50)]:
         image = make_image(size)
         out = processor(images=[image], return_tensors="pt")
-        if "image_grid_thw" in out:  # patches
-            _, height, width = out["image_grid_thw"][0].tolist()
-            fed = (height * processor.patch_size, width * processor.patch_size)
-        else:  # Apertus 1.5: the resized size itself
+        if "image_sizes" in out:  # Apertus 1.5: the resized size itself
             fed = tuple(out["image_sizes"][0].tolist())
+        else:  # patches; Nemotron Omni's grid has no frames (`image_grid_hw`)
+            height, width = out["image_grid_thw"][0, 1:] if "image_grid_thw" in out else out["image_grid_hw"][0]
+            fed = (int(height) * processor.patch_size, int(width) * processor.patch_size)
         assert adapter._pixel_range(image)[2] == fed
 
 

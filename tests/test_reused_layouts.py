@@ -15,7 +15,8 @@ from mllm_explain.errors import UserError
 
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
            "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl",
-           "vipllava", "video_llava", "llava_next_video", "mistral_large4", "lighton_ocr"]
+           "vipllava", "video_llava", "llava_next_video", "mistral_large4", "lighton_ocr", "nemotron_h_omni",
+           "qwen4_exp"]
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
@@ -23,7 +24,8 @@ def test_the_adapters_logits_are_the_models_own(name):
     """The logits the maps and probabilities read (`ModelAdapter.logits` of the final-norm states) are the ones the
     model computes itself, in every family: Cohere Compass and HyperCLOVA X scale them, Gemma 2's, Inkling 2's and
     Mistral Large 4's are soft-capped, Inkling divides its states and drops padded vocabulary rows, LFM3's final norm is
-    `embedding_norm`."""
+    `embedding_norm`, Nemotron Omni's is `norm_f` and its LM head is its language model's, Qwen4-Exp's is its
+    hyper-connection mixer."""
     adapter = build_adapter(name)
     answer = adapter.tokenize_answer(ANSWER)
     trace = adapter.trace(make_image(WIDE), PROMPT, answer)
@@ -52,6 +54,28 @@ def test_paddleocr_vl_input_size_follows_its_resize_on_thin_images(size):
         assert smart_resize(20, 400, factor=28, min_pixels=low, max_pixels=high) != expected
 
 
+
+
+def test_nemotron_h_omni_reads_its_last_attention_layer():
+    """Nemotron-H ends in Mamba-2 and MLP/MoE blocks after its last attention layer: the attention rows and the
+    gradients come from that layer (the tiny model's second of four)."""
+    adapter = build_adapter("nemotron_h_omni")
+    layers = adapter.model.language_model.model.layers
+    assert [layer.block_type for layer in layers] == ["linear_attention", "full_attention", "linear_attention", "mlp"]
+    assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].mixer
+
+
+def test_cosmos3_edge_needs_the_mm_token_type_ids_its_processor_makes_when_asked():
+    """Cosmos3 Edge's processor leaves out the `mm_token_type_ids` its model requires unless asked (a fact of
+    transformers 5.24: the day it returns them by default, the adapter's request is no longer needed)."""
+    adapter = build_adapter("cosmos3_edge")
+    text, image = adapter.chat_text(PROMPT), make_image(WIDE)
+    plain = adapter.processor(images=[image], text=[text], return_tensors="pt")
+    assert "mm_token_type_ids" not in plain
+    with pytest.raises(ValueError, match="mm_token_type_ids"):
+        adapter.model(**plain)
+    asked = adapter.encode(image, PROMPT)
+    assert (asked["mm_token_type_ids"][0] == 1).sum() == (asked["input_ids"][0] == adapter.image_token_id).sum()
 def test_lfm3_vl_reads_its_last_attention_layer():
     """LFM3 ends in short convolutions, which read only the few tokens before each position: the attention rows and
     the gradients come from its last attention layer (the tiny model's second of three layers)."""

@@ -81,7 +81,7 @@ from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
-from mllm_explain.adapters.glm4v import Glm4vAdapter
+from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter
 from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.inkling2 import Inkling2Adapter, InklingAdapter
@@ -90,6 +90,7 @@ from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlav
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import LightOnOcrAdapter, Mistral3Adapter
 from mllm_explain.adapters.molmo2 import Molmo2Adapter
+from mllm_explain.adapters.nemotron_h_omni import NemotronHOmniAdapter
 from mllm_explain.adapters.ovis2 import Ovis2Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
 from mllm_explain.adapters.qwen2_vl import (
@@ -98,6 +99,7 @@ from mllm_explain.adapters.qwen2_vl import (
     Lfm3VlAdapter,
     PaddleOCRVLAdapter,
     Qwen2VLAdapter,
+    Qwen4ExpAdapter,
 )
 from mllm_explain.adapters.step3p7 import Step3p7Adapter
 from mllm_explain.adapters.video_llama_3 import VideoLlama3Adapter
@@ -1572,6 +1574,113 @@ def molmo2_views(high: tuple[int, int]) -> list:
     return [("overview", (7, 7), (0.0, 0.0, 1.0, 1.0)), ("tile", high, (0.0, 0.0, 1.0, 1.0))]
 
 
+# Nemotron-3 Nano Omni: ChatML with "<image>" where the image goes (the processor writes "<img>", the image tokens and
+# "</img>" in its place)
+NEMOTRON_OMNI_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image>\n"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _nemotron_h_omni():
+    """Nemotron-3 Nano Omni: its processor (16 px patches, its own patch-grid rule, a 12-441 patch range as Qwen's
+    pixel range here), a RADIO tower, a 2x2 pixel shuffle and an MLP projector; a Nemotron-H text model of a Mamba-2
+    layer, an attention layer, then a Mamba-2 and an MLP layer, as the checkpoint ends (Mamba-2 and MoE after its
+    last attention layer); no audio tower (the processor still needs its feature extractor)."""
+    from transformers import (
+        NemotronH_Omni_Reasoning_V3,
+        NemotronH_Omni_Reasoning_V3_Config,
+        NemotronH_Omni_Reasoning_V3ImageProcessor,
+        NemotronH_Omni_Reasoning_V3Processor,
+        NemotronH_Omni_Reasoning_V3VideoProcessor,
+        ParakeetFeatureExtractor,
+    )
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<img>", "</img>", "<video>"]
+    tokenizer = _tokenizer(special, {}, NEMOTRON_OMNI_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = NemotronH_Omni_Reasoning_V3ImageProcessor(min_num_patches=12, max_num_patches=441)
+    processor = NemotronH_Omni_Reasoning_V3Processor(
+        image_processor=image_processor, tokenizer=tokenizer,
+        video_processor=NemotronH_Omni_Reasoning_V3VideoProcessor(), feature_extractor=ParakeetFeatureExtractor(),
+        chat_template=NEMOTRON_OMNI_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_attention_heads=2,
+                num_key_value_heads=1, head_dim=32, layers_block_type=["mamba", "attention", "mamba", "mlp"],
+                mamba_num_heads=4, mamba_head_dim=16, ssm_state_size=16, n_groups=1, chunk_size=16,
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, patch_size=16, image_size=64,
+                  max_img_size=512, video_temporal_patch_size=2)
+    config = NemotronH_Omni_Reasoning_V3_Config(text_config=text, vision_config=vision, vision_hidden_size=32,
+                                                projector_hidden_size=64, image_token_id=ids("<image>"))
+    return NemotronH_Omni_Reasoning_V3(config), processor
+
+
+def _sharpen_nemotron_h_omni(model: torch.nn.Module, factor: float = 30) -> None:
+    """`scale_projector` for a model whose projector is its own attribute (it has no `model.model`)."""
+    with torch.no_grad():
+        model.multi_modal_projector.linear_2.weight.mul_(factor)
+
+
+def _qwen4_exp():
+    """Qwen4-Exp: Qwen3-VL's processor and 16 px patches, Qwen3.5's vision tower; a MoE text model of two hyper-
+    connection streams, a Gated DeltaNet layer with n-gram per-layer embeddings (PLE), then a full-attention layer
+    with its QSA indexer (a 128-token budget: the tiny prompt is read whole), as the checkpoint's last layer."""
+    from transformers import Qwen4ExpConfig, Qwen4ExpForConditionalGeneration
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Qwen2VLImageProcessor(patch_size=16, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                 video_processor=Qwen3VLVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=4096, num_hidden_layers=2, layer_types=["linear_attention", "full_attention"],
+                linear_num_key_heads=2, linear_num_value_heads=2, linear_key_head_dim=16, linear_value_head_dim=16,
+                num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=32,
+                hc_count=2, hc_lowrank=16, ple_layer_ids=[1], ngram_size=3, heads_per_ngram=2,
+                ngram_vocab_size_base=1000, make_ngram_vocab_size_divisible_by=8, indexer_n_heads=2,
+                indexer_kv_heads=1, indexer_head_dim=16, indexer_budget=128, indexer_compress_ratio=16,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e7, "partial_rotary_factor": 0.5,
+                                 "mrope_section": [3, 3, 2], "mrope_interleaved": True},
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=1, patch_size=16, spatial_merge_size=2,
+                  temporal_patch_size=2, out_hidden_size=64, num_position_embeddings=64)
+    config = Qwen4ExpConfig(text_config=text, vision_config=vision, image_token_id=ids("<|image_pad|>"),
+                            video_token_id=ids("<|video_pad|>"), vision_start_token_id=ids("<|vision_start|>"),
+                            vision_end_token_id=ids("<|vision_end|>"))
+    return Qwen4ExpForConditionalGeneration(config), processor
+
+
+def _cosmos3_edge():
+    """Cosmos3 Edge: its processor (GLM-4.1V's resizing and patch order, 16 px patches, one frame per patch) with
+    Qwen2-VL's tokens and template, a SigLIP2 tower with interpolated position embeddings, a 2x2 patch merger, and
+    a text model with M-RoPE over (t, h, w)."""
+    from transformers import (
+        Cosmos3EdgeConfig,
+        Cosmos3EdgeForConditionalGeneration,
+        Cosmos3EdgeImageProcessor,
+        Cosmos3EdgeProcessor,
+        Cosmos3EdgeVideoProcessor,
+    )
+
+    tokenizer = build_tokenizer(CORPUS, vocab_size=400)
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Cosmos3EdgeImageProcessor(size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS})
+    processor = Cosmos3EdgeProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                     video_processor=Cosmos3EdgeVideoProcessor(), chat_template=CHAT_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [6, 5, 5]},
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, patch_size=16,
+                  num_patches=64, spatial_merge_size=2)
+    config = Cosmos3EdgeConfig(text_config=text, vision_config=vision, projector_hidden_size=64,
+                               image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+                               vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
+    return Cosmos3EdgeForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1687,6 +1796,17 @@ FAMILIES = {
     "cosmos3_omni": Family(_cosmos3_omni, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
                            enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # as Qwen3-VL; LFM3's sandwich norms add every layer's (mixed) update at full size: a larger projector scale
+    # 168x126 -> 192x128 px: 12x8 patches of 16 px (each side's patches rounded up, then made even) / 2x2 pixel
+    # shuffle; at scale s 192s x 128s px: 288x192, 384x256
+    "nemotron_h_omni": Family(_nemotron_h_omni, NemotronHOmniAdapter, _one((4, 6)), _sharpen_nemotron_h_omni,
+                              enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as Qwen3-VL
+    "qwen4_exp": Family(_qwen4_exp, Qwen4ExpAdapter, _one((4, 5)), QWEN_SHARP,
+                        enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # as GLM-4.1V with one frame per patch: 168x126 -> 160x128 px / 16 px patches / 2x2 merge; at 1.5 240x192, at 2
+    # 320x256
+    "cosmos3_edge": Family(_cosmos3_edge, Cosmos3EdgeAdapter, _one((4, 5)), scale_projector("projector", 30),
+                           enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # the image squashed to one 52 px crop (13x13 patches pooled 2x2 into 7x7, the last row and column half padding),
     # then the stitched canvas: WIDE takes 2x3 crops (72x92 px: 18x23 patches -> 9x12); 60x45 takes 1x2 (13x18 ->
     # 7x9), at 1.5 (90x68) 2x3 (9x12), at 2 (120x90) 2x4 (18x28 -> 9x14)

@@ -19,6 +19,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     llava_next,
     mistral3,
     molmo2,
+    nemotron_h_omni,
     ovis2,
     paligemma,
     qwen2_vl,

@@ -398,8 +398,9 @@ class ModelAdapter:
     def _eager_attention(self):
         """Attention weights need the eager kernel; switch to it for one forward only."""
         config = self.model.config  # each sub-model's own: Gemma 2's text model cannot take the top-level "sdpa"
-        previous = {"": config._attn_implementation,
-                    **{key: getattr(config, key)._attn_implementation for key in config.sub_configs}}
+        previous = {"": config._attn_implementation,  # an optional sub-model left out (no audio tower) is None
+                    **{key: getattr(config, key)._attn_implementation for key in config.sub_configs
+                       if getattr(config, key) is not None}}
         self.model.set_attn_implementation("eager")
         try:
             yield

@@ -3,7 +3,8 @@ image tokens) with GLM's own `smart_resize`, whose pixel range counts an image o
 it is repeated into: the range of the image itself is `size` divided by `temporal_patch_size`.  Scales as Qwen2-VL's.
 
 GLM-4.6V (`glm46v`), GLM-4.5V (`glm4v_moe`, a MoE text model) and GLM-OCR (`glm_ocr`) reuse GLM-4.1V's processor
-and layout as they are."""
+and layout as they are; Cosmos3 Edge (`cosmos3_edge`) has GLM-4.1V's resizing and patch order (one frame per patch)
+and asks its processor for the `mm_token_type_ids` its model requires."""
 
 from __future__ import annotations
 
@@ -31,3 +32,16 @@ class Glm4vAdapter(Qwen2VLAdapter):
         low, high = size["shortest_edge"], size["longest_edge"]
         return low // frames, high // frames, smart_resize(frames, image.height, image.width, temporal_factor=frames,
                                                            factor=self._factor, min_pixels=low, max_pixels=high)
+
+
+@register_adapter
+class Cosmos3EdgeAdapter(Glm4vAdapter):
+    """Cosmos3 Edge: a SigLIP2 tower, 16 px patches in GLM-4.1V's order (its own image processor, GLM-4.1V's
+    `smart_resize`, a temporal patch of 1) merged 2x2; its model computes M-RoPE from `mm_token_type_ids`, which its
+    processor makes from the ids when asked (`return_mm_token_type_ids`, off by default) and the model requires."""
+
+    model_types = {"cosmos3_edge": "nvidia/Cosmos3-Edge"}
+    layout_text = "as GLM-4.1V (one frame per patch; the processor asked for `mm_token_type_ids`)"
+
+    def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
+        return {**super().processor_kwargs(image, scale), "return_mm_token_type_ids": True}

@@ -5,7 +5,7 @@ The families that reuse that layout unchanged (`image_grid_thw` in patches, 2x2 
 into a row-major grid, one placeholder token per merged patch): Qwen3.5 (dense, MoE), ERNIE-4.5-VL, EXAONE 4.5,
 dots3 note, Cosmos3 Omni, MiniMax M3 VL and the Qwen2.5-Omni and Qwen3-Omni thinkers (their text generators) as they
 are; PaddleOCR-VL (its own resize rule), Cohere Compass and HyperCLOVA X Vision V2 (scaled logits) and LFM3-VL
-(final norm and last attention layer) with a family fact each.
+(final norm and last attention layer) and Qwen4-Exp (final norm) with a family fact each.
 
 A scale is a different input size: the size the processor would give the image, times the scale (it then
 rounds to whole merged patches).  Scale 1 is the processor's own size.  Above 1 the image is enlarged and the
@@ -197,3 +197,19 @@ class Lfm3VlAdapter(Qwen2VLAdapter):
     @property
     def last_attention(self) -> torch.nn.Module:
         return self.last_layer.self_attn
+
+
+@register_adapter
+class Qwen4ExpAdapter(Qwen2VLAdapter):
+    """Qwen4-Exp: Qwen3.5-MoE's vision tower and Qwen3-VL's processor and grid; its text model keeps `hc_count`
+    hyper-connection streams, which `hyper_connection_mixer` normalises and mixes into the states the LM head reads
+    (it has no other final norm), and adds n-gram per-layer embeddings read from `input_ids` (which the processor's
+    output carries, so the model's own path is taken).  The states entering its last layer are the streams side by
+    side (`hc_count` x hidden wide): gradient x activation sums over them all."""
+
+    model_types = {"qwen4_exp": "Qwen/Qwen4-Exp"}
+    layout_text = "as Qwen3-VL (the final norm is the LM's hyper-connection mixer)"
+
+    @property
+    def final_norm(self) -> torch.nn.Module:
+        return self.model.model.language_model.hyper_connection_mixer

@@ -96,9 +96,6 @@ REFUSALS: dict[str, Refusal] = {
     # A: reuse an existing layout as-is
     "qwen3_omni_moe": Refusal("A", "its thinker loaded from the full checkpoint (`qwen3_omni_moe_thinker` is "
                                    "supported)"),
-    "qwen4_exp": Refusal("A", "the qwen3_vl layout, with `input_ids` for its n-gram and per-layer embeddings"),
-    "cosmos3_edge": Refusal("A", fails="its processor does not return the `mm_token_type_ids` its model requires, so "
-                                        "transformers' own processor output cannot run the model"),
     "qwen2_5_omni": Refusal("A", "its thinker loaded from the full checkpoint (`qwen2_5_omni_thinker` is supported)"),
     "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
     "qianfan_ocr": Refusal("A", "the internvl tiling as-is"),
@@ -110,7 +107,6 @@ REFUSALS: dict[str, Refusal] = {
     # A: an existing layout kind with a parameter or geometry tweak
     **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
     "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
-    "nemotron_h_omni": Refusal("A", "the Qwen-grid layout (merge 2) with the grid read from `image_grid_hw`"),
     **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
     **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
