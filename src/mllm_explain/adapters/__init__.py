@@ -14,6 +14,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     internvl,
     llava,
     llava_next,
+    minicpmv,
     mistral3,
     paligemma,
     qwen2_vl,

@@ -86,7 +86,6 @@ _QWEN2 = "the qwen2_vl layout as-is"
 _PADDED = "the Qwen-grid layout less the bottom/right padding"
 _NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
 _NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
-_NEW_SLICES = "a new layout: overview first, then slices with their own grids"
 _LETTERBOX = "the llava fixed-square layout with a letterbox (pad-to-square) mapping"
 
 # The refused `model_type`s by class, from the census of transformers 5.24's image-text-to-text mapping plus
@@ -126,7 +125,6 @@ REFUSALS: dict[str, Refusal] = {
     # A: a new layout kind
     **_each("A", _NEW_SLOTS, "hunyuan_vl", "hy_v4_vl"),
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
-    **_each("A", _NEW_SLICES, "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
     "molmo2": Refusal("A", "a new layout: a low-res and a stitched high-res grid, with `<im_col>` separators"),
     **_each("A", "a new layout: overview-first tiles", "ovis2", "perception_lm"),
     "step3p7": Refusal("A", "a new layout: crop-first tiles with their own crop geometry, then a global view"),
