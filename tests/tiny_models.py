@@ -1001,8 +1001,8 @@ MINICPMV_NAMED = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"
 def _minicpmv(model_type: str = "minicpmv4_6"):
     """MiniCPM-V 4.6 (or 4.7, MiniCPM-OCR with `model_type`), tiny: 7 px patches, slices of `scale_resolution` 112 px
     (there 448 px of 14 px patches), the window merger after the one vision layer and the 2x2 merger (16x, 4x for
-    MiniCPM-OCR as shipped); a Qwen3.5 hybrid text model.  WIDE 168x126 -> the overview 140x84 px (16x: 3x5 tokens),
-    then 1x2 slices of 84x140 px (5x3 tokens each)."""
+    MiniCPM-OCR as shipped); a Qwen3.5 text model of full-attention layers only (`qwen3_5` tests the hybrid).
+    WIDE 168x126 -> the overview 140x84 px (16x: 3x5 tokens), then 1x2 slices of 84x140 px (5x3 tokens each)."""
     from transformers import (
         MiniCPMOcrConfig,
         MiniCPMOcrForConditionalGeneration,
@@ -1036,8 +1036,7 @@ def _minicpmv(model_type: str = "minicpmv4_6"):
                               tokenizer=tokenizer, chat_template=MINICPMV_TEMPLATE)
     text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                 num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
-                layer_types=["linear_attention", "full_attention"], linear_num_key_heads=2, linear_num_value_heads=2,
-                linear_key_head_dim=16, linear_value_head_dim=16,
+                layer_types=["full_attention", "full_attention"],  # no Gated DeltaNet: its CPU fallback is slow
                 eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=112,
                   patch_size=7)
