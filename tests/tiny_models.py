@@ -88,6 +88,7 @@ from mllm_explain.adapters.inkling2 import Inkling2Adapter, InklingAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
+from mllm_explain.adapters.minicpmv import MiniCPMVAdapter
 from mllm_explain.adapters.mistral3 import LightOnOcrAdapter, Mistral3Adapter
 from mllm_explain.adapters.molmo2 import Molmo2Adapter
 from mllm_explain.adapters.nemotron_h_omni import NemotronHOmniAdapter
@@ -990,6 +991,63 @@ def _minimax_m3_vl():
                                image_token_index=ids("]<]image[>["), video_token_index=ids("]<]video[>["))
     return MiniMaxM3SparseForConditionalGeneration(config), processor
 
+# MiniCPM-V 4.6 / 4.7 / MiniCPM-OCR: ChatML, the image as one `<|image_pad|>` the processor expands
+MINICPMV_TEMPLATE = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<|image_pad|>")
+MINICPMV_NAMED = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "image_start_token": "<image>",
+                  "image_end_token": "</image>", "slice_start_token": "<slice>", "slice_end_token": "</slice>",
+                  "image_id_start_token": "<image_id>", "image_id_end_token": "</image_id>"}
+
+
+def _minicpmv(model_type: str = "minicpmv4_6"):
+    """MiniCPM-V 4.6 (or 4.7, MiniCPM-OCR with `model_type`), tiny: 7 px patches, slices of `scale_resolution` 112 px
+    (there 448 px of 14 px patches), the window merger after the one vision layer and the 2x2 merger (16x, 4x for
+    MiniCPM-OCR as shipped); a Qwen3.5 text model of full-attention layers only (`qwen3_5` tests the hybrid).
+    WIDE 168x126 -> the overview 140x84 px (16x: 3x5 tokens), then 1x2 slices of 84x140 px (5x3 tokens each)."""
+    from transformers import (
+        MiniCPMOcrConfig,
+        MiniCPMOcrForConditionalGeneration,
+        MiniCPMOcrImageProcessor,
+        MiniCPMOcrProcessor,
+        MiniCPMOcrVideoProcessor,
+        MiniCPMV4_6Config,
+        MiniCPMV4_6ForConditionalGeneration,
+        MiniCPMV4_6ImageProcessor,
+        MiniCPMV4_6Processor,
+        MiniCPMV4_6VideoProcessor,
+        MiniCPMV4_7Config,
+        MiniCPMV4_7ForConditionalGeneration,
+        MiniCPMV4_7Processor,
+    )
+
+    config_cls, model_cls, processor_cls, image_cls, video_cls = {
+        "minicpmv4_6": (MiniCPMV4_6Config, MiniCPMV4_6ForConditionalGeneration, MiniCPMV4_6Processor,
+                        MiniCPMV4_6ImageProcessor, MiniCPMV4_6VideoProcessor),
+        "minicpmv4_7": (MiniCPMV4_7Config, MiniCPMV4_7ForConditionalGeneration, MiniCPMV4_7Processor,
+                        MiniCPMV4_6ImageProcessor, MiniCPMV4_6VideoProcessor),  # 4.6's image processing
+        "minicpm_ocr": (MiniCPMOcrConfig, MiniCPMOcrForConditionalGeneration, MiniCPMOcrProcessor,
+                        MiniCPMOcrImageProcessor, MiniCPMOcrVideoProcessor),
+    }[model_type]
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *MINICPMV_NAMED.values()]
+    tokenizer = _tokenizer(special, MINICPMV_NAMED, MINICPMV_TEMPLATE, eos_token="<|im_end|>",
+                           pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    pixels = dict(scale_resolution=112, patch_size=7)
+    processor = processor_cls(image_processor=image_cls(**pixels), video_processor=video_cls(**pixels),
+                              tokenizer=tokenizer, chat_template=MINICPMV_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+                layer_types=["full_attention", "full_attention"],  # no Gated DeltaNet: its CPU fallback is slow
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=112,
+                  patch_size=7)
+    markers = {}
+    if model_type == "minicpmv4_7":  # Canvas M-RoPE places the markers and the row newline ("\n" is "Ċ" here)
+        markers = dict(image_start_id=ids("<image>"), image_end_id=ids("</image>"), slice_start_id=ids("<slice>"),
+                       slice_end_id=ids("</slice>"), newline_id=ids("Ċ"))
+    config = config_cls(text_config=text, vision_config=vision, insert_layer_id=0, image_token_id=ids("<|image_pad|>"),
+                        video_token_id=ids("<|video_pad|>"), **markers)
+    return model_cls(config), processor
+
 
 def _glm_ocr():
     """GLM-OCR: GLM-4.1V's model with its own vision attention (biased, with q/k norms) and text attention, and
@@ -1700,12 +1758,6 @@ class Family:
     enlarge: tuple[int, int] = WIDE  # an image size (width, height) the model sees in more detail at scale 1.5 if any
 
 
-def overview_first(rows: int, columns: int, grid: tuple[int, int]) -> list:
-    """`tile_views` with the overview first (Ovis2)."""
-    *tiles, overview = tile_views(rows, columns, grid)
-    return [overview, *tiles]
-
-
 def _one(grid: tuple[int, int]) -> list:
     return [("image", grid, (0.0, 0.0, 1.0, 1.0))]
 
@@ -1717,6 +1769,15 @@ def tile_views(rows: int, columns: int, grid: tuple[int, int], overview: tuple[i
     return [*tiles, ("overview", overview or grid, (0.0, 0.0, 1.0, 1.0))]
 
 
+def overview_first(rows: int, columns: int, grid: tuple[int, int], overview: tuple[int, int] | None = None) -> list:
+    """An overview of the whole image first (of `grid` tokens unless given), then `rows` x `columns` tiles of `grid`
+    tokens, row-major (Ovis2, MiniCPM-V)."""
+    *tiles, last = tile_views(rows, columns, grid, overview)
+    return [last, *tiles]
+
+
+MINICPMV_VIEWS = overview_first(1, 2, (5, 3), (3, 5))
+MINICPMV_ENLARGED = {1.5: overview_first(2, 2, (3, 5), (3, 5)), 2.0: overview_first(2, 3, (4, 4), (3, 5))}
 QWEN_SHARP = scale_projector("visual.merger", 30)
 FIXED_TOKENS = "fixed [0-9]+ image tokens"  # the refusal of a scale above 1 where the processor's token count is fixed
 FAMILIES = {
@@ -1807,6 +1868,18 @@ FAMILIES = {
     # 320x256
     "cosmos3_edge": Family(_cosmos3_edge, Cosmos3EdgeAdapter, _one((4, 5)), scale_projector("projector", 30),
                            enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # the overview (140x84 px: 3x5 tokens) first, then 1x2 slices of 84x140 px (5x3 tokens each); enlarged, more
+    # slices of about 112x112 px: at 1.5 (252x189) 2x2 of 3x5 tokens, at 2 (336x252) 2x3 of 4x4
+    "minicpmv4_6": Family(_minicpmv, MiniCPMVAdapter, MINICPMV_VIEWS, scale_projector("merger", 30),
+                          enlarged=MINICPMV_ENLARGED),
+    # as MiniCPM-V 4.6 (its image processor); Canvas M-RoPE places the tokens on the image, not their order
+    "minicpmv4_7": Family(partial(_minicpmv, "minicpmv4_7"), MiniCPMVAdapter, MINICPMV_VIEWS,
+                          scale_projector("merger", 30), enlarged=MINICPMV_ENLARGED),
+    # as MiniCPM-V 4.6 in "4x" mode (a token per 2x2 patches): the overview 126x98 px (7x9 tokens), slices 10x6;
+    # at 1.5 2x2 slices of 7x9 tokens, at 2 2x3 of 8x7
+    "minicpm_ocr": Family(partial(_minicpmv, "minicpm_ocr"), MiniCPMVAdapter, overview_first(1, 2, (10, 6), (7, 9)),
+                          scale_projector("merger", 30), enlarged={1.5: overview_first(2, 2, (7, 9), (7, 9)),
+                                                                   2.0: overview_first(2, 3, (8, 7), (7, 9))}),
     # the image squashed to one 52 px crop (13x13 patches pooled 2x2 into 7x7, the last row and column half padding),
     # then the stitched canvas: WIDE takes 2x3 crops (72x92 px: 18x23 patches -> 9x12); 60x45 takes 1x2 (13x18 ->
     # 7x9), at 1.5 (90x68) 2x3 (9x12), at 2 (120x90) 2x4 (18x28 -> 9x14)

@@ -17,6 +17,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     internvl,
     llava,
     llava_next,
+    minicpmv,
     mistral3,
     molmo2,
     nemotron_h_omni,

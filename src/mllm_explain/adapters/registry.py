@@ -86,7 +86,6 @@ _QWEN2 = "the qwen2_vl layout as-is"
 _PADDED = "the Qwen-grid layout less the bottom/right padding"
 _NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
 _NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
-_NEW_SLICES = "a new layout: overview first, then slices with their own grids"
 _LETTERBOX = "the llava fixed-square layout with a letterbox (pad-to-square) mapping"
 
 # The refused `model_type`s by class, from the census of transformers 5.24's image-text-to-text mapping plus
@@ -119,7 +118,6 @@ REFUSALS: dict[str, Refusal] = {
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
-    **_each("A", _NEW_SLICES, "minicpmv4_6", "minicpmv4_7", "minicpm_ocr"),
     "perception_lm": Refusal("A", "a new layout: overview-first tiles"),
     "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "
