@@ -9,6 +9,7 @@ import torch
 
 from mllm_explain.adapters import (  # noqa: F401  (registers)
     gemma3,
+    gemma4,
     glm4v,
     idefics3,
     internvl,

@@ -371,8 +371,9 @@ class ModelAdapter:
     def _eager_attention(self):
         """Attention weights need the eager kernel; switch to it for one forward only."""
         config = self.model.config  # each sub-model's own: Gemma 2's text model cannot take the top-level "sdpa"
-        previous = {"": config._attn_implementation,
-                    **{key: getattr(config, key)._attn_implementation for key in config.sub_configs}}
+        previous = {"": config._attn_implementation,  # none for a sub-model absent or without attention (Gemma 4's
+                    **{key: implementation for key in config.sub_configs  # audio, Gemma 4 unified's vision)
+                       if (implementation := getattr(getattr(config, key), "_attn_implementation", None))}}
         self.model.set_attn_implementation("eager")
         try:
             yield

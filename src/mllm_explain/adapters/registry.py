@@ -114,7 +114,6 @@ REFUSALS: dict[str, Refusal] = {
     "nemotron_h_omni": Refusal("A", "the Qwen-grid layout (merge 2) with the grid read from `image_grid_hw`"),
     **_each("A", "the Qwen-grid layout with merge 1 and padding to 40 px", "inkling2", "inkling2_loop"),
     "video_llama_3": Refusal("A", "the Qwen-grid layout with merge 1 for images"),
-    **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
     "lighton_ocr": Refusal("A", "the mistral3 (Pixtral-grid) layout without row separators"),
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
     **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
