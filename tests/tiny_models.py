@@ -1019,7 +1019,7 @@ def _gemma4_parts(processor_cls, image_processor_cls, video_processor_cls, featu
                               chat_template=GEMMA4_TEMPLATE, image_seq_length=70)
     ids = tokenizer.convert_tokens_to_ids
     text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=64,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, global_head_dim=32, sliding_window=64,
                 layer_types=["sliding_attention", "full_attention", "full_attention"], num_kv_shared_layers=1,
                 max_position_embeddings=1024, final_logit_softcapping=30.0, bos_token_id=ids("<bos>"),
                 eos_token_id=ids("<eos>"), pad_token_id=ids("<pad>"))
