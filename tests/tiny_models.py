@@ -81,6 +81,7 @@ from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
+from mllm_explain.adapters.gemma4 import Gemma4Adapter
 from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter
 from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
@@ -1739,6 +1740,101 @@ def _cosmos3_edge():
     return Cosmos3EdgeForConditionalGeneration(config), processor
 
 
+# Gemma 4: "<bos><|turn>user\n<|image|>{prompt}<turn|>\n<|turn>model\n"; the processor expands "<|image|>" to
+# "<|image>" N x "<|image|>" "<image|>".  It also needs the audio tokens: its input check refuses a tokenizer without
+# `boa_token`/`eoa_token` even with no audio (an operator-precedence slip in `validate_inputs`)
+GEMMA4_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|turn>{{ 'model' if message['role'] == 'assistant' else "
+    "message['role'] }}\n{% for item in message['content'] %}{% if item['type'] == 'image' %}<|image|>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] | trim }}{% endif %}{% endfor %}<turn|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|turn>model\n{% endif %}"
+)
+GEMMA4_NAMED = {"boi_token": "<|image>", "eoi_token": "<image|>", "image_token": "<|image|>", "boa_token": "<|audio>",
+                "eoa_token": "<audio|>", "audio_token": "<|audio|>"}
+GEMMA4_PATCH = 4  # real: 16 px patches, 3x3 per soft token (48 px cells); here 12 px cells
+
+
+def _gemma4_parts(processor_cls, image_processor_cls, video_processor_cls, feature_extractor_cls) -> tuple:
+    """Gemma 4's tokenizer, processor (the smallest soft-token budget, 70) and text-config arguments: 3 layers, the
+    last one KV-shared (as in E2B/E4B, whose shared layers see only the kept positions), soft-capped logits,
+    per-layer inputs."""
+    tokenizer = _tokenizer(["<pad>", "<eos>", "<bos>", "<unk>", "<|turn>", "<turn|>", *GEMMA4_NAMED.values()],
+                           GEMMA4_NAMED, GEMMA4_TEMPLATE, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+    tokenizer.add_bos_token = True  # as Gemma's tokenizer: BOS before every text
+    sizes = dict(patch_size=GEMMA4_PATCH, max_soft_tokens=70)
+    processor = processor_cls(feature_extractor=feature_extractor_cls(), image_processor=image_processor_cls(**sizes),
+                              tokenizer=tokenizer, video_processor=video_processor_cls(**sizes),
+                              chat_template=GEMMA4_TEMPLATE, image_seq_length=70)
+    ids = tokenizer.convert_tokens_to_ids
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, global_head_dim=32, sliding_window=64,
+                layer_types=["sliding_attention", "full_attention", "full_attention"], num_kv_shared_layers=1,
+                max_position_embeddings=1024, final_logit_softcapping=30.0, bos_token_id=ids("<bos>"),
+                eos_token_id=ids("<eos>"), pad_token_id=ids("<pad>"))
+    tokens = dict(boi_token_id=ids("<|image>"), eoi_token_id=ids("<image|>"), image_token_id=ids("<|image|>"),
+                  video_token_id=ids("<|video|>"), boa_token_id=ids("<|audio>"), eoa_token_index=ids("<audio|>"),
+                  audio_token_id=ids("<|audio|>"))
+    return processor, text, tokens
+
+
+def _gemma4():
+    """Gemma 4: a 2-D-RoPE encoder over 16 px patches (4 px here) with (x, y) position embeddings, average-pooled
+    3x3 into soft tokens."""
+    from transformers import (
+        Gemma4AudioFeatureExtractor,
+        Gemma4Config,
+        Gemma4ForConditionalGeneration,
+        Gemma4ImageProcessor,
+        Gemma4Processor,
+        Gemma4TextConfig,
+        Gemma4VideoProcessor,
+        Gemma4VisionConfig,
+    )
+
+    processor, text, tokens = _gemma4_parts(Gemma4Processor, Gemma4ImageProcessor, Gemma4VideoProcessor,
+                                            Gemma4AudioFeatureExtractor)
+    text = Gemma4TextConfig(**text, hidden_size_per_layer_input=16, vocab_size_per_layer_input=text["vocab_size"])
+    vision = Gemma4VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                num_key_value_heads=2, head_dim=16, patch_size=GEMMA4_PATCH,
+                                position_embedding_size=256)
+    config = Gemma4Config(text_config=text, vision_config=vision, audio_config=None, **tokens)
+    return Gemma4ForConditionalGeneration(config), processor
+
+
+def _gemma4_unified():
+    """Gemma 4 unified: encoder-free, each 48 px cell's pixels (12 px here) merged by the processor and embedded
+    (LayerNorm, dense, factorised (x, y) position embedding) straight into the LM, whose vision tokens attend both
+    ways."""
+    from transformers import (
+        Gemma4UnifiedAudioFeatureExtractor,
+        Gemma4UnifiedConfig,
+        Gemma4UnifiedForConditionalGeneration,
+        Gemma4UnifiedImageProcessor,
+        Gemma4UnifiedProcessor,
+        Gemma4UnifiedTextConfig,
+        Gemma4UnifiedVideoProcessor,
+        Gemma4UnifiedVisionConfig,
+    )
+
+    processor, text, tokens = _gemma4_parts(Gemma4UnifiedProcessor, Gemma4UnifiedImageProcessor,
+                                            Gemma4UnifiedVideoProcessor, Gemma4UnifiedAudioFeatureExtractor)
+    vision = Gemma4UnifiedVisionConfig(patch_size=GEMMA4_PATCH, mm_embed_dim=32, output_proj_dims=32,
+                                       mm_posemb_size=256)
+    config = Gemma4UnifiedConfig(text_config=Gemma4UnifiedTextConfig(**text), vision_config=vision, audio_config=None,
+                                 **tokens)
+    return Gemma4UnifiedForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_gemma4(model: torch.nn.Module, factor: float = 300.0, damp: float = 0.1) -> None:
+    """Make the layout check sharp: the projector `factor` times larger, and the random encoder attention's output
+    `damp`ed (its post-attention norm's scale: the norm would undo a smaller output projection), as `_sharpen_gemma3`
+    for its SigLIP (at 30 and 0.1 the top-changed cells' share in the region is 0.4-0.7)."""
+    scale_projector("embed_vision", factor)(model)
+    for layer in model.model.vision_tower.encoder.layers:
+        layer.post_attention_layernorm.weight.mul_(damp)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1854,6 +1950,13 @@ FAMILIES = {
                              enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     "dots3_note": Family(_dots3_note, Qwen2VLAdapter, _one((4, 6)), scale_projector("vision_tower.merger", 30),
                          enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # 168x126 -> 108x84 px (the most 12 px cells a 70-token budget allows) -> 7x9 soft tokens; at s the processor's
+    # size times s in whole cells, fed with its resize off: 162x126 px (13.5 cells round to 14, 10.5 to 10), 216x168
+    "gemma4": Family(_gemma4, Gemma4Adapter, _one((7, 9)), _sharpen_gemma4,
+                     enlarged={1.5: _one((10, 14)), 2.0: _one((14, 18))}),
+    # as Gemma 4, the cells' pixels embedded directly
+    "gemma4_unified": Family(_gemma4_unified, Gemma4Adapter, _one((7, 9)), scale_projector("embed_vision", 30),
+                             enlarged={1.5: _one((10, 14)), 2.0: _one((14, 18))}),
     "cosmos3_omni": Family(_cosmos3_omni, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
                            enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # as Qwen3-VL; LFM3's sandwich norms add every layer's (mixed) update at full size: a larger projector scale

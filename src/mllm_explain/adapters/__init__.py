@@ -10,6 +10,7 @@ import torch
 from mllm_explain.adapters import (  # noqa: F401  (registers)
     apertus1p5,
     gemma3,
+    gemma4,
     glm4v,
     hunyuan_vl,
     idefics3,

@@ -397,10 +397,11 @@ class ModelAdapter:
     @contextmanager
     def _eager_attention(self):
         """Attention weights need the eager kernel; switch to it for one forward only."""
-        config = self.model.config  # each sub-model's own: Gemma 2's text model cannot take the top-level "sdpa"
-        previous = {"": config._attn_implementation,  # an optional sub-model left out (no audio tower) is None
-                    **{key: getattr(config, key)._attn_implementation for key in config.sub_configs
-                       if getattr(config, key) is not None}}
+        config = self.model.config  # each sub-model's own: Gemma 2's text model cannot take the top-level "sdpa";
+        # none for a sub-model left out (no audio tower) or without attention (Gemma 4 unified's vision)
+        previous = {"": config._attn_implementation,
+                    **{key: implementation for key in config.sub_configs
+                       if (implementation := getattr(getattr(config, key), "_attn_implementation", None))}}
         self.model.set_attn_implementation("eager")
         try:
             yield

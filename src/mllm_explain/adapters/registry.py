@@ -106,7 +106,6 @@ REFUSALS: dict[str, Refusal] = {
     # A: an existing layout kind with a parameter or geometry tweak
     **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
     "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
-    **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
     **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
     "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
