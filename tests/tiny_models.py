@@ -991,6 +991,31 @@ def _glm_ocr():
     return GlmOcrForConditionalGeneration(config), processor
 
 
+def _qianfan_ocr():
+    """Qianfan-OCR: InternVL's tiling and layout (GotOcr2 tiles, the thumbnail last, pixel shuffle 0.5) with its own
+    InternViT (drop path, optional q/k norms) and a Qwen3 text model; its chat template writes `<image>`, which the
+    processor replaces by `<img>`, the `<IMG_CONTEXT>` tokens and `</img>`.  `_internvl`'s sizes."""
+    from transformers import QianfanOCRConfig, QianfanOCRForConditionalGeneration, QianfanOCRProcessor
+
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>\n", "<image>\n")
+    named = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>"}
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", *named.values()], named,
+                           template, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    pixels = dict(size={"height": 64, "width": 64}, image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD)
+    processor = QianfanOCRProcessor(image_processor=GotOcr2ImageProcessor(**pixels), tokenizer=tokenizer,
+                                    image_seq_length=16, chat_template=template)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=64,
+                  patch_size=8)
+    text = dict(model_type="qwen3", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=512, bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
+                pad_token_id=ids("<|endoftext|>"))
+    config = QianfanOCRConfig(vision_config=vision, text_config=text, image_token_id=ids("<IMG_CONTEXT>"),
+                              image_seq_length=16, downsample_ratio=0.5)
+    return QianfanOCRForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1106,6 +1131,10 @@ FAMILIES = {
     # as GLM-4.1V
     "glm_ocr": Family(_glm_ocr, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
                       enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as InternVL: 3x4 tiles of 4x4 tokens for WIDE, then the thumbnail
+    "qianfan_ocr": Family(_qianfan_ocr, InternVLAdapter, tile_views(3, 4, (4, 4)),
+                          scale_projector("multi_modal_projector", 30), large=(256, 128),
+                          enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
 }
 
 

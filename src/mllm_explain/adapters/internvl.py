@@ -39,7 +39,7 @@ class InternVLAdapter(ModelAdapter):
     """Tiles (row-major, each the part of the image it was cut from) and the thumbnail as an overview; an
     image the processor leaves in one tile is one view of the whole image."""
 
-    model_types = {"internvl": "OpenGVLab/InternVL3-8B-hf"}
+    model_types = {"internvl": "OpenGVLab/InternVL3-8B-hf", "qianfan_ocr": "baidu/Qianfan-OCR"}
     layout_text = ("**dynamic tiling as shipped**: up to 12 tiles (16x16 each) stretched from the image, row-major, "
                    "then the thumbnail as overview; one tile: one view. `InternVLLetterboxAdapter` is the untiled, "
                    "letterboxed option")
