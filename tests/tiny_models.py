@@ -82,7 +82,7 @@ from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
-from mllm_explain.adapters.internvl import InternVLAdapter
+from mllm_explain.adapters.internvl import AyaVisionAdapter, Cohere2VisionAdapter, InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
@@ -1016,6 +1016,72 @@ def _qianfan_ocr():
     return QianfanOCRForConditionalGeneration(config), processor
 
 
+# CohereForAI/aya-vision-8b and command-a-vision: "<BOS_TOKEN><|START_OF_TURN_TOKEN|><|USER_TOKEN|>", the image's
+# placeholder, the prompt, "<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>" (no preamble)
+COHERE_VISION_TEMPLATE = (
+    "<BOS_TOKEN>{% for message in messages %}<|START_OF_TURN_TOKEN|><|{{ message['role'].upper() }}_TOKEN|>"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}IMAGE_PLACEHOLDER"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|END_OF_TURN_TOKEN|>"
+    "{% endfor %}{% if add_generation_prompt %}<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>{% endif %}"
+)
+COHERE_SPECIAL = ["<PAD>", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", "<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>",
+                  "<|CHATBOT_TOKEN|>", "<|START_OF_IMG|>", "<|END_OF_IMG|>", "<|IMG_PATCH|>", "<|IMG_LINE_BREAK|>"]
+
+
+def _cohere_vision_configs(tokenizer) -> tuple[dict, dict]:
+    """(vision, text) configs of Aya Vision and Command A Vision, tiny: SigLIP on 64 px tiles of 8 px patches
+    (shuffled 2x2 to 4x4 tokens), a Cohere2 text model (a sliding and a full attention layer)."""
+    ids = tokenizer.convert_tokens_to_ids
+    vision = dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                  num_attention_heads=2, image_size=64, patch_size=8)
+    text = dict(model_type="cohere2", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                layer_types=["sliding_attention", "full_attention"], sliding_window=64, pad_token_id=ids("<PAD>"),
+                bos_token_id=ids("<BOS_TOKEN>"), eos_token_id=ids("<|END_OF_TURN_TOKEN|>"))
+    return vision, text
+
+
+def _aya_vision():
+    """Aya Vision: GotOcr2's tiles (InternVL's rule) of 64 px (there 364), `TILE_i` / `TILE_GLOBAL` in text before
+    each tile's `<|IMG_PATCH|>` tokens, 4x4 per tile (there 13x13)."""
+    from transformers import AyaVisionConfig, AyaVisionForConditionalGeneration, AyaVisionProcessor
+
+    template = COHERE_VISION_TEMPLATE.replace("IMAGE_PLACEHOLDER", "<image>")
+    tokenizer = _tokenizer([*COHERE_SPECIAL, "<image>"], {}, template, bos_token="<BOS_TOKEN>",
+                           eos_token="<|END_OF_TURN_TOKEN|>", pad_token="<PAD>")
+    image_processor = GotOcr2ImageProcessor(size={"height": 64, "width": 64}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor = AyaVisionProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8, img_size=64,
+                                   downsample_factor=2, chat_template=template)
+    vision, text = _cohere_vision_configs(tokenizer)
+    config = AyaVisionConfig(vision_config=vision, text_config=text, downsample_factor=2,
+                             image_token_index=tokenizer.convert_tokens_to_ids("<|IMG_PATCH|>"))
+    return AyaVisionForConditionalGeneration(config), processor
+
+
+def _cohere2_vision():
+    """Command A Vision: its own image processor (the canvas needing the least upscaling) of 64 px tiles (there 512,
+    up to 12), `patch_size` 4 tokens a side (there 16), `<|IMG_LINE_BREAK|>` after each tile; Aya's model."""
+    from transformers import (
+        Cohere2VisionConfig,
+        Cohere2VisionForConditionalGeneration,
+        Cohere2VisionImageProcessor,
+        Cohere2VisionProcessor,
+    )
+
+    named = {"boi_token": "<|START_OF_IMG|>", "eoi_token": "<|END_OF_IMG|>", "image_token": "<|IMG_PATCH|>",
+             "img_line_break_token": "<|IMG_LINE_BREAK|>"}
+    template = COHERE_VISION_TEMPLATE.replace("IMAGE_PLACEHOLDER", "<|IMG_PATCH|>")
+    tokenizer = _tokenizer(COHERE_SPECIAL, named, template, bos_token="<BOS_TOKEN>", eos_token="<|END_OF_TURN_TOKEN|>",
+                           pad_token="<PAD>")
+    image_processor = Cohere2VisionImageProcessor(size={"height": 64, "width": 64}, patch_size=4)
+    processor = Cohere2VisionProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
+    vision, text = _cohere_vision_configs(tokenizer)
+    config = Cohere2VisionConfig(vision_config=vision, text_config=text, downsample_factor=2,
+                                 alignment_intermediate_size=128,
+                                 image_token_id=tokenizer.convert_tokens_to_ids("<|IMG_PATCH|>"))
+    return Cohere2VisionForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1135,6 +1201,13 @@ FAMILIES = {
     "qianfan_ocr": Family(_qianfan_ocr, InternVLAdapter, tile_views(3, 4, (4, 4)),
                           scale_projector("multi_modal_projector", 30), large=(256, 128),
                           enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
+    # as InternVL: 3x4 tiles of 4x4 tokens for WIDE, then the thumbnail; SigLIP's attention sharpened as LLaVA-NeXT's
+    "aya_vision": Family(_aya_vision, AyaVisionAdapter, tile_views(3, 4, (4, 4)), _sharpen_llava_next, large=(256, 128),
+                         enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
+    # the canvas needing the least upscaling: WIDE (168x126) on 3x2 tiles (192x128 px); at 1.5 (252x189) 4x3 (256x192),
+    # which it fills at 1.52; at 2 the same 4x3, the image shrunk into them (no canvas of 12 tiles holds it)
+    "cohere2_vision": Family(_cohere2_vision, Cohere2VisionAdapter, tile_views(2, 3, (4, 4)), _sharpen_llava_next,
+                             enlarged={1.5: tile_views(3, 4, (4, 4)), 2.0: tile_views(3, 4, (4, 4))}),
 }
 
 

@@ -50,8 +50,8 @@ class InternVLAdapter(ModelAdapter):
 
     def _setting(self, key: str):
         """An image-processing option as the processor's call resolves it: its own default over the image
-        processor's."""
-        return self.processor.images_kwargs.get(key, getattr(self.processor.image_processor, key))
+        processor's (Command A Vision's processor has no defaults of its own)."""
+        return getattr(self.processor, "images_kwargs", {}).get(key, getattr(self.processor.image_processor, key))
 
     @property
     def tile(self) -> tuple[int, int]:
@@ -73,7 +73,19 @@ class InternVLAdapter(ModelAdapter):
         return self._tokens(math.prod(self.tiles(size, self.tile)))
 
     def _tokens(self, tiles: int) -> int:
-        return (tiles + (tiles > 1)) * self.processor.image_seq_length
+        return (tiles + (tiles > 1)) * self.tile_tokens
+
+    @property
+    def tile_tokens(self) -> int:
+        """Image tokens the processor writes per tile: its `image_seq_length`."""
+        return self.processor.image_seq_length
+
+    def tile_grid(self, height: int, width: int) -> tuple[int, int]:
+        """(rows, columns) of vision tokens of one `height` x `width` px tile: its encoder patches pixel-shuffled
+        by `downsample_ratio`."""
+        patch_h, patch_w = self.model.config.vision_config.patch_size
+        ratio = self.model.config.downsample_ratio
+        return round(height // patch_h * ratio), round(width // patch_w * ratio)
 
     def check_scale(self, image: Image.Image, scale: float) -> None:
         """Any scale within `max_vision_tokens`."""
@@ -114,9 +126,7 @@ class InternVLAdapter(ModelAdapter):
         if count != rows * columns + (rows * columns > 1):
             raise RuntimeError(f"the processor made {count} tiles of the {image.width}x{image.height} image, "
                                f"not the {rows}x{columns} tiles (and thumbnail) expected")
-        patch_h, patch_w = self.model.config.vision_config.patch_size
-        ratio = self.model.config.downsample_ratio
-        grid = round(height // patch_h * ratio), round(width // patch_w * ratio)
+        grid = self.tile_grid(height, width)
         positions = self.image_token_positions(inputs).reshape(count, -1)
         if count == 1:
             return [View(positions[0], grid, grid_box=grid_box)]
@@ -138,3 +148,69 @@ class InternVLLetterboxAdapter(FixedResolutionAdapter, InternVLAdapter):
         processor = copy.copy(processor)  # untiled for this adapter only
         processor.images_kwargs = {**processor.images_kwargs, "crop_to_patches": False}
         super().__init__(model, processor, name_or_path)
+
+
+@register_adapter
+class AyaVisionAdapter(InternVLAdapter):
+    """Aya Vision: InternVL's tiling (`GotOcr2ImageProcessor`'s canvas, tiles row-major, the thumbnail last) and a
+    LLaVA model whose projector pixel-shuffles each tile's SigLIP patches by `downsample_factor`; the processor
+    writes `TILE_i` before each tile's `<|IMG_PATCH|>` tokens and `TILE_GLOBAL` before the thumbnail's."""
+
+    model_types = {"aya_vision": "CohereForAI/aya-vision-8b"}
+    layout_text = ("as InternVL (up to 12 tiles of 13x13 each, row-major, then the thumbnail as overview); `TILE_i` "
+                   "markers in no view")
+
+    def tile_grid(self, height: int, width: int) -> tuple[int, int]:
+        """A tile's SigLIP patches pixel-shuffled by `downsample_factor`."""
+        patch, factor = self.model.config.vision_config.patch_size, self.model.config.downsample_factor
+        return height // patch // factor, width // patch // factor
+
+    @property
+    def tile_tokens(self) -> int:
+        """`(img_size // patch_size) ** 2`, the processor's count (its `patch_size` is the shuffled patch's)."""
+        return (self.processor.img_size // self.processor.patch_size) ** 2
+
+
+@register_adapter
+class Cohere2VisionAdapter(AyaVisionAdapter):
+    """Command A Vision: Aya Vision's model and tile order, but its own image processor, whose canvas is the one that
+    needs the least upscaling of the image (else the least downscaling): the image's size, not only its aspect ratio,
+    sets the tiles, so an enlarged image gets more tiles until it fills the largest canvas.  The processor writes
+    `image_processor.patch_size ** 2` tokens per tile, each tile followed by `<|IMG_LINE_BREAK|>`."""
+
+    model_types = {"cohere2_vision": "CohereLabs/command-a-vision-07-2025"}
+    layout_text = ("up to 12 tiles of 16x16 each, row-major, on the canvas that needs the least upscaling, then the "
+                   "thumbnail as overview; a line break after each tile, in no view")
+    scales_text = ("any within `max_vision_tokens`: the image resized before the processor, whose canvas follows the "
+                   "image's size, so an enlarged image gets more tiles until it fills the largest canvas; beyond that "
+                   "the same tiles, resampled")
+
+    @property
+    def tile_tokens(self) -> int:
+        return self.processor.image_processor.patch_size ** 2
+
+    def tiles(self, size: tuple[int, int], tile: tuple[int, int]) -> tuple[int, int]:
+        """(rows, columns) of tiles as the processor's own `get_optimal_tiled_canvas` picks them (imported on use:
+        its module needs torchvision)."""
+        from transformers.models.cohere2_vision.image_processing_cohere2_vision import get_optimal_tiled_canvas
+
+        if not self._setting("crop_to_patches"):
+            return 1, 1
+        columns, rows = get_optimal_tiled_canvas(size[::-1], tuple(tile), self._setting("min_patches"),
+                                       self._setting("max_patches"))
+        return rows, columns
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The scale at which `image` fills the largest canvas it can fill within `max_vision_tokens` (at least 1):
+        beyond it the processor shrinks the image into that canvas."""
+        from transformers.models.cohere2_vision.image_processing_cohere2_vision import get_all_supported_aspect_ratios
+
+        if not self._setting("crop_to_patches"):
+            return 1.0
+        height, width = self.tile
+        scale = max(min(columns * width / image.width, rows * height / image.height)
+                    for columns, rows in get_all_supported_aspect_ratios(self._setting("max_patches"))
+                    if self._tokens(columns * rows) <= self.max_vision_tokens)
+        while scale > 1 and self.vision_tokens(scaled_size(image, scale)) > self.max_vision_tokens:
+            scale -= 1 / max(image.size)
+        return max(1.0, scale)

@@ -102,7 +102,6 @@ REFUSALS: dict[str, Refusal] = {
             "qwen2_5_omni"),
     "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
     "mistral_large4": Refusal("A", "the mistral3 (Pixtral-grid) layout as-is"),
-    **_each("A", "the internvl tiling with its own tile token count and markers", "aya_vision", "cohere2_vision"),
     "shieldgemma2": Refusal("A", "the gemma3 layout as-is"),
     **_each("A", "the llava fixed-square layout as-is (images)", "vipllava", "video_llava"),
     "llava_next_video": Refusal("A", "the llava_next layout as-is (images)"),
