@@ -12,8 +12,9 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
            "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl"]
 # reusing InternVL's tiles; Aya Vision's and Command A Vision's heads do not apply their Cohere2 text config's
-# `logit_scale` (the text model's own causal-LM head would): the adapters' logits must not either
-TILED_REUSING = ["qianfan_ocr", "aya_vision", "cohere2_vision"]
+# `logit_scale` (the text model's own causal-LM head would): the adapters' logits must not either; Granite-Docling's
+# divides by `logits_scaling`
+TILED_REUSING = ["qianfan_ocr", "aya_vision", "cohere2_vision", "granite_docling"]
 
 
 @pytest.mark.parametrize("name", REUSING + TILED_REUSING)
@@ -55,3 +56,16 @@ def test_lfm3_vl_reads_its_last_attention_layer():
     layers = adapter.model.model.language_model.layers
     assert not hasattr(layers[-1], "self_attn")
     assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].self_attn
+
+
+def test_granite_docling_has_a_global_image_only_past_one_tile_and_a_fine_route():
+    """A 64 px square is one tile with no global image: one view of the whole image; on the fine route (the image
+    processor's `fine_route`) each tile has 4x the tokens, twice the side, and the views follow."""
+    adapter = build_adapter("granite_docling")
+    answer = adapter.tokenize_answer(ANSWER)
+    (view,) = adapter.trace(make_image((64, 64)), PROMPT, answer).views
+    assert (view.kind, view.grid, view.image_box) == ("image", (4, 4), (0.0, 0.0, 1.0, 1.0))
+    adapter.processor.image_processor.fine_route = True
+    views = adapter.trace(make_image(WIDE), PROMPT, answer).views
+    assert [(v.kind, v.grid) for v in views] == [("tile", (8, 8))] * 12 + [("overview", (8, 8))]
+    assert adapter.vision_tokens(WIDE) == 13 * 64

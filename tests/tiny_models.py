@@ -82,7 +82,12 @@ from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
-from mllm_explain.adapters.internvl import AyaVisionAdapter, Cohere2VisionAdapter, InternVLAdapter
+from mllm_explain.adapters.internvl import (
+    AyaVisionAdapter,
+    Cohere2VisionAdapter,
+    GraniteDoclingAdapter,
+    InternVLAdapter,
+)
 from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
@@ -1082,6 +1087,39 @@ def _cohere2_vision():
     return Cohere2VisionForConditionalGeneration(config), processor
 
 
+def _granite_docling():
+    """Granite-Docling: GotOcr2-style tiles of 64 px (there 512; up to 32, 16 a side) in Idefics3's prompt (its
+    template and tokens, the sub-image markers as tokens), 4 px patches shuffled 4x4: 4x4 tokens per tile (there
+    8x8), DeepStack taps of the one vision layer, a Granite text model with its multipliers and logit scaling."""
+    from transformers import GraniteDoclingConfig, GraniteDoclingForConditionalGeneration, GraniteDoclingProcessor
+    from transformers.models.granite_docling.image_processing_granite_docling import GraniteDoclingImageProcessor
+
+    special = ["<|end_of_text|>", "<|start_of_role|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
+               *MARKER_TOKENS]
+    tokenizer = _tokenizer(special, IDEFICS3_NAMED, IDEFICS3_TEMPLATE.replace("<|begin_of_text|>", ""),
+                           bos_token="<|end_of_text|>", eos_token="<end_of_utterance>", pad_token="<|end_of_text|>")
+    processor = GraniteDoclingProcessor(image_processor=GraniteDoclingImageProcessor(size={"height": 64, "width": 64}),
+                                        tokenizer=tokenizer, image_seq_len=16,
+                                        chat_template=IDEFICS3_TEMPLATE.replace("<|begin_of_text|>", ""))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=64,
+                  patch_size=4, out_hidden_size=64, scale_factor=4, deepstack_visual_indexes=[0])
+    text = _idefics3_text(tokenizer, "<|end_of_text|>", "<end_of_utterance>", "<|end_of_text|>")
+    text.update(model_type="granite_docling_text", embedding_multiplier=12.0, logits_scaling=4.0,
+                residual_multiplier=0.25, attention_multiplier=1 / 32)
+    config = GraniteDoclingConfig(vision_config=vision, text_config=text,
+                                  image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+                                  pad_token_id=tokenizer.convert_tokens_to_ids("<|end_of_text|>"))
+    return GraniteDoclingForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_granite_docling(model: torch.nn.Module, factor: float = 30.0) -> None:
+    """Scale the connector's last layer norm (`scale_projector` cannot: its last linear layer is normed after)."""
+    norm = model.model.vision_model.connector.ln_out
+    norm.weight.mul_(factor)
+    norm.bias.mul_(factor)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1208,6 +1246,12 @@ FAMILIES = {
     # which it fills at 1.52; at 2 the same 4x3, the image shrunk into them (no canvas of 12 tiles holds it)
     "cohere2_vision": Family(_cohere2_vision, Cohere2VisionAdapter, tile_views(2, 3, (4, 4)), _sharpen_llava_next,
                              enlarged={1.5: tile_views(3, 4, (4, 4)), 2.0: tile_views(3, 4, (4, 4))}),
+    # InternVL's rule on 64 px tiles: WIDE (4:3) 3x4 tiles, then the global image; a 64 px square one tile (no global
+    # image), 2x2 at 1.5 and 2 (its area over half of 2x2 tiles, not of 3x3)
+    "granite_docling": Family(_granite_docling, GraniteDoclingAdapter, tile_views(3, 4, (4, 4)),
+                              _sharpen_granite_docling, large=(256, 128),
+                              enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))},
+                              enlarge=(64, 64)),
 }
 
 

@@ -22,13 +22,16 @@ import math
 
 import torch
 from PIL import Image
+from torch import Tensor
 from transformers.models.got_ocr2.image_processing_got_ocr2 import (
     get_all_supported_aspect_ratios,
     get_optimal_tiled_canvas,
 )
+from transformers.models.granite_docling import image_processing_granite_docling as granite_docling
 
 from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
+from mllm_explain.adapters.idefics3 import Idefics3Adapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
 from mllm_explain.views import Box, View
@@ -47,6 +50,8 @@ class InternVLAdapter(ModelAdapter):
                    "aspect ratio, so an enlarged image gets more tiles only where canvases of its ratio tie (a 448 px "
                    "square: 1 tile, 2x2 at 1.5x, 3x3 above 2.12x), else the same tiles resampled. "
                    "`InternVLLetterboxAdapter`: <= 1")
+    # (min tiles, max tiles) -> the (columns, rows) canvases the processor chooses from, fewest tiles first
+    aspect_ratios = staticmethod(get_all_supported_aspect_ratios)
 
     def _setting(self, key: str):
         """An image-processing option as the processor's call resolves it: its own default over the image
@@ -104,7 +109,7 @@ class InternVLAdapter(ModelAdapter):
         if not self._setting("crop_to_patches"):
             return 1.0
         (height, width), ratio = self.tile, image.width / image.height
-        grids = get_all_supported_aspect_ratios(self._setting("min_patches"), self._setting("max_patches"))
+        grids = self.aspect_ratios(self._setting("min_patches"), self._setting("max_patches"))
         best = min(abs(ratio - columns / rows) for columns, rows in grids)
         tied = [(rows, columns) for columns, rows in grids if abs(ratio - columns / rows) == best]
         now = math.prod(self.tiles(image.size, self.tile))
@@ -214,3 +219,36 @@ class Cohere2VisionAdapter(AyaVisionAdapter):
         while scale > 1 and self.vision_tokens(scaled_size(image, scale)) > self.max_vision_tokens:
             scale -= 1 / max(image.size)
         return max(1.0, scale)
+
+
+@register_adapter
+class GraniteDoclingAdapter(InternVLAdapter):
+    """Granite-Docling: InternVL's tiling rule (the canvas nearest the image's aspect ratio, ties to more tiles while
+    the image covers over half of them; at most 32 tiles and 16 a side) in Idefics3's prompt (`<row_r_col_c>` before
+    each tile, row-major, then `<global-img>` and the thumbnail, only with more than one tile), read as Idefics3's; a
+    Granite text model (DeepStack features added to the image tokens of its first layers) that divides its logits by
+    `logits_scaling`.  The fine route (processor's `fine_route`) gives 4x the tokens of a tile, twice the side."""
+
+    model_types = {"granite_docling": "ibm-granite/granite-for-docling-500m"}
+    layout_text = ("as InternVL's tiles (up to 32, 16 a side, 8x8 each; 16x16 on the fine route), with Idefics3's "
+                   "`<row_r_col_c>` markers (in no view), then the global image only when there is more than one tile")
+    aspect_ratios = staticmethod(granite_docling.get_all_supported_aspect_ratios)
+    vision_views = Idefics3Adapter.vision_views
+    final_norm = Idefics3Adapter.final_norm
+    last_attention = Idefics3Adapter.last_attention
+    last_layer = Idefics3Adapter.last_layer
+
+    def tiles(self, size: tuple[int, int], tile: tuple[int, int]) -> tuple[int, int]:
+        """(rows, columns) of tiles as the image processor's own `get_tile_grid` picks them."""
+        return self.processor.image_processor.get_tile_grid(size[1], size[0], {"size": dict(zip(("height", "width"),
+                                                                                                 tile))})
+
+    @property
+    def tile_tokens(self) -> int:
+        """The processor's `image_seq_len`, 4x on the fine route."""
+        return self.processor.image_seq_len * (4 if self.processor.image_processor.fine_route else 1)
+
+    @torch.no_grad()
+    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
+        """The base's logits divided by `logits_scaling`, as the model divides its own."""
+        return super().logits(states, block_rows) / self.model.config.text_config.logits_scaling

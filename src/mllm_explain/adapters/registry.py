@@ -105,7 +105,6 @@ REFUSALS: dict[str, Refusal] = {
     "shieldgemma2": Refusal("A", "the gemma3 layout as-is"),
     **_each("A", "the llava fixed-square layout as-is (images)", "vipllava", "video_llava"),
     "llava_next_video": Refusal("A", "the llava_next layout as-is (images)"),
-    "granite_docling": Refusal("A", "the idefics3 tiling, global view only past one tile"),
     # A: an existing layout kind with a parameter or geometry tweak
     **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
     "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
