@@ -1,6 +1,6 @@
-"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL or GLM-4V layout (issue 29): the facts in which
-they differ from the family whose layout they reuse.  Everything else (views, layout locality, every method, the CLI
-from a saved folder) runs on them through the parametrised tests over `tiny_models.FAMILIES`."""
+"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL, GLM-4V, InternVL or LLaVA-NeXT layout (issue
+29): the facts in which they differ from the family whose layout they reuse.  Everything else (views, layout locality,
+every method, the CLI from a saved folder) runs on them through the parametrised tests over `tiny_models.FAMILIES`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
            "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl"]
-# reusing InternVL's tiles; Aya Vision's and Command A Vision's heads do not apply their Cohere2 text config's
-# `logit_scale` (the text model's own causal-LM head would): the adapters' logits must not either; Granite-Docling's
-# divides by `logits_scaling`
-TILED_REUSING = ["qianfan_ocr", "aya_vision", "cohere2_vision", "granite_docling"]
+# reusing InternVL's or LLaVA-NeXT's tiles; Aya Vision's and Command A Vision's heads do not apply their Cohere2 text
+# config's `logit_scale` (the text model's own causal-LM head would): the adapters' logits must not either; the
+# Granite families' divide by `logits_scaling`
+TILED_REUSING = ["qianfan_ocr", "aya_vision", "cohere2_vision", "granite_docling", "granite4_vision"]
 
 
 @pytest.mark.parametrize("name", REUSING + TILED_REUSING)

@@ -89,7 +89,7 @@ from mllm_explain.adapters.internvl import (
     InternVLAdapter,
 )
 from mllm_explain.adapters.llava import LlavaAdapter
-from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
+from mllm_explain.adapters.llava_next import Granite4VisionAdapter, LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
 from mllm_explain.adapters.qwen2_vl import (
@@ -1120,6 +1120,50 @@ def _sharpen_granite_docling(model: torch.nn.Module, factor: float = 30.0) -> No
     norm.bias.mul_(factor)
 
 
+GRANITE4_TILE = 64  # Granite 4 Vision here: 64 px CLIP tiles of 8 px patches (8x8), downsampled by 1/2 to 4x4
+
+
+def _granite4_vision():
+    """Granite 4 Vision: LLaVA-NeXT's processor and pinpoints (1x2, 2x1, 2x2, 3x1, 1x3 tiles), CLIP with CLS, layer
+    -2, 'default' selection, windowed Q-Former projectors at `downsample_rate` 2/4 (2x2 queries per 4x4 patches):
+    one DeepStack group (the first vision layer, into decoder layer 0) and the 4 spatial groups (into layers 0, 0, 1,
+    1: transformers keeps the last of each layer); a Granite text model with its multipliers and logit scaling."""
+    from transformers import Granite4VisionConfig, Granite4VisionForConditionalGeneration, Granite4VisionProcessor
+
+    tokenizer = _tokenizer(["<s>", "</s>", "<image>", "<pad>"], {"image_token": "<image>"}, LLAVA_NEXT_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    pinpoints = [[GRANITE4_TILE * h, GRANITE4_TILE * w] for h, w in [(1, 2), (2, 1), (2, 2), (3, 1), (1, 3)]]
+    image_processor = LlavaNextImageProcessor(size={"shortest_edge": GRANITE4_TILE},
+                                              crop_size={"height": GRANITE4_TILE, "width": GRANITE4_TILE},
+                                              image_grid_pinpoints=pinpoints, resample=3, do_pad=True)
+    processor = Granite4VisionProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+                                        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                                        downsample_rate="2/4", chat_template=LLAVA_NEXT_TEMPLATE)
+    vision = dict(model_type="clip_vision_model", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=2, image_size=GRANITE4_TILE, patch_size=8, projection_dim=32)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024, embedding_multiplier=12.0,
+                logits_scaling=4.0, residual_multiplier=0.25, attention_multiplier=1 / 32, bos_token_id=ids("<s>"),
+                eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+    config = Granite4VisionConfig(vision_config=vision, text_config=text, image_token_index=ids("<image>"),
+                                  image_grid_pinpoints=pinpoints, vision_feature_select_strategy="default",
+                                  vision_feature_layer=-2, downsample_rate="2/4", deepstack_layer_map=[[1, 0]],
+                                  spatial_target_layers=[0, 0, 1, 1], projector_dropout=0.0,
+                                  qformer_config=dict(intermediate_size=128))
+    return Granite4VisionForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_granite4_vision(model: torch.nn.Module, factor: float = 30.0, patches: float = 10.0) -> None:
+    """`_sharpen_llava_next` for its projectors: every Q-Former group's output layer scaled by `factor`, the
+    patch embedding by `patches`."""
+    for projector in [*model.model.layerwise_projectors, *model.model.spatial_projectors]:
+        projector.out_linear.weight.mul_(factor)
+        projector.out_linear.bias.mul_(factor)
+    model.model.vision_tower.embeddings.patch_embedding.weight.mul_(patches)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1252,6 +1296,13 @@ FAMILIES = {
                               _sharpen_granite_docling, large=(256, 128),
                               enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))},
                               enlarge=(64, 64)),
+    # LLaVA-NeXT's layout at half the side: WIDE on 2x2 tiles (128x128 canvas, the image 128x96 centred), grid 8x8
+    # unpadded to 6x8 (exactly the image), the base image 4x4; 80x60 on 1x2 tiles, at 1.5 (120x90) 2x2 (6x8), which
+    # it fills at 1.6: 2 would only be shrunk back into it
+    "granite4_vision": Family(_granite4_vision, Granite4VisionAdapter,
+                              [("overview", (4, 4), (0.0, 0.0, 1.0, 1.0)), ("tile", (6, 8), (0.0, 0.0, 1.0, 1.0))],
+                              _sharpen_granite4_vision, large=MULTI_NEXT, enlarge=(80, 60),
+                              enlarged={1.5: [("overview", (4, 4)), ("tile", (6, 8))], 2.0: "largest canvas of tiles"}),
 }
 
 

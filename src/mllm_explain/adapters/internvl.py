@@ -22,14 +22,13 @@ import math
 
 import torch
 from PIL import Image
-from torch import Tensor
 from transformers.models.got_ocr2.image_processing_got_ocr2 import (
     get_all_supported_aspect_ratios,
     get_optimal_tiled_canvas,
 )
 from transformers.models.granite_docling import image_processing_granite_docling as granite_docling
 
-from mllm_explain.adapters.base import ModelAdapter, scaled_size
+from mllm_explain.adapters.base import GraniteLogitsMixin, ModelAdapter, scaled_size
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter
 from mllm_explain.adapters.registry import register_adapter
@@ -222,7 +221,7 @@ class Cohere2VisionAdapter(AyaVisionAdapter):
 
 
 @register_adapter
-class GraniteDoclingAdapter(InternVLAdapter):
+class GraniteDoclingAdapter(GraniteLogitsMixin, InternVLAdapter):
     """Granite-Docling: InternVL's tiling rule (the canvas nearest the image's aspect ratio, ties to more tiles while
     the image covers over half of them; at most 32 tiles and 16 a side) in Idefics3's prompt (`<row_r_col_c>` before
     each tile, row-major, then `<global-img>` and the thumbnail, only with more than one tile), read as Idefics3's; a
@@ -247,8 +246,3 @@ class GraniteDoclingAdapter(InternVLAdapter):
     def tile_tokens(self) -> int:
         """The processor's `image_seq_len`, 4x on the fine route."""
         return self.processor.image_seq_len * (4 if self.processor.image_processor.fine_route else 1)
-
-    @torch.no_grad()
-    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
-        """The base's logits divided by `logits_scaling`, as the model divides its own."""
-        return super().logits(states, block_rows) / self.model.config.text_config.logits_scaling
