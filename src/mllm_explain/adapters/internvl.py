@@ -13,6 +13,10 @@ counts only where canvases of the same ratio tie (a square image: 1x1, 2x2, 3x3 
 larger one once the image's area exceeds half of it (`get_optimal_tiled_canvas`), so there enlarging gives more
 tiles (a 448 px square: one tile at scale 1, 2x2 at 1.5, 3x3 above 2.12) and shrinking fewer.  Any scale but 1 is
 bounded by `max_vision_tokens` (`image_seq_length` per tile and for the thumbnail).
+
+Qianfan-OCR is InternVL throughout (its template's `<image>` is expanded by the processor).  Aya Vision, Command A
+Vision and Granite-Docling tile the same way and subclass the adapter with the facts that differ: the tokens of a tile,
+the canvas rule, the markers between tiles.
 """
 
 from __future__ import annotations
