@@ -1125,9 +1125,10 @@ GRANITE4_TILE = 64  # Granite 4 Vision here: 64 px CLIP tiles of 8 px patches (8
 
 def _granite4_vision():
     """Granite 4 Vision: LLaVA-NeXT's processor and pinpoints (1x2, 2x1, 2x2, 3x1, 1x3 tiles), CLIP with CLS, layer
-    -2, 'default' selection, windowed Q-Former projectors at `downsample_rate` 2/4 (2x2 queries per 4x4 patches):
-    one DeepStack group (the first vision layer, into decoder layer 0) and the 4 spatial groups (into layers 0, 0, 1,
-    1: transformers keeps the last of each layer); a Granite text model with its multipliers and logit scaling."""
+    -2, 'default' selection, windowed one-layer Q-Former projectors (the config's default; a dict replaces it whole)
+    at `downsample_rate` 2/4 (2x2 queries per 4x4 patches): one DeepStack group (the first vision layer's output,
+    into decoder layer 0) and the 4 spatial groups (into layers 0, 0, 1, 1: transformers keeps the last of each
+    layer); a Granite text model with its multipliers and logit scaling."""
     from transformers import Granite4VisionConfig, Granite4VisionForConditionalGeneration, Granite4VisionProcessor
 
     tokenizer = _tokenizer(["<s>", "</s>", "<image>", "<pad>"], {"image_token": "<image>"}, LLAVA_NEXT_TEMPLATE,
@@ -1150,7 +1151,9 @@ def _granite4_vision():
                                   image_grid_pinpoints=pinpoints, vision_feature_select_strategy="default",
                                   vision_feature_layer=-2, downsample_rate="2/4", deepstack_layer_map=[[1, 0]],
                                   spatial_target_layers=[0, 0, 1, 1], projector_dropout=0.0,
-                                  qformer_config=dict(intermediate_size=128))
+                                  qformer_config=dict(num_hidden_layers=1, intermediate_size=128,
+                                                      cross_attention_frequency=1, use_qformer_text_input=False,
+                                                      vocab_size=8, max_position_embeddings=64))
     return Granite4VisionForConditionalGeneration(config), processor
 
 
