@@ -1,7 +1,6 @@
-"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL, GLM-4V, LLaVA, LLaVA-NeXT or Mistral 3 layout
-(issue 29): the facts in which they differ from the family whose layout they reuse.  Everything else (views, layout
-locality, every method, the CLI from a saved folder) runs on them through the parametrised tests over
-`tiny_models.FAMILIES`."""
+"""Families of transformers 5.24 that reuse the Qwen2-VL / Qwen3-VL, GLM-4V, InternVL, LLaVA or Mistral 3 layout (issue
+29): the facts in which they differ from the family whose layout they reuse.  Everything else (views, layout locality,
+every method, the CLI from a saved folder) runs on them through the parametrised tests over `tiny_models.FAMILIES`."""
 
 from __future__ import annotations
 
@@ -16,16 +15,17 @@ from mllm_explain.errors import UserError
 REUSING = ["qwen3_5", "qwen3_5_moe", "glm46v", "glm4v_moe", "glm_ocr", "ernie4_5_vl_moe", "paddleocr_vl", "exaone4_5",
            "cohere_compass", "dots3_note", "cosmos3_omni", "lfm3_vl", "hyperclovax_vision_v2", "minimax_m3_vl",
            "vipllava", "video_llava", "llava_next_video", "mistral_large4", "lighton_ocr", "nemotron_h_omni",
-           "qwen4_exp"]
+           "qwen4_exp", "cosmos3_edge", "qianfan_ocr", "aya_vision", "cohere2_vision", "granite_docling",
+           "granite4_vision"]
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_the_adapters_logits_are_the_models_own(name):
     """The logits the maps and probabilities read (`ModelAdapter.logits` of the final-norm states) are the ones the
-    model computes itself, in every family: Cohere Compass and HyperCLOVA X scale them, Gemma 2's, Inkling 2's and
-    Mistral Large 4's are soft-capped, Inkling divides its states and drops padded vocabulary rows, LFM3's final norm is
-    `embedding_norm`, Nemotron Omni's is `norm_f` and its LM head is its language model's, Qwen4-Exp's is its
-    hyper-connection mixer."""
+    model computes itself, in every family: Cohere Compass and HyperCLOVA X scale them, Granite's divide them (Aya
+    Vision's and Command A Vision's heads apply no `logit_scale`), Gemma 2's, Inkling 2's and Mistral Large 4's are
+    soft-capped, Inkling divides its states and drops padded vocabulary rows, LFM3's final norm is `embedding_norm`,
+    Nemotron Omni's is `norm_f` and its LM head is its language model's, Qwen4-Exp's is its hyper-connection mixer."""
     adapter = build_adapter(name)
     answer = adapter.tokenize_answer(ANSWER)
     trace = adapter.trace(make_image(WIDE), PROMPT, answer)
@@ -54,28 +54,6 @@ def test_paddleocr_vl_input_size_follows_its_resize_on_thin_images(size):
         assert smart_resize(20, 400, factor=28, min_pixels=low, max_pixels=high) != expected
 
 
-
-
-def test_nemotron_h_omni_reads_its_last_attention_layer():
-    """Nemotron-H ends in Mamba-2 and MLP/MoE blocks after its last attention layer: the attention rows and the
-    gradients come from that layer (the tiny model's second of four)."""
-    adapter = build_adapter("nemotron_h_omni")
-    layers = adapter.model.language_model.model.layers
-    assert [layer.block_type for layer in layers] == ["linear_attention", "full_attention", "linear_attention", "mlp"]
-    assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].mixer
-
-
-def test_cosmos3_edge_needs_the_mm_token_type_ids_its_processor_makes_when_asked():
-    """Cosmos3 Edge's processor leaves out the `mm_token_type_ids` its model requires unless asked (a fact of
-    transformers 5.24: the day it returns them by default, the adapter's request is no longer needed)."""
-    adapter = build_adapter("cosmos3_edge")
-    text, image = adapter.chat_text(PROMPT), make_image(WIDE)
-    plain = adapter.processor(images=[image], text=[text], return_tensors="pt")
-    assert "mm_token_type_ids" not in plain
-    with pytest.raises(ValueError, match="mm_token_type_ids"):
-        adapter.model(**plain)
-    asked = adapter.encode(image, PROMPT)
-    assert (asked["mm_token_type_ids"][0] == 1).sum() == (asked["input_ids"][0] == adapter.image_token_id).sum()
 def test_lfm3_vl_reads_its_last_attention_layer():
     """LFM3 ends in short convolutions, which read only the few tokens before each position: the attention rows and
     the gradients come from its last attention layer (the tiny model's second of three layers)."""
@@ -93,6 +71,8 @@ def test_inkling_refuses_a_processor_that_rescales_images():
     with pytest.raises(UserError, match="rescale_image_frac") as refused:
         adapter.trace(make_image(WIDE), PROMPT, adapter.tokenize_answer(ANSWER))
     assert "\n" not in str(refused.value)
+
+
 def test_shieldgemma2_is_refused_in_one_line_while_its_processor_ignores_the_prompt(tmp_path):
     """ShieldGemma 2 (Gemma 3's model and layout) is refused by name: its processor writes its own safety-policy
     prompts, one row each, whatever text it is given.  The day it reads the prompt, this test fails and says to add
@@ -159,3 +139,38 @@ def test_lighton_ocr_grid_leaves_out_the_strip_its_merge_drops():
     dropped, shown = ((features(top) - plain).norm(dim=-1) for top in (112, 98))
     assert shown[-6:].min() > 100 * shown[:-6].max()
     assert dropped.max() < shown[-6:].min() / 100
+
+
+def test_nemotron_h_omni_reads_its_last_attention_layer():
+    """Nemotron-H ends in Mamba-2 and MLP/MoE blocks after its last attention layer: the attention rows and the
+    gradients come from that layer (the tiny model's second of four)."""
+    adapter = build_adapter("nemotron_h_omni")
+    layers = adapter.model.language_model.model.layers
+    assert [layer.block_type for layer in layers] == ["linear_attention", "full_attention", "linear_attention", "mlp"]
+    assert adapter.last_layer is layers[1] and adapter.last_attention is layers[1].mixer
+
+
+def test_cosmos3_edge_needs_the_mm_token_type_ids_its_processor_makes_when_asked():
+    """Cosmos3 Edge's processor leaves out the `mm_token_type_ids` its model requires unless asked (a fact of
+    transformers 5.24: the day it returns them by default, the adapter's request is no longer needed)."""
+    adapter = build_adapter("cosmos3_edge")
+    text, image = adapter.chat_text(PROMPT), make_image(WIDE)
+    plain = adapter.processor(images=[image], text=[text], return_tensors="pt")
+    assert "mm_token_type_ids" not in plain
+    with pytest.raises(ValueError, match="mm_token_type_ids"):
+        adapter.model(**plain)
+    asked = adapter.encode(image, PROMPT)
+    assert (asked["mm_token_type_ids"][0] == 1).sum() == (asked["input_ids"][0] == adapter.image_token_id).sum()
+
+
+def test_granite_docling_has_a_global_image_only_past_one_tile_and_a_fine_route():
+    """A 64 px square is one tile with no global image: one view of the whole image; on the fine route (the image
+    processor's `fine_route`) each tile has 4x the tokens, twice the side, and the views follow."""
+    adapter = build_adapter("granite_docling")
+    answer = adapter.tokenize_answer(ANSWER)
+    (view,) = adapter.trace(make_image((64, 64)), PROMPT, answer).views
+    assert (view.kind, view.grid, view.image_box) == ("image", (4, 4), (0.0, 0.0, 1.0, 1.0))
+    adapter.processor.image_processor.fine_route = True
+    views = adapter.trace(make_image(WIDE), PROMPT, answer).views
+    assert [(v.kind, v.grid) for v in views] == [("tile", (8, 8))] * 12 + [("overview", (8, 8))]
+    assert adapter.vision_tokens(WIDE) == 13 * 64

@@ -86,9 +86,14 @@ from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter
 from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.inkling2 import Inkling2Adapter, InklingAdapter
-from mllm_explain.adapters.internvl import InternVLAdapter
+from mllm_explain.adapters.internvl import (
+    AyaVisionAdapter,
+    Cohere2VisionAdapter,
+    GraniteDoclingAdapter,
+    InternVLAdapter,
+)
 from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
-from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
+from mllm_explain.adapters.llava_next import Granite4VisionAdapter, LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.minicpmv import MiniCPMVAdapter
 from mllm_explain.adapters.mistral3 import LightOnOcrAdapter, Mistral3Adapter
 from mllm_explain.adapters.molmo2 import Molmo2Adapter
@@ -1835,6 +1840,177 @@ def _sharpen_gemma4(model: torch.nn.Module, factor: float = 300.0, damp: float =
         layer.post_attention_layernorm.weight.mul_(damp)
 
 
+def _qianfan_ocr():
+    """Qianfan-OCR: InternVL's tiling and layout (GotOcr2 tiles, the thumbnail last, pixel shuffle 0.5) with its own
+    InternViT (drop path, optional q/k norms) and a Qwen3 text model; its chat template writes `<image>`, which the
+    processor replaces by `<img>`, the `<IMG_CONTEXT>` tokens and `</img>`.  `_internvl`'s sizes."""
+    from transformers import QianfanOCRConfig, QianfanOCRForConditionalGeneration, QianfanOCRProcessor
+
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>\n", "<image>\n")
+    named = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>"}
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", *named.values()], named,
+                           template, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    pixels = dict(size={"height": 64, "width": 64}, image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD)
+    processor = QianfanOCRProcessor(image_processor=GotOcr2ImageProcessor(**pixels), tokenizer=tokenizer,
+                                    image_seq_length=16, chat_template=template)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=64,
+                  patch_size=8)
+    text = dict(model_type="qwen3", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                max_position_embeddings=512, bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
+                pad_token_id=ids("<|endoftext|>"))
+    config = QianfanOCRConfig(vision_config=vision, text_config=text, image_token_id=ids("<IMG_CONTEXT>"),
+                              image_seq_length=16, downsample_ratio=0.5)
+    return QianfanOCRForConditionalGeneration(config), processor
+
+
+# CohereForAI/aya-vision-8b and command-a-vision: "<BOS_TOKEN><|START_OF_TURN_TOKEN|><|USER_TOKEN|>", the image's
+# placeholder, the prompt, "<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>" (no preamble)
+COHERE_VISION_TEMPLATE = (
+    "<BOS_TOKEN>{% for message in messages %}<|START_OF_TURN_TOKEN|><|{{ message['role'].upper() }}_TOKEN|>"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}IMAGE_PLACEHOLDER"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|END_OF_TURN_TOKEN|>"
+    "{% endfor %}{% if add_generation_prompt %}<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>{% endif %}"
+)
+COHERE_SPECIAL = ["<PAD>", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", "<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>",
+                  "<|CHATBOT_TOKEN|>", "<|START_OF_IMG|>", "<|END_OF_IMG|>", "<|IMG_PATCH|>", "<|IMG_LINE_BREAK|>"]
+
+
+def _cohere_vision_configs(tokenizer) -> tuple[dict, dict]:
+    """(vision, text) configs of Aya Vision and Command A Vision, tiny: SigLIP on 64 px tiles of 8 px patches
+    (shuffled 2x2 to 4x4 tokens), a Cohere2 text model (a sliding and a full attention layer)."""
+    ids = tokenizer.convert_tokens_to_ids
+    vision = dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                  num_attention_heads=2, image_size=64, patch_size=8)
+    text = dict(model_type="cohere2", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                layer_types=["sliding_attention", "full_attention"], sliding_window=64, pad_token_id=ids("<PAD>"),
+                bos_token_id=ids("<BOS_TOKEN>"), eos_token_id=ids("<|END_OF_TURN_TOKEN|>"))
+    return vision, text
+
+
+def _aya_vision():
+    """Aya Vision: GotOcr2's tiles (InternVL's rule) of 64 px (there 364), `TILE_i` / `TILE_GLOBAL` in text before
+    each tile's `<|IMG_PATCH|>` tokens, 4x4 per tile (there 13x13)."""
+    from transformers import AyaVisionConfig, AyaVisionForConditionalGeneration, AyaVisionProcessor
+
+    template = COHERE_VISION_TEMPLATE.replace("IMAGE_PLACEHOLDER", "<image>")
+    tokenizer = _tokenizer([*COHERE_SPECIAL, "<image>"], {}, template, bos_token="<BOS_TOKEN>",
+                           eos_token="<|END_OF_TURN_TOKEN|>", pad_token="<PAD>")
+    image_processor = GotOcr2ImageProcessor(size={"height": 64, "width": 64}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor = AyaVisionProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8, img_size=64,
+                                   downsample_factor=2, chat_template=template)
+    vision, text = _cohere_vision_configs(tokenizer)
+    config = AyaVisionConfig(vision_config=vision, text_config=text, downsample_factor=2,
+                             image_token_index=tokenizer.convert_tokens_to_ids("<|IMG_PATCH|>"))
+    return AyaVisionForConditionalGeneration(config), processor
+
+
+def _cohere2_vision():
+    """Command A Vision: its own image processor (the canvas needing the least upscaling) of 64 px tiles (there 512,
+    up to 12), `patch_size` 4 tokens a side (there 16), `<|IMG_LINE_BREAK|>` after each tile; Aya's model."""
+    from transformers import (
+        Cohere2VisionConfig,
+        Cohere2VisionForConditionalGeneration,
+        Cohere2VisionImageProcessor,
+        Cohere2VisionProcessor,
+    )
+
+    named = {"boi_token": "<|START_OF_IMG|>", "eoi_token": "<|END_OF_IMG|>", "image_token": "<|IMG_PATCH|>",
+             "img_line_break_token": "<|IMG_LINE_BREAK|>"}
+    template = COHERE_VISION_TEMPLATE.replace("IMAGE_PLACEHOLDER", "<|IMG_PATCH|>")
+    tokenizer = _tokenizer(COHERE_SPECIAL, named, template, bos_token="<BOS_TOKEN>", eos_token="<|END_OF_TURN_TOKEN|>",
+                           pad_token="<PAD>")
+    image_processor = Cohere2VisionImageProcessor(size={"height": 64, "width": 64}, patch_size=4)
+    processor = Cohere2VisionProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
+    vision, text = _cohere_vision_configs(tokenizer)
+    config = Cohere2VisionConfig(vision_config=vision, text_config=text, downsample_factor=2,
+                                 alignment_intermediate_size=128,
+                                 image_token_id=tokenizer.convert_tokens_to_ids("<|IMG_PATCH|>"))
+    return Cohere2VisionForConditionalGeneration(config), processor
+
+
+def _granite_docling():
+    """Granite-Docling: GotOcr2-style tiles of 64 px (there 512; up to 32, 16 a side) in Idefics3's prompt (its
+    template and tokens, the sub-image markers as tokens), 4 px patches shuffled 4x4: 4x4 tokens per tile (there
+    8x8), DeepStack taps of the one vision layer, a Granite text model with its multipliers and logit scaling."""
+    from transformers import GraniteDoclingConfig, GraniteDoclingForConditionalGeneration, GraniteDoclingProcessor
+    from transformers.models.granite_docling.image_processing_granite_docling import GraniteDoclingImageProcessor
+
+    special = ["<|end_of_text|>", "<|start_of_role|>", "<end_of_utterance>", "<fake_token_around_image>", "<image>",
+               *MARKER_TOKENS]
+    tokenizer = _tokenizer(special, IDEFICS3_NAMED, IDEFICS3_TEMPLATE.replace("<|begin_of_text|>", ""),
+                           bos_token="<|end_of_text|>", eos_token="<end_of_utterance>", pad_token="<|end_of_text|>")
+    processor = GraniteDoclingProcessor(image_processor=GraniteDoclingImageProcessor(size={"height": 64, "width": 64}),
+                                        tokenizer=tokenizer, image_seq_len=16,
+                                        chat_template=IDEFICS3_TEMPLATE.replace("<|begin_of_text|>", ""))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=64,
+                  patch_size=4, out_hidden_size=64, scale_factor=4, deepstack_visual_indexes=[0])
+    text = _idefics3_text(tokenizer, "<|end_of_text|>", "<end_of_utterance>", "<|end_of_text|>")
+    text.update(model_type="granite_docling_text", embedding_multiplier=12.0, logits_scaling=4.0,
+                residual_multiplier=0.25, attention_multiplier=1 / 32)
+    config = GraniteDoclingConfig(vision_config=vision, text_config=text,
+                                  image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+                                  pad_token_id=tokenizer.convert_tokens_to_ids("<|end_of_text|>"))
+    return GraniteDoclingForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_granite_docling(model: torch.nn.Module, factor: float = 30.0) -> None:
+    """Scale the connector's last layer norm (`scale_projector` cannot: its last linear layer is normed after)."""
+    norm = model.model.vision_model.connector.ln_out
+    norm.weight.mul_(factor)
+    norm.bias.mul_(factor)
+
+
+GRANITE4_TILE = 64  # Granite 4 Vision here: 64 px CLIP tiles of 8 px patches (8x8), downsampled by 1/2 to 4x4
+
+
+def _granite4_vision():
+    """Granite 4 Vision: LLaVA-NeXT's processor and pinpoints (1x2, 2x1, 2x2, 3x1, 1x3 tiles), CLIP with CLS, layer
+    -2, 'default' selection, windowed one-layer Q-Former projectors (the config's default; a dict replaces it whole)
+    at `downsample_rate` 2/4 (2x2 queries per 4x4 patches): one DeepStack group (the first vision layer's output,
+    into decoder layer 0) and the 4 spatial groups (into layers 0, 0, 1, 1: transformers keeps the last of each
+    layer); a Granite text model with its multipliers and logit scaling."""
+    from transformers import Granite4VisionConfig, Granite4VisionForConditionalGeneration, Granite4VisionProcessor
+
+    tokenizer = _tokenizer(["<s>", "</s>", "<image>", "<pad>"], {"image_token": "<image>"}, LLAVA_NEXT_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    pinpoints = [[GRANITE4_TILE * h, GRANITE4_TILE * w] for h, w in [(1, 2), (2, 1), (2, 2), (3, 1), (1, 3)]]
+    image_processor = LlavaNextImageProcessor(size={"shortest_edge": GRANITE4_TILE},
+                                              crop_size={"height": GRANITE4_TILE, "width": GRANITE4_TILE},
+                                              image_grid_pinpoints=pinpoints, resample=3, do_pad=True)
+    processor = Granite4VisionProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
+                                        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                                        downsample_rate="2/4", chat_template=LLAVA_NEXT_TEMPLATE)
+    vision = dict(model_type="clip_vision_model", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=2, image_size=GRANITE4_TILE, patch_size=8, projection_dim=32)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024, embedding_multiplier=12.0,
+                logits_scaling=4.0, residual_multiplier=0.25, attention_multiplier=1 / 32, bos_token_id=ids("<s>"),
+                eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+    config = Granite4VisionConfig(vision_config=vision, text_config=text, image_token_index=ids("<image>"),
+                                  image_grid_pinpoints=pinpoints, vision_feature_select_strategy="default",
+                                  vision_feature_layer=-2, downsample_rate="2/4", deepstack_layer_map=[[1, 0]],
+                                  spatial_target_layers=[0, 0, 1, 1], projector_dropout=0.0,
+                                  qformer_config=dict(num_hidden_layers=1, intermediate_size=128,
+                                                      cross_attention_frequency=1, use_qformer_text_input=False,
+                                                      vocab_size=8, max_position_embeddings=64))
+    return Granite4VisionForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_granite4_vision(model: torch.nn.Module, factor: float = 30.0, patches: float = 10.0) -> None:
+    """`_sharpen_llava_next` for its projectors: every Q-Former group's output layer scaled by `factor`, the
+    patch embedding by `patches`."""
+    for projector in [*model.model.layerwise_projectors, *model.model.spatial_projectors]:
+        projector.out_linear.weight.mul_(factor)
+        projector.out_linear.bias.mul_(factor)
+    model.model.vision_tower.embeddings.patch_embedding.weight.mul_(patches)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1950,6 +2126,30 @@ FAMILIES = {
                              enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     "dots3_note": Family(_dots3_note, Qwen2VLAdapter, _one((4, 6)), scale_projector("vision_tower.merger", 30),
                          enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as InternVL: 3x4 tiles of 4x4 tokens for WIDE, then the thumbnail
+    "qianfan_ocr": Family(_qianfan_ocr, InternVLAdapter, tile_views(3, 4, (4, 4)),
+                          scale_projector("multi_modal_projector", 30), large=(256, 128),
+                          enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
+    # as InternVL: 3x4 tiles of 4x4 tokens for WIDE, then the thumbnail; SigLIP's attention sharpened as LLaVA-NeXT's
+    "aya_vision": Family(_aya_vision, AyaVisionAdapter, tile_views(3, 4, (4, 4)), _sharpen_llava_next, large=(256, 128),
+                         enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
+    # the canvas needing the least upscaling: WIDE (168x126) on 3x2 tiles (192x128 px); at 1.5 (252x189) 4x3 (256x192),
+    # which it fills at 1.52; at 2 the same 4x3, the image shrunk into them (no canvas of 12 tiles holds it)
+    "cohere2_vision": Family(_cohere2_vision, Cohere2VisionAdapter, tile_views(2, 3, (4, 4)), _sharpen_llava_next,
+                             enlarged={1.5: tile_views(3, 4, (4, 4)), 2.0: tile_views(3, 4, (4, 4))}),
+    # InternVL's rule on 64 px tiles: WIDE (4:3) 3x4 tiles, then the global image; a 64 px square one tile (no global
+    # image), 2x2 at 1.5 and 2 (its area over half of 2x2 tiles, not of 3x3)
+    "granite_docling": Family(_granite_docling, GraniteDoclingAdapter, tile_views(3, 4, (4, 4)),
+                              _sharpen_granite_docling, large=(256, 128),
+                              enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))},
+                              enlarge=(64, 64)),
+    # LLaVA-NeXT's layout at half the side: WIDE on 2x2 tiles (128x128 canvas, the image 128x96 centred), grid 8x8
+    # unpadded to 6x8 (exactly the image), the base image 4x4; 80x60 on 1x2 tiles, at 1.5 (120x90) 2x2 (6x8), which
+    # it fills at 1.6: 2 would only be shrunk back into it
+    "granite4_vision": Family(_granite4_vision, Granite4VisionAdapter,
+                              [("overview", (4, 4), (0.0, 0.0, 1.0, 1.0)), ("tile", (6, 8), (0.0, 0.0, 1.0, 1.0))],
+                              _sharpen_granite4_vision, large=MULTI_NEXT, enlarge=(80, 60),
+                              enlarged={1.5: [("overview", (4, 4)), ("tile", (6, 8))], 2.0: "largest canvas of tiles"}),
     # 168x126 -> 108x84 px (the most 12 px cells a 70-token budget allows) -> 7x9 soft tokens; at s the processor's
     # size times s in whole cells, fed with its resize off: 162x126 px (13.5 cells round to 14, 10.5 to 10), 216x168
     "gemma4": Family(_gemma4, Gemma4Adapter, _one((7, 9)), _sharpen_gemma4,

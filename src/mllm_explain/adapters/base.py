@@ -470,6 +470,15 @@ class ModelAdapter:
         return torch.stack(grads).float().cpu(), states[0, vision].detach().flatten(1).float().cpu()
 
 
+class GraniteLogitsMixin:
+    """A family whose Granite text model's logits the model divides by the text config's `logits_scaling`."""
+
+    @torch.no_grad()
+    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
+        """The base's logits, divided as the model divides its own."""
+        return super().logits(states, block_rows) / self.model.config.text_config.logits_scaling
+
+
 @contextmanager
 def _null():
     yield []

@@ -27,11 +27,12 @@ so there more tiles mostly mean finer features at about the same grid.  Any scal
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from PIL import Image
 from transformers.image_processing_utils import select_best_resolution
 
-from mllm_explain.adapters.base import ModelAdapter, scaled_size
+from mllm_explain.adapters.base import GraniteLogitsMixin, ModelAdapter, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
 from mllm_explain.views import FULL_BOX, Box, View
@@ -62,8 +63,8 @@ class LlavaNextAdapter(ModelAdapter):
         """The base image's grid, then the unpadded grid of the tiles; `grid_box` is the full one of the
         base `scaled_image` (the image is resized, not framed)."""
         vision = self.model.config.vision_config
-        side = vision.image_size // vision.patch_size
-        seen = side * vision.patch_size / vision.image_size  # of the base image, the rest of a tile being dropped
+        side = self.feature_side
+        seen = vision.image_size // vision.patch_size * vision.patch_size / vision.image_size  # the rest is dropped
         height, width = (int(n) for n in inputs["image_sizes"][0])
         rows, cols, image_box, tile_box = self._tile_grid(height, width)
         positions = self.image_token_positions(inputs)
@@ -86,9 +87,8 @@ class LlavaNextAdapter(ModelAdapter):
 
     def vision_tokens(self, size: tuple[int, int]) -> int:
         """Image tokens of an input of `size` (width, height): the overview's, the tile grid's and its row ends."""
-        vision = self.model.config.vision_config
         rows, cols, _, _ = self._tile_grid(size[1], size[0])
-        return (vision.image_size // vision.patch_size) ** 2 + rows * (cols + 1)
+        return self.feature_side ** 2 + rows * (cols + 1)
 
     def check_scale(self, image: Image.Image, scale: float) -> None:
         """Any scale up to the largest pinpoint's (`fill_scale`, within `SCALE_TOLERANCE`) and `max_vision_tokens`."""
@@ -113,11 +113,17 @@ class LlavaNextAdapter(ModelAdapter):
             scale -= 1 / max(image.size)
         return max(1.0, scale)
 
+    @property
+    def feature_side(self) -> int:
+        """Features a side of one tile (the base image, each any-resolution tile) gives the language model: its
+        encoder's patches."""
+        vision = self.model.config.vision_config
+        return vision.image_size // vision.patch_size
+
     def _tile_grid(self, height: int, width: int) -> tuple[int, int, Box, Box]:
         """(rows, cols, image_box, grid_box) of the unpadded grid of tiles of a `height` x `width` image."""
         config = self.model.config
-        tile = config.vision_config.image_size
-        side = tile // config.vision_config.patch_size
+        tile, side = config.vision_config.image_size, self.feature_side
         canvas_h, canvas_w = select_best_resolution((height, width), config.image_grid_pinpoints)
         # The processor's resize into the canvas (image_processing_utils.get_patch_output_size) and centring.
         scale_w, scale_h = canvas_w / width, canvas_h / height
@@ -137,7 +143,8 @@ class LlavaNextAdapter(ModelAdapter):
         if not rows * cols:  # an image too thin for one row or column of patches
             return rows, cols, FULL_BOX, FULL_BOX
         # A tile's patches spread evenly over all of it, centred on those the encoder sees (see the docstring).
-        pitch, shift = tile / side, (tile - side * config.vision_config.patch_size) / 2
+        patch = config.vision_config.patch_size
+        pitch, shift = tile / side, (tile - tile // patch * patch) / 2
         i_top, i_bottom, g_top, g_bottom = _overlap((pad_y * pitch - shift, (grid_h - pad_y) * pitch - shift),
                                                     (top, top + new_h))
         i_left, i_right, g_left, g_right = _overlap((pad_x * pitch - shift, (grid_w - pad_x) * pitch - shift),
@@ -165,3 +172,20 @@ class LlavaOnevisionAdapter(LlavaNextAdapter):
         ratio = math.sqrt(rows * cols / (int(config.vision_aspect_ratio.removeprefix("anyres_max_")) * side ** 2))
         return (int(rows // ratio), int(cols // ratio)) if ratio > 1.1 else (rows, cols)
 
+
+
+@register_adapter
+class Granite4VisionAdapter(GraniteLogitsMixin, LlavaNextAdapter):
+    """Granite 4 Vision: LLaVA-NeXT's layout (the base image, then the unpadded tile grid with `image_newline` row
+    ends), each tile's patches downsampled by `downsample_rate` (windowed Q-Formers; 2x2 blocks sampled for the
+    spatial groups) before packing; the features are added to the image tokens' (zeroed) states at several decoder
+    layers (DeepStack), and the Granite LM divides its logits by `logits_scaling`."""
+
+    model_types = {"granite4_vision": "no checkpoint named in transformers 5.24"}
+    layout_text = ("as LLaVA-NeXT with each tile's patch grid scaled by `downsample_rate` (e.g. 1/2 a side); the "
+                   "features enter at several decoder layers (DeepStack)")
+
+    @property
+    def feature_side(self) -> int:
+        """The encoder's patches a side, times `downsample_rate`, as the model and its processor count them."""
+        return int(super().feature_side * Fraction(self.model.config.downsample_rate))

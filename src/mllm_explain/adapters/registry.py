@@ -97,12 +97,9 @@ REFUSALS: dict[str, Refusal] = {
                                    "supported)"),
     "qwen2_5_omni": Refusal("A", "its thinker loaded from the full checkpoint (`qwen2_5_omni_thinker` is supported)"),
     "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
-    "qianfan_ocr": Refusal("A", "the internvl tiling as-is"),
-    **_each("A", "the internvl tiling with its own tile token count and markers", "aya_vision", "cohere2_vision"),
     "shieldgemma2": Refusal("A", fails="its processor (ShieldGemma2Processor) ignores the prompt: whatever text it is "
                                         "given, it writes one of its safety-policy prompts per row (three by default), "
                                         "so no prompt's answer can be explained"),
-    "granite_docling": Refusal("A", "the idefics3 tiling, global view only past one tile"),
     # A: an existing layout kind with a parameter or geometry tweak
     **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
     "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
@@ -113,7 +110,6 @@ REFUSALS: dict[str, Refusal] = {
                                    "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
     "fast_vlm": Refusal("A", "the llava fixed-square layout, once its checkpoint's preprocessing is known"),
     **_each("A", "the llava squashed-square layout (16x16 per page)", "got_ocr2", "pp_chart2table"),
-    "granite4_vision": Refusal("A", "the llava_next layout with the grid scaled by `downsample_rate`"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
