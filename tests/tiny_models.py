@@ -83,6 +83,7 @@ from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
+from mllm_explain.adapters.kimi_k25 import KimiK25Adapter
 from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
@@ -991,6 +992,45 @@ def _glm_ocr():
     return GlmOcrForConditionalGeneration(config), processor
 
 
+# Kimi K2.5: "<|im_user|>user<|im_middle|>", the image's "<|media_begin|>image<|media_content|><|media_pad|>
+# <|media_end|>" (the processor expands `<|media_pad|>`), the prompt, "<|im_end|>", then
+# "<|im_assistant|>assistant<|im_middle|>"
+KIMI_TEMPLATE = (
+    "{% for message in messages %}<|im_{{ message['role'] }}|>{{ message['role'] }}<|im_middle|>"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "<|media_begin|>image<|media_content|><|media_pad|><|media_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|im_assistant|>assistant<|im_middle|>{% endif %}"
+)
+
+
+def _kimi_k25():
+    """Kimi K2.5: MoonViT (14 px patches, learned 2-D position embeddings, a 2x2 merge by index) and a projector
+    into a DeepSeek-V3 text model (MLA, a dense first layer, then MoE); the processor as shipped (never enlarges,
+    pads bottom/right to 28 px), tied LM head."""
+    from transformers import Kimi_K25Config, Kimi_K25ForConditionalGeneration, Kimi_K25ImageProcessor, Kimi_K25Processor
+    from transformers.models.kimi_k25.video_processing_kimi_k25 import Kimi_K25VideoProcessor
+
+    special = ["[EOS]", "<|im_user|>", "<|im_assistant|>", "<|im_middle|>", "<|im_end|>", "<|media_begin|>",
+               "<|media_content|>", "<|media_end|>", "<|media_pad|>", "<|kimi_k25_video_placeholder|>", "[PAD]"]
+    tokenizer = _tokenizer(special, {}, KIMI_TEMPLATE, eos_token="[EOS]", pad_token="[PAD]")
+    ids = tokenizer.convert_tokens_to_ids
+    processor = Kimi_K25Processor(image_processor=Kimi_K25ImageProcessor(), tokenizer=tokenizer,
+                                  video_processor=Kimi_K25VideoProcessor(), chat_template=KIMI_TEMPLATE)
+    text = dict(model_type="deepseek_v3", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                moe_intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                n_shared_experts=1, n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1,
+                first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=32, qk_rope_head_dim=8, v_head_dim=16,
+                qk_nope_head_dim=16, max_position_embeddings=4096,
+                eos_token_id=[ids("[EOS]"), ids("<|im_end|>")], pad_token_id=ids("[PAD]"))
+    vision = dict(patch_size=14, pos_emb_height=16, pos_emb_width=16, num_attention_heads=2, num_hidden_layers=1,
+                  hidden_size=32, intermediate_size=64)
+    config = Kimi_K25Config(text_config=text, vision_config=vision, projection_hidden_size=32,
+                            image_token_id=ids("<|media_pad|>"), video_token_id=ids("<|kimi_k25_video_placeholder|>"),
+                            vision_start_token_id=ids("<|media_begin|>"), vision_end_token_id=ids("<|media_end|>"))
+    return Kimi_K25ForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1003,6 +1043,8 @@ class Family:
     # one-line refusal of a scale says (a regex)
     enlarged: dict[float, list | str] = field(kw_only=True)
     enlarge: tuple[int, int] = WIDE  # an image size (width, height) the model sees in more detail at scale 1.5 if any
+    # WIDE's `grid_box` at scales 1 and 0.5 where a native-resolution processor pads the image (else the whole grid)
+    padded: tuple[tuple[float, float, float, float], tuple[float, float, float, float]] | None = None
 
 
 def _one(grid: tuple[int, int]) -> list:
@@ -1106,6 +1148,12 @@ FAMILIES = {
     # as GLM-4.1V
     "glm_ocr": Family(_glm_ocr, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
                       enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # 168x126 px, never enlarged, padded to 168x140 / 14 px patches / 2x2 merge: 5x6, the image in its top 126/140;
+    # at 1.5 252x189 px padded to 252x196 (7x9), at 2 336x252 (9x12)
+    # (at 0.5 84x63 px padded to 84x84: the image in the top 3/4)
+    "kimi_k25": Family(_kimi_k25, KimiK25Adapter, _one((5, 6)), scale_projector("mm_projector", 30),
+                       enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))},
+                       padded=((0.0, 0.0, 126 / 140, 1.0), (0.0, 0.0, 0.75, 1.0))),
 }
 
 

@@ -12,6 +12,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     glm4v,
     idefics3,
     internvl,
+    kimi_k25,
     llava,
     llava_next,
     mistral3,
