@@ -167,7 +167,7 @@ def test_an_enlarged_scale_gives_the_predicted_views_or_one_line(family, scale):
                 refuse()
             assert "\n" not in str(refused.value)
         return
-    settings = dict(adapter.processor.image_processor.size)
+    settings = adapter.processor.image_processor.to_dict()
     adapter.check_scale(image, scale)
     trace = adapter.trace(image, PROMPT, answer, scale=scale)
     assert [(v.kind, v.grid) for v in trace.views] == [(kind, grid) for kind, grid, *_ in expected]
@@ -176,7 +176,7 @@ def test_an_enlarged_scale_gives_the_predicted_views_or_one_line(family, scale):
     expected_probabilities = logits.softmax(-1).gather(1, trace.answer_ids[:, None])[:, 0]
     probabilities = adapter.answer_probabilities([image], PROMPT, answer, scale=scale)[0]
     assert torch.allclose(probabilities, expected_probabilities, atol=1e-5)
-    assert dict(adapter.processor.image_processor.size) == settings  # lifted for the call only
+    assert adapter.processor.image_processor.to_dict() == settings  # lifted for the call only
 
 
 def test_max_vision_tokens_bounds_every_scale_but_1(family, monkeypatch):

@@ -87,6 +87,7 @@ from mllm_explain.adapters.kimi_k25 import KimiK25Adapter
 from mllm_explain.adapters.llava import LlavaAdapter
 from mllm_explain.adapters.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.mistral3 import Mistral3Adapter
+from mllm_explain.adapters.muse_glimmer import MuseGlimmerAdapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
 from mllm_explain.adapters.qwen2_vl import (
     CohereCompassAdapter,
@@ -1031,6 +1032,71 @@ def _kimi_k25():
     return Kimi_K25ForConditionalGeneration(config), processor
 
 
+# Muse Glimmer / Spark (a Llama-4-style template): "<|begin_of_text|><|header_start|>user<|header_end|>\n\n", the image's
+# "<|patch|>" (the processor expands it and brackets it with the image's start and end), the prompt, "<|eot|>", then
+# "<|header_start|>assistant<|header_end|>\n\n"
+MUSE_TEMPLATE = (
+    "<|begin_of_text|>{% for message in messages %}<|header_start|>{{ message['role'] }}<|header_end|>\n\n"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<|patch|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|eot|>{% endfor %}"
+    "{% if add_generation_prompt %}<|header_start|>assistant<|header_end|>\n\n{% endif %}"
+)
+
+
+def _muse_glimmer(spark: bool = False):
+    """Muse Glimmer (or with `spark` Muse Spark: its vision and processor, a MoE text model, an audio tower): a ViT of
+    14 px patches (window and full attention) pixel-shuffled 2x2, an MLP adapter, a projection and a scale-less RMS
+    norm into a text model with normed embeddings, sandwich norms, scaled and soft-capped logits; the processor's
+    aspect-keeping grid under `max_image_tokens` (here 64)."""
+    from transformers import MuseGlimmerConfig, MuseGlimmerForConditionalGeneration, MuseGlimmerImageProcessor
+    from transformers import MuseGlimmerProcessor, MuseSparkConfig, MuseSparkForConditionalGeneration
+    from transformers import MuseSparkProcessor
+    from transformers.models.muse_glimmer.video_processing_muse_glimmer import MuseGlimmerVideoProcessor
+
+    special = ["<|begin_of_text|>", "<|eot|>", "<|header_start|>", "<|header_end|>", "<|patch|>", "<|image_start|>",
+               "<|image_end|>", "<|video|>", "<|vid_frame_separator|>", "<|vid_start|>", "<|vid_end|>", "<|audio|>",
+               "<|soft_audio_start|>", "<|soft_audio_end|>", "<|finetune_right_pad|>"]
+    tokenizer = _tokenizer(special, {}, MUSE_TEMPLATE, bos_token="<|begin_of_text|>", eos_token="<|eot|>",
+                           pad_token="<|finetune_right_pad|>")
+    ids = tokenizer.convert_tokens_to_ids
+    parts = dict(image_processor=MuseGlimmerImageProcessor(max_image_tokens=64), tokenizer=tokenizer,
+                 video_processor=MuseGlimmerVideoProcessor(), chat_template=MUSE_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=64,
+                bos_token_id=ids("<|begin_of_text|>"), eos_token_id=ids("<|eot|>"),
+                pad_token_id=ids("<|finetune_right_pad|>"))
+    vision = dict(patch_size=14, pos_emb_height=4, pos_emb_width=4, max_position_embeddings=16, num_attention_heads=2,
+                  num_hidden_layers=2, hidden_size=32, intermediate_size=64)
+    tokens = dict(image_token_id=ids("<|patch|>"), video_token_id=ids("<|video|>"), out_hidden_size=128,
+                  projector_hidden_size=64)
+    if not spark:
+        config = MuseGlimmerConfig(text_config=text, vision_config=vision, **tokens)
+        return MuseGlimmerForConditionalGeneration(config), MuseGlimmerProcessor(**parts)
+    from transformers.models.muse_spark.feature_extraction_muse_spark import MuseSparkFeatureExtractor
+
+    text.update(moe_intermediate_size=32, num_local_experts=4, num_experts_per_tok=2, moe_hidden_size=64,
+                mlp_layer_types=["dense", "sparse"])
+    audio = dict(patch_sizes=(4, 4), hidden_sizes=(16, 32), depths=(1, 1), num_hidden_layers=2, out_hidden_size=64)
+    config = MuseSparkConfig(text_config=text, vision_config=vision, audio_config=audio, audio_token_id=ids("<|audio|>"),
+                             **tokens)
+    processor = MuseSparkProcessor(feature_extractor=MuseSparkFeatureExtractor(samples_per_token=16), **parts)
+    return MuseSparkForConditionalGeneration(config), processor
+
+
+def _sharpen_muse(model: torch.nn.Module, damp: float = 0.1) -> None:
+    """Make the layout check sharp: the projector's scale is undone by the scale-less norm after it, so instead the
+    random mixing is `damp`ed where it happens: the ViT's attention output, and each text layer's update (its sandwich
+    post-norms, whose centred weights scale by 1 + w)."""
+    with torch.no_grad():
+        for layer in model.model.vision_tower.layers:
+            layer.attn.proj.weight.mul_(damp)
+            layer.attn.proj.bias.mul_(damp)
+        for layer in model.model.language_model.layers:
+            for norm in (layer.post_attention_layernorm, layer.post_feedforward_layernorm):
+                if getattr(norm, "weight", None) is not None:
+                    norm.weight.fill_(damp - 1.0)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1154,6 +1220,12 @@ FAMILIES = {
     "kimi_k25": Family(_kimi_k25, KimiK25Adapter, _one((5, 6)), scale_projector("mm_projector", 30),
                        enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))},
                        padded=((0.0, 0.0, 126 / 140, 1.0), (0.0, 0.0, 0.75, 1.0))),
+    # 168x126 px / 28 px merged patches: 6 x 4.5 ties 4x6 and 5x6 by aspect, the processor takes 4x6 (112x168 px,
+    # stretched); at s 112s x 168s px: 168x252 (6x9), 224x336 (8x12), the token cap of 64 lifted
+    "muse_glimmer": Family(_muse_glimmer, MuseGlimmerAdapter, _one((4, 6)), _sharpen_muse,
+                           enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    "muse_spark": Family(partial(_muse_glimmer, spark=True), MuseGlimmerAdapter, _one((4, 6)),
+                         _sharpen_muse, enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
 }
 
 

@@ -83,7 +83,6 @@ def _each(family: ClassLetter, detail: str, *model_types: str) -> dict[str, Refu
 
 _QWEN3 = "the qwen3_vl layout as-is"
 _QWEN2 = "the qwen2_vl layout as-is"
-_PADDED = "the Qwen-grid layout less the bottom/right padding"
 _NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
 _NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
 _NEW_SLICES = "a new layout: overview first, then slices with their own grids"
@@ -109,7 +108,6 @@ REFUSALS: dict[str, Refusal] = {
     "llava_next_video": Refusal("A", "the llava_next layout as-is (images)"),
     "granite_docling": Refusal("A", "the idefics3 tiling, global view only past one tile"),
     # A: an existing layout kind with a parameter or geometry tweak
-    **_each("A", _PADDED, "muse_glimmer", "muse_spark"),
     "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
     "nemotron_h_omni": Refusal("A", "the Qwen-grid layout (merge 2) with the grid read from `image_grid_hw`"),
     **_each("A", "the Qwen-grid layout with merge 1 and padding to 40 px", "inkling2", "inkling2_loop"),
