@@ -4,6 +4,7 @@ method contract tests."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -1032,9 +1033,9 @@ def _kimi_k25():
     return Kimi_K25ForConditionalGeneration(config), processor
 
 
-# Muse Glimmer / Spark (a Llama-4-style template): "<|begin_of_text|><|header_start|>user<|header_end|>\n\n", the image's
-# "<|patch|>" (the processor expands it and brackets it with the image's start and end), the prompt, "<|eot|>", then
-# "<|header_start|>assistant<|header_end|>\n\n"
+# Muse Glimmer / Spark (a Llama-4-style template): "<|begin_of_text|><|header_start|>user<|header_end|>\n\n", the
+# image's "<|patch|>" (the processor expands it and brackets it with the image's start and end), the prompt,
+# "<|eot|>", then "<|header_start|>assistant<|header_end|>\n\n"
 MUSE_TEMPLATE = (
     "<|begin_of_text|>{% for message in messages %}<|header_start|>{{ message['role'] }}<|header_end|>\n\n"
     "{% for content in message['content'] %}{% if content['type'] == 'image' %}<|patch|>"
@@ -1048,9 +1049,15 @@ def _muse_glimmer(spark: bool = False):
     14 px patches (window and full attention) pixel-shuffled 2x2, an MLP adapter, a projection and a scale-less RMS
     norm into a text model with normed embeddings, sandwich norms, scaled and soft-capped logits; the processor's
     aspect-keeping grid under `max_image_tokens` (here 64)."""
-    from transformers import MuseGlimmerConfig, MuseGlimmerForConditionalGeneration, MuseGlimmerImageProcessor
-    from transformers import MuseGlimmerProcessor, MuseSparkConfig, MuseSparkForConditionalGeneration
-    from transformers import MuseSparkProcessor
+    from transformers import (
+        MuseGlimmerConfig,
+        MuseGlimmerForConditionalGeneration,
+        MuseGlimmerImageProcessor,
+        MuseGlimmerProcessor,
+        MuseSparkConfig,
+        MuseSparkForConditionalGeneration,
+        MuseSparkProcessor,
+    )
     from transformers.models.muse_glimmer.video_processing_muse_glimmer import MuseGlimmerVideoProcessor
 
     special = ["<|begin_of_text|>", "<|eot|>", "<|header_start|>", "<|header_end|>", "<|patch|>", "<|image_start|>",
@@ -1077,23 +1084,28 @@ def _muse_glimmer(spark: bool = False):
     text.update(moe_intermediate_size=32, num_local_experts=4, num_experts_per_tok=2, moe_hidden_size=64,
                 mlp_layer_types=["dense", "sparse"])
     audio = dict(patch_sizes=(4, 4), hidden_sizes=(16, 32), depths=(1, 1), num_hidden_layers=2, out_hidden_size=64)
-    config = MuseSparkConfig(text_config=text, vision_config=vision, audio_config=audio, audio_token_id=ids("<|audio|>"),
-                             **tokens)
+    config = MuseSparkConfig(text_config=text, vision_config=vision, audio_config=audio,
+                             audio_token_id=ids("<|audio|>"), **tokens)
     processor = MuseSparkProcessor(feature_extractor=MuseSparkFeatureExtractor(samples_per_token=16), **parts)
     return MuseSparkForConditionalGeneration(config), processor
 
 
 def _sharpen_muse(model: torch.nn.Module, damp: float = 0.1) -> None:
     """Make the layout check sharp: the projector's scale is undone by the scale-less norm after it, so instead the
-    random mixing is `damp`ed where it happens: the ViT's attention output, and each text layer's update (its sandwich
-    post-norms, whose centred weights scale by 1 + w)."""
+    random mixing is `damp`ed where it happens: the ViT's attention output, and each text layer's update (Glimmer: its
+    sandwich post-norms, whose centred weights scale by 1 + w; Spark, whose post-norms have no scale that counts: its
+    residual gates, which weigh an update by sigmoid(gate / temperature))."""
     with torch.no_grad():
         for layer in model.model.vision_tower.layers:
             layer.attn.proj.weight.mul_(damp)
             layer.attn.proj.bias.mul_(damp)
         for layer in model.model.language_model.layers:
-            for norm in (layer.post_attention_layernorm, layer.post_feedforward_layernorm):
-                if getattr(norm, "weight", None) is not None:
+            for gate in (getattr(layer, "post_attention_residual_gate", None),
+                         getattr(layer, "post_feedforward_residual_gate", None)):
+                if gate is not None:
+                    gate.gate.fill_(gate.temperature * math.log(damp / (1 - damp)))
+            if not hasattr(layer, "post_attention_residual_gate"):
+                for norm in (layer.post_attention_layernorm, layer.post_feedforward_layernorm):
                     norm.weight.fill_(damp - 1.0)
 
 

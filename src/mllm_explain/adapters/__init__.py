@@ -13,10 +13,10 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     idefics3,
     internvl,
     kimi_k25,
-    muse_glimmer,
     llava,
     llava_next,
     mistral3,
+    muse_glimmer,
     paligemma,
     qwen2_vl,
 )

@@ -23,7 +23,8 @@ from mllm_explain.adapters.registry import register_adapter
 
 @register_adapter
 class MuseGlimmerAdapter(_ScaledLogitsAdapter):
-    model_types = {"muse_glimmer": "meta-models/Muse-Glimmer-30B", "muse_spark": "meta-models/Muse-Spark-Open-816B-A42B"}
+    model_types = {"muse_glimmer": "meta-models/Muse-Glimmer-30B",
+                   "muse_spark": "meta-models/Muse-Spark-Open-816B-A42B"}
     layout_text = ("as Qwen2-VL (the image stretched onto the nearest whole grid under `max_image_tokens`; logits "
                    "scaled by `output_multiplier` and soft-capped, as the model does)")
     scales_text = ("any within `max_vision_tokens`: the size the processor gives the image, times the scale, in whole "
@@ -40,15 +41,16 @@ class MuseGlimmerAdapter(_ScaledLogitsAdapter):
 
     def vision_tokens(self, size: tuple[int, int]) -> int:
         """Merged patches of a (width, height) input fed uncapped."""
-        height, width = self._resize(size[1], size[0], math.ceil(size[0] / self._factor) * math.ceil(size[1] /
-                                                                                                      self._factor))
+        uncapped = math.ceil(size[0] / self._factor) * math.ceil(size[1] / self._factor)
+        height, width = self._resize(size[1], size[0], uncapped)
         return height * width // self._factor ** 2
 
     def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
         """Above scale 1, the processor's token cap lifted to the enlarged image's own grid."""
         if scale <= 1.0:
             return {}
-        return {"max_image_tokens": max(self.processor.image_processor.max_image_tokens, self.vision_tokens(image.size))}
+        cap = self.processor.image_processor.max_image_tokens
+        return {"max_image_tokens": max(cap, self.vision_tokens(image.size))}
 
     @torch.no_grad()
     def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
