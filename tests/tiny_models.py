@@ -81,7 +81,7 @@ from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
-from mllm_explain.adapters.glm4v import Glm4vAdapter
+from mllm_explain.adapters.glm4v import Glm4vAdapter, GlmgaAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.kimi_k25 import KimiK25Adapter
@@ -1109,6 +1109,27 @@ def _sharpen_muse(model: torch.nn.Module, damp: float = 0.1) -> None:
                     norm.weight.fill_(damp - 1.0)
 
 
+def _glmga():
+    """GLMGA: GLM-4.6V's model (the auto map's; there is no GLMGA modeling file) under its own config, and GLM-4.6V's
+    processor (the checkpoint would name it; none in the auto map) with GLMGA's image processor, here with
+    `patch_expand_factor` 2: sides resized to whole 56 px blocks of 2x2 merged patches.  `_glm46v`'s tokens and
+    sizes."""
+    from transformers import AutoModelForImageTextToText, Glm46VProcessor, GlmgaConfig, GlmgaImageProcessor
+    from transformers.models.glmga.video_processing_glmga import GlmgaVideoProcessor
+
+    glm46v, processor = _glm46v()
+    config = glm46v.config.to_dict()
+    text, vision = ({key: value for key, value in config[part].items() if key != "model_type"}
+                    for part in ("text_config", "vision_config"))
+    keys = ("image_token_id", "video_token_id", "image_start_token_id", "image_end_token_id", "video_start_token_id",
+            "video_end_token_id")
+    image_processor = GlmgaImageProcessor(size=dict(processor.image_processor.size), patch_expand_factor=2)
+    processor = Glm46VProcessor(image_processor=image_processor, tokenizer=processor.tokenizer,
+                                video_processor=GlmgaVideoProcessor(), chat_template=GLM4V_TEMPLATE)
+    config = GlmgaConfig(text_config=text, vision_config=vision, **{key: config[key] for key in keys})
+    return AutoModelForImageTextToText.from_config(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1238,6 +1259,10 @@ FAMILIES = {
                            enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
     "muse_spark": Family(partial(_muse_glimmer, spark=True), MuseGlimmerAdapter, _one((4, 6)),
                          _sharpen_muse, enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as GLM-4.1V, in 56 px blocks: 126x168 -> 112x168 px (4x6); at 1.5 168x252 -> 168x224 (6x8: 4.5 blocks round
+    # to 4), at 2 224x336 (8x12)
+    "glmga": Family(_glmga, GlmgaAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
+                    enlarged={1.5: _one((6, 8)), 2.0: _one((8, 12))}),
 }
 
 

@@ -99,7 +99,6 @@ REFUSALS: dict[str, Refusal] = {
                                         "transformers' own processor output cannot run the model"),
     **_each("A", "the qwen2_5_vl layout as-is", "qwen2_5_omni_thinker",
             "qwen2_5_omni"),
-    "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
     "mistral_large4": Refusal("A", "the mistral3 (Pixtral-grid) layout as-is"),
     "qianfan_ocr": Refusal("A", "the internvl tiling as-is"),
     **_each("A", "the internvl tiling with its own tile token count and markers", "aya_vision", "cohere2_vision"),
