@@ -104,7 +104,8 @@ def test_attention_rows_gradients_and_no_hooks_left(family):
     assert (trace.attention >= 0).all()
     assert adapter.model.config._attn_implementation == implementation
     grads, states = adapter.last_layer_gradients(trace)
-    size = (len(trace.vision_positions), adapter.model.config.text_config.hidden_size)
+    text = adapter.model.config.text_config  # hyper-connection streams (GLM-5.3-Flash) flattened into one vector
+    size = (len(trace.vision_positions), text.hidden_size * getattr(text, "hc_mult", 1))
     assert grads.shape == (len(answer), *size) and states.shape == size
     assert torch.isfinite(grads).all() and (grads.abs().sum((1, 2)) > 0).all()
     assert foreign_hooks(adapter.model) == []

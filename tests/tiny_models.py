@@ -82,6 +82,7 @@ from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter, GlmgaAdapter
+from mllm_explain.adapters.glm5_next import Glm5NextAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.kimi_k25 import KimiK25Adapter
@@ -1130,6 +1131,33 @@ def _glmga():
     return AutoModelForImageTextToText.from_config(config), processor
 
 
+def _glm5_next():
+    """GLM-5.3-Flash: GLM-OCR-style vision (14 px patches merged 2x2), a hybrid text model (a linear-attention layer,
+    then a sparse indexed-attention one; MLA without RoPE; 2 hyper-connection streams) and its processor, which pads
+    the image bottom/right to a canvas of 4-256 merged patches; `_glm4v`'s tokens and template."""
+    from transformers import Glm5NextConfig, Glm5NextForConditionalGeneration, Glm5NextImageProcessor, Glm5NextProcessor
+    from transformers.models.glm5_next.video_processing_glm5_next import Glm5NextVideoProcessor
+
+    glm4v, processor = _glm4v()
+    tokenizer, config = processor.tokenizer, glm4v.config
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, moe_intermediate_size=32,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, n_routed_experts=4,
+                num_experts_per_tok=2, kv_lora_rank=16, q_lora_rank=32, v_head_dim=16, qk_nope_head_dim=16,
+                index_topk=16, index_head_dim=16, index_n_heads=2, linear_head_dim=16, linear_num_heads=2, hc_mult=2,
+                layer_types=["linear_attention", "indexed_attention"], max_position_embeddings=4096,
+                pad_token_id=config.text_config.pad_token_id, eos_token_id=config.text_config.eos_token_id)
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=1, image_size=56, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=64, projection_intermediate_size=64)
+    tokens = {key: getattr(config, key) for key in ("image_token_id", "video_token_id", "image_start_token_id",
+                                                      "image_end_token_id", "video_start_token_id",
+                                                      "video_end_token_id")}
+    processor = Glm5NextProcessor(image_processor=Glm5NextImageProcessor(min_image_tokens=4, max_image_tokens=256),
+                                  tokenizer=tokenizer, video_processor=Glm5NextVideoProcessor(),
+                                  chat_template=GLM4V_TEMPLATE)
+    model = Glm5NextForConditionalGeneration(Glm5NextConfig(text_config=text, vision_config=vision, **tokens))
+    return model, processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1263,6 +1291,11 @@ FAMILIES = {
     # to 4), at 2 224x336 (8x12)
     "glmga": Family(_glmga, GlmgaAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
                     enlarged={1.5: _one((6, 8)), 2.0: _one((8, 12))}),
+    # as Kimi K2.5: 168x126 px, never enlarged, padded to 168x140 (5x6), the image in its top 126/140; at 1.5
+    # 252x189 px padded to 252x196 (7x9), at 2 336x252 (9x12); at 0.5 84x63 px padded to 84x84
+    "glm5_next": Family(_glm5_next, Glm5NextAdapter, _one((5, 6)), scale_projector("visual.merger", 30),
+                        enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))},
+                        padded=((0.0, 0.0, 126 / 140, 1.0), (0.0, 0.0, 0.75, 1.0))),
 }
 
 

@@ -10,6 +10,7 @@ import torch
 from mllm_explain.adapters import (  # noqa: F401  (registers)
     gemma3,
     glm4v,
+    glm5_next,
     idefics3,
     internvl,
     kimi_k25,

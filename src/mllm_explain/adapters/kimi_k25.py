@@ -65,13 +65,22 @@ class KimiK25Adapter(Qwen2VLAdapter):
     def max_scale(self, image: Image.Image) -> float:
         """The largest scale, in whole pixels, at which the processor feeds the image unshrunk within
         `max_vision_tokens` (at least 1)."""
-        processor = self.processor.image_processor
-        patch, side = processor.patch_size, processor.size["max_height"] * processor.patch_size
-        by_patches = math.sqrt(processor.max_patches / max(1, image.height // patch) / max(1, image.width // patch))
-        scale = min(by_patches, side / image.height, side / image.width)
+        scale = self._cap_scale(image)
         while scale > 1 and self._refusal(image, scale):  # tokens, or the patch count's floor, past a bound
             scale -= 1 / max(image.size)
         return max(1.0, scale)
+
+    def _cap_scale(self, image: Image.Image) -> float:
+        """About the largest scale within the processor's cap (`max_scale` steps down from it)."""
+        processor = self.processor.image_processor
+        patch, side = processor.patch_size, processor.size["max_height"] * processor.patch_size
+        by_patches = math.sqrt(processor.max_patches / max(1, image.height // patch) / max(1, image.width // patch))
+        return min(by_patches, side / image.height, side / image.width)
+
+    def _cap_text(self) -> str:
+        """The processor's cap, for a refusal."""
+        processor = self.processor.image_processor
+        return f"{processor.max_patches} patches ({processor.size['max_height']} a side)"
 
     def processor_kwargs(self, image: Image.Image, scale: float) -> dict:
         """None: an enlarged image within the cap is fed as it is."""
@@ -89,10 +98,8 @@ class KimiK25Adapter(Qwen2VLAdapter):
         width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
         tokens = self.vision_tokens((width, height))
         if scale > 1 and self._fed(height, width)[0] != (height, width):
-            processor = self.processor.image_processor
             return (f"scale {scale} gives a {width}x{height} px input, past the processor's cap of "
-                    f"{processor.max_patches} patches ({processor.size['max_height']} a side): it would be shrunk "
-                    f"back")
+                    f"{self._cap_text()}: it would be shrunk back")
         if tokens > self.max_vision_tokens:
             return (f"scale {scale} gives a {width}x{height} px input of {tokens} vision tokens, more than "
                     f"max_vision_tokens={self.max_vision_tokens}")

@@ -107,7 +107,6 @@ REFUSALS: dict[str, Refusal] = {
     "llava_next_video": Refusal("A", "the llava_next layout as-is (images)"),
     "granite_docling": Refusal("A", "the idefics3 tiling, global view only past one tile"),
     # A: an existing layout kind with a parameter or geometry tweak
-    "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
     "nemotron_h_omni": Refusal("A", "the Qwen-grid layout (merge 2) with the grid read from `image_grid_hw`"),
     **_each("A", "the Qwen-grid layout with merge 1 and padding to 40 px", "inkling2", "inkling2_loop"),
     "video_llama_3": Refusal("A", "the Qwen-grid layout with merge 1 for images"),
