@@ -156,8 +156,11 @@ def test_scale_changes_grid_or_image_box(family):
             assert double.grid == (12, 12) and double.grid_box == full_view.grid_box
     else:
         assert half_view.grid[0] < full_view.grid[0] and half_view.grid[1] < full_view.grid[1]
+        padded = FAMILIES[name].padded
+        if isinstance(padded, tuple):
+            assert (full_view.grid_box, half_view.grid_box) == padded
         for view in (full_view, half_view):
-            if FAMILIES[name].padded:  # the image in the top-left part, less than one cell of padding each way
+            if padded:  # the image in the top-left part, less than one cell of padding each way
                 top, left, bottom, right = view.grid_box
                 (rows, columns) = view.grid
                 assert top == left == 0 and (rows - 1) / rows < bottom <= 1 and (columns - 1) / columns < right <= 1

@@ -4,6 +4,7 @@ method contract tests."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -82,7 +83,8 @@ from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.gemma4 import Gemma4Adapter
-from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter
+from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter, GlmgaAdapter
+from mllm_explain.adapters.glm5_next import Glm5NextAdapter
 from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.inkling2 import Inkling2Adapter, InklingAdapter
@@ -92,11 +94,13 @@ from mllm_explain.adapters.internvl import (
     GraniteDoclingAdapter,
     InternVLAdapter,
 )
+from mllm_explain.adapters.kimi_k25 import KimiK25Adapter
 from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
 from mllm_explain.adapters.llava_next import Granite4VisionAdapter, LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.minicpmv import MiniCPMVAdapter
 from mllm_explain.adapters.mistral3 import LightOnOcrAdapter, Mistral3Adapter
 from mllm_explain.adapters.molmo2 import Molmo2Adapter
+from mllm_explain.adapters.muse_glimmer import MuseGlimmerAdapter
 from mllm_explain.adapters.nemotron_h_omni import NemotronHOmniAdapter
 from mllm_explain.adapters.ovis2 import Ovis2Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
@@ -2011,6 +2015,169 @@ def _sharpen_granite4_vision(model: torch.nn.Module, factor: float = 30.0, patch
     model.model.vision_tower.embeddings.patch_embedding.weight.mul_(patches)
 
 
+# Kimi K2.5: "<|im_user|>user<|im_middle|>", the image's "<|media_begin|>image<|media_content|><|media_pad|>
+# <|media_end|>" (the processor expands `<|media_pad|>`), the prompt, "<|im_end|>", then
+# "<|im_assistant|>assistant<|im_middle|>"
+KIMI_TEMPLATE = (
+    "{% for message in messages %}<|im_{{ message['role'] }}|>{{ message['role'] }}<|im_middle|>"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "<|media_begin|>image<|media_content|><|media_pad|><|media_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|im_assistant|>assistant<|im_middle|>{% endif %}"
+)
+
+
+def _kimi_k25():
+    """Kimi K2.5: MoonViT (14 px patches, learned 2-D position embeddings, a 2x2 merge by index) and a projector
+    into a DeepSeek-V3 text model (MLA, a dense first layer, then MoE); the processor as shipped (never enlarges,
+    pads bottom/right to 28 px), tied LM head."""
+    from transformers import Kimi_K25Config, Kimi_K25ForConditionalGeneration, Kimi_K25ImageProcessor, Kimi_K25Processor
+    from transformers.models.kimi_k25.video_processing_kimi_k25 import Kimi_K25VideoProcessor
+
+    special = ["[EOS]", "<|im_user|>", "<|im_assistant|>", "<|im_middle|>", "<|im_end|>", "<|media_begin|>",
+               "<|media_content|>", "<|media_end|>", "<|media_pad|>", "<|kimi_k25_video_placeholder|>", "[PAD]"]
+    tokenizer = _tokenizer(special, {}, KIMI_TEMPLATE, eos_token="[EOS]", pad_token="[PAD]")
+    ids = tokenizer.convert_tokens_to_ids
+    processor = Kimi_K25Processor(image_processor=Kimi_K25ImageProcessor(), tokenizer=tokenizer,
+                                  video_processor=Kimi_K25VideoProcessor(), chat_template=KIMI_TEMPLATE)
+    text = dict(model_type="deepseek_v3", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                moe_intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                n_shared_experts=1, n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1,
+                first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=32, qk_rope_head_dim=8, v_head_dim=16,
+                qk_nope_head_dim=16, max_position_embeddings=4096,
+                eos_token_id=[ids("[EOS]"), ids("<|im_end|>")], pad_token_id=ids("[PAD]"))
+    vision = dict(patch_size=14, pos_emb_height=16, pos_emb_width=16, num_attention_heads=2, num_hidden_layers=1,
+                  hidden_size=32, intermediate_size=64)
+    config = Kimi_K25Config(text_config=text, vision_config=vision, projection_hidden_size=32,
+                            image_token_id=ids("<|media_pad|>"), video_token_id=ids("<|kimi_k25_video_placeholder|>"),
+                            vision_start_token_id=ids("<|media_begin|>"), vision_end_token_id=ids("<|media_end|>"))
+    return Kimi_K25ForConditionalGeneration(config), processor
+
+
+# Muse Glimmer / Spark (a Llama-4-style template): "<|begin_of_text|><|header_start|>user<|header_end|>\n\n", the
+# image's "<|patch|>" (the processor expands it and brackets it with the image's start and end), the prompt,
+# "<|eot|>", then "<|header_start|>assistant<|header_end|>\n\n"
+MUSE_TEMPLATE = (
+    "<|begin_of_text|>{% for message in messages %}<|header_start|>{{ message['role'] }}<|header_end|>\n\n"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<|patch|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|eot|>{% endfor %}"
+    "{% if add_generation_prompt %}<|header_start|>assistant<|header_end|>\n\n{% endif %}"
+)
+
+
+def _muse_glimmer(spark: bool = False):
+    """Muse Glimmer (or with `spark` Muse Spark: its vision and processor, a MoE text model, an audio tower): a ViT of
+    14 px patches (window and full attention) pixel-shuffled 2x2, an MLP adapter, a projection and a scale-less RMS
+    norm into a text model with normed embeddings, sandwich norms, scaled and soft-capped logits; the processor's
+    aspect-keeping grid under `max_image_tokens` (here 64)."""
+    from transformers import (
+        MuseGlimmerConfig,
+        MuseGlimmerForConditionalGeneration,
+        MuseGlimmerImageProcessor,
+        MuseGlimmerProcessor,
+        MuseSparkConfig,
+        MuseSparkForConditionalGeneration,
+        MuseSparkProcessor,
+    )
+    from transformers.models.muse_glimmer.video_processing_muse_glimmer import MuseGlimmerVideoProcessor
+
+    special = ["<|begin_of_text|>", "<|eot|>", "<|header_start|>", "<|header_end|>", "<|patch|>", "<|image_start|>",
+               "<|image_end|>", "<|video|>", "<|vid_frame_separator|>", "<|vid_start|>", "<|vid_end|>", "<|audio|>",
+               "<|soft_audio_start|>", "<|soft_audio_end|>", "<|finetune_right_pad|>"]
+    tokenizer = _tokenizer(special, {}, MUSE_TEMPLATE, bos_token="<|begin_of_text|>", eos_token="<|eot|>",
+                           pad_token="<|finetune_right_pad|>")
+    ids = tokenizer.convert_tokens_to_ids
+    parts = dict(image_processor=MuseGlimmerImageProcessor(max_image_tokens=64), tokenizer=tokenizer,
+                 video_processor=MuseGlimmerVideoProcessor(), chat_template=MUSE_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=64,
+                bos_token_id=ids("<|begin_of_text|>"), eos_token_id=ids("<|eot|>"),
+                pad_token_id=ids("<|finetune_right_pad|>"))
+    vision = dict(patch_size=14, pos_emb_height=4, pos_emb_width=4, max_position_embeddings=16, num_attention_heads=2,
+                  num_hidden_layers=2, hidden_size=32, intermediate_size=64)
+    tokens = dict(image_token_id=ids("<|patch|>"), video_token_id=ids("<|video|>"), out_hidden_size=128,
+                  projector_hidden_size=64)
+    if not spark:
+        config = MuseGlimmerConfig(text_config=text, vision_config=vision, **tokens)
+        return MuseGlimmerForConditionalGeneration(config), MuseGlimmerProcessor(**parts)
+    from transformers.models.muse_spark.feature_extraction_muse_spark import MuseSparkFeatureExtractor
+
+    text.update(moe_intermediate_size=32, num_local_experts=4, num_experts_per_tok=2, moe_hidden_size=64,
+                mlp_layer_types=["dense", "sparse"])
+    audio = dict(patch_sizes=(4, 4), hidden_sizes=(16, 32), depths=(1, 1), num_hidden_layers=2, out_hidden_size=64)
+    config = MuseSparkConfig(text_config=text, vision_config=vision, audio_config=audio,
+                             audio_token_id=ids("<|audio|>"), **tokens)
+    processor = MuseSparkProcessor(feature_extractor=MuseSparkFeatureExtractor(samples_per_token=16), **parts)
+    return MuseSparkForConditionalGeneration(config), processor
+
+
+def _sharpen_muse(model: torch.nn.Module, damp: float = 0.1) -> None:
+    """Make the layout check sharp: the projector's scale is undone by the scale-less norm after it, so instead the
+    random mixing is `damp`ed where it happens: the ViT's attention output, and each text layer's update (Glimmer: its
+    sandwich post-norms, whose centred weights scale by 1 + w; Spark, whose post-norms have no scale that counts: its
+    residual gates, which weigh an update by sigmoid(gate / temperature))."""
+    with torch.no_grad():
+        for layer in model.model.vision_tower.layers:
+            layer.attn.proj.weight.mul_(damp)
+            layer.attn.proj.bias.mul_(damp)
+        for layer in model.model.language_model.layers:
+            for gate in (getattr(layer, "post_attention_residual_gate", None),
+                         getattr(layer, "post_feedforward_residual_gate", None)):
+                if gate is not None:
+                    gate.gate.fill_(gate.temperature * math.log(damp / (1 - damp)))
+            if not hasattr(layer, "post_attention_residual_gate"):
+                for norm in (layer.post_attention_layernorm, layer.post_feedforward_layernorm):
+                    norm.weight.fill_(damp - 1.0)
+
+
+def _glmga():
+    """GLMGA: GLM-4.6V's model (the auto map's; there is no GLMGA modeling file) under its own config, and GLM-4.6V's
+    processor (the checkpoint would name it; none in the auto map) with GLMGA's image processor, here with
+    `patch_expand_factor` 2: sides resized to whole 56 px blocks of 2x2 merged patches.  `_glm46v`'s tokens and
+    sizes."""
+    from transformers import AutoModelForImageTextToText, Glm46VProcessor, GlmgaConfig, GlmgaImageProcessor
+    from transformers.models.glmga.video_processing_glmga import GlmgaVideoProcessor
+
+    glm46v, processor = _glm46v()
+    config = glm46v.config.to_dict()
+    text, vision = ({key: value for key, value in config[part].items() if key != "model_type"}
+                    for part in ("text_config", "vision_config"))
+    keys = ("image_token_id", "video_token_id", "image_start_token_id", "image_end_token_id", "video_start_token_id",
+            "video_end_token_id")
+    image_processor = GlmgaImageProcessor(size=dict(processor.image_processor.size), patch_expand_factor=2)
+    processor = Glm46VProcessor(image_processor=image_processor, tokenizer=processor.tokenizer,
+                                video_processor=GlmgaVideoProcessor(), chat_template=GLM4V_TEMPLATE)
+    config = GlmgaConfig(text_config=text, vision_config=vision, **{key: config[key] for key in keys})
+    return AutoModelForImageTextToText.from_config(config), processor
+
+
+def _glm5_next():
+    """GLM-5.3-Flash: GLM-OCR-style vision (14 px patches merged 2x2), a hybrid text model (a linear-attention layer,
+    then a sparse indexed-attention one; MLA without RoPE; 2 hyper-connection streams) and its processor, which pads
+    the image bottom/right to a canvas of 4-256 merged patches; `_glm4v`'s tokens and template."""
+    from transformers import Glm5NextConfig, Glm5NextForConditionalGeneration, Glm5NextImageProcessor, Glm5NextProcessor
+    from transformers.models.glm5_next.video_processing_glm5_next import Glm5NextVideoProcessor
+
+    glm4v, processor = _glm4v()
+    tokenizer, config = processor.tokenizer, glm4v.config
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, moe_intermediate_size=32,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, n_routed_experts=4,
+                num_experts_per_tok=2, kv_lora_rank=16, q_lora_rank=32, v_head_dim=16, qk_nope_head_dim=16,
+                index_topk=16, index_head_dim=16, index_n_heads=2, linear_head_dim=16, linear_num_heads=2, hc_mult=2,
+                layer_types=["linear_attention", "indexed_attention"], max_position_embeddings=4096,
+                pad_token_id=config.text_config.pad_token_id, eos_token_id=config.text_config.eos_token_id)
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=1, image_size=56, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=64, projection_intermediate_size=64)
+    tokens = {key: getattr(config, key) for key in ("image_token_id", "video_token_id", "image_start_token_id",
+                                                      "image_end_token_id", "video_start_token_id",
+                                                      "video_end_token_id")}
+    processor = Glm5NextProcessor(image_processor=Glm5NextImageProcessor(min_image_tokens=4, max_image_tokens=256),
+                                  tokenizer=tokenizer, video_processor=Glm5NextVideoProcessor(),
+                                  chat_template=GLM4V_TEMPLATE)
+    model = Glm5NextForConditionalGeneration(Glm5NextConfig(text_config=text, vision_config=vision, **tokens))
+    return model, processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -2019,7 +2186,9 @@ class Family:
     sharpen: Callable[[torch.nn.Module], None]  # makes the layout tests' check sharp (`scale_projector`)
     large: tuple[int, int] = (300, 220)  # an image size (width, height) that makes several tiles where the model tiles
     rescales: bool = True  # a scale below 1 changes the tokens (False: the processor resizes the image back)
-    padded: bool = False  # the processor pads the image at the bottom and right to whole cells of its grid
+    # the processor pads the image at the bottom and right to whole cells of its grid: True, or WIDE's `grid_box` at
+    # scales 1 and 0.5 where known exactly
+    padded: bool | tuple[tuple[float, float, float, float], tuple[float, float, float, float]] = False
     # class E: the VQ codes (as token ids, one (gh, gw) grid per view) the model's own tokenizer makes of the
     # processor's inputs; the layout check then reads the codes' embeddings at the views' positions, where random VQ
     # encoders (their group norms and attention see the whole image) would flip codes far from a painted region
@@ -2131,6 +2300,27 @@ FAMILIES = {
                           scale_projector("multi_modal_projector", 30), large=(256, 128),
                           enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
     # as InternVL: 3x4 tiles of 4x4 tokens for WIDE, then the thumbnail; SigLIP's attention sharpened as LLaVA-NeXT's
+    # 168x126 px, never enlarged, padded to 168x140 / 14 px patches / 2x2 merge: 5x6, the image in its top 126/140;
+    # at 1.5 252x189 px padded to 252x196 (7x9), at 2 336x252 (9x12)
+    # (at 0.5 84x63 px padded to 84x84: the image in the top 3/4)
+    "kimi_k25": Family(_kimi_k25, KimiK25Adapter, _one((5, 6)), scale_projector("mm_projector", 30),
+                       enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))},
+                       padded=((0.0, 0.0, 126 / 140, 1.0), (0.0, 0.0, 0.75, 1.0))),
+    # 168x126 px / 28 px merged patches: 6 x 4.5 ties 4x6 and 5x6 by aspect, the processor takes 4x6 (112x168 px,
+    # stretched); at s 112s x 168s px: 168x252 (6x9), 224x336 (8x12), the token cap of 64 lifted
+    "muse_glimmer": Family(_muse_glimmer, MuseGlimmerAdapter, _one((4, 6)), _sharpen_muse,
+                           enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    "muse_spark": Family(partial(_muse_glimmer, spark=True), MuseGlimmerAdapter, _one((4, 6)),
+                         _sharpen_muse, enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # as GLM-4.1V, in 56 px blocks: 126x168 -> 112x168 px (4x6); at 1.5 168x252 -> 168x224 (6x8: 4.5 blocks round
+    # to 4), at 2 224x336 (8x12)
+    "glmga": Family(_glmga, GlmgaAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
+                    enlarged={1.5: _one((6, 8)), 2.0: _one((8, 12))}),
+    # as Kimi K2.5: 168x126 px, never enlarged, padded to 168x140 (5x6), the image in its top 126/140; at 1.5
+    # 252x189 px padded to 252x196 (7x9), at 2 336x252 (9x12); at 0.5 84x63 px padded to 84x84
+    "glm5_next": Family(_glm5_next, Glm5NextAdapter, _one((5, 6)), scale_projector("visual.merger", 30),
+                        enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))},
+                        padded=((0.0, 0.0, 126 / 140, 1.0), (0.0, 0.0, 0.75, 1.0))),
     "aya_vision": Family(_aya_vision, AyaVisionAdapter, tile_views(3, 4, (4, 4)), _sharpen_llava_next, large=(256, 128),
                          enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
     # the canvas needing the least upscaling: WIDE (168x126) on 3x2 tiles (192x128 px); at 1.5 (252x189) 4x3 (256x192),

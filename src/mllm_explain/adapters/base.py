@@ -113,6 +113,11 @@ class ModelAdapter:
     scales_text: ClassVar[str] = ""  # what MSEA's input scales do for it
     inputs_text: ClassVar[str] = "one image per prompt"  # several images, video
     max_vision_tokens: int = MAX_VISION_TOKENS
+    # The text config's factors the model multiplies and divides its LM head's logits by (Cohere Compass's
+    # `logit_scale`, HyperCLOVA X's `logits_scaling`, Muse's `output_multiplier`; Granite's `logits_scaling`,
+    # Inkling's `logits_mup_width_multiplier`), before any soft-capping
+    logit_multiplier_key: ClassVar[str] = ""
+    logit_divisor_key: ClassVar[str] = ""
 
     def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
         self.model = model.eval()
@@ -192,14 +197,19 @@ class ModelAdapter:
     def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
         """(n, V) float32 logits of (n, d) `states`, on the CPU.  Computed on W's device in float32,
         `block_rows` vocabulary rows at a time (default: LOGIT_BLOCK_BYTES of float32 W), so that
-        whatever the model's dtype no float32 copy of the whole W is made (2 GiB for a 7B model).  Soft-capped where
-        the text config has a `final_logit_softcapping` (Gemma 2 and 4, Inkling 2), as the model caps its own."""
+        whatever the model's dtype no float32 copy of the whole W is made (2 GiB for a 7B model).  Scaled by the text
+        config's `logit_multiplier_key` and `logit_divisor_key` factors, then soft-capped where it has a
+        `final_logit_softcapping` (Gemma 2 and 4, Inkling 2, Mistral Large 4, Muse), as the model computes its own."""
         W = self.unembedding
         rows = block_rows or max(1, LOGIT_BLOCK_BYTES // (4 * W.shape[1]))
         states = states.to(W.device, torch.float32)
         out = torch.empty(len(states), len(W))
         for start in range(0, len(W), rows):
             out[:, start:start + rows] = (states @ W[start:start + rows].float().T).cpu()
+        if self.logit_multiplier_key:
+            out *= getattr(self.model.config.get_text_config(), self.logit_multiplier_key)
+        if self.logit_divisor_key:
+            out /= getattr(self.model.config.get_text_config(), self.logit_divisor_key)
         cap = self.logit_softcap
         return out if cap is None else torch.tanh(out / cap) * cap
 
@@ -468,15 +478,6 @@ class ModelAdapter:
         vision = trace.vision_positions.to(states.device)
         grads = [torch.autograd.grad(logit, states, retain_graph=True)[0][0, vision].flatten(1) for logit in logits]
         return torch.stack(grads).float().cpu(), states[0, vision].detach().flatten(1).float().cpu()
-
-
-class GraniteLogitsMixin:
-    """A family whose Granite text model's logits the model divides by the text config's `logits_scaling`."""
-
-    @torch.no_grad()
-    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
-        """The base's logits, divided as the model divides its own."""
-        return super().logits(states, block_rows) / self.model.config.text_config.logits_scaling
 
 
 @contextmanager

@@ -4,7 +4,9 @@ it is repeated into: the range of the image itself is `size` divided by `tempora
 
 GLM-4.6V (`glm46v`), GLM-4.5V (`glm4v_moe`, a MoE text model) and GLM-OCR (`glm_ocr`) reuse GLM-4.1V's processor
 and layout as they are; Cosmos3 Edge (`cosmos3_edge`) has GLM-4.1V's resizing and patch order (one frame per patch)
-and asks its processor for the `mm_token_type_ids` its model requires."""
+and asks its processor for the `mm_token_type_ids` its model requires.  `glmga` is GLM-4.6V's model (transformers has
+no modeling file of its own) with its own image processor, which resizes each side to whole blocks of
+`patch_expand_factor` x `patch_expand_factor` merged patches (the model knows nothing of it: the grid is GLM-4.1V's)."""
 
 from __future__ import annotations
 
@@ -20,18 +22,51 @@ class Glm4vAdapter(Qwen2VLAdapter):
     model_types = {"glm4v": "THUDM/GLM-4.1V-9B-Thinking", "glm46v": "zai-org/GLM-4.6V", "glm4v_moe": "zai-org/GLM-4.5V",
                    "glm_ocr": "zai-org/GLM-OCR"}
     layout_text = "as Qwen2-VL (GLM's own resizing: its pixel range counts each frame of the temporal patch)"
+    glm_resize = staticmethod(smart_resize)  # the processor's (frames, height, width, ...) -> height, width
 
     @property
     def frames_per_patch(self) -> int:
         return self.processor.image_processor.temporal_patch_size
+
+    @property
+    def _resize_factor(self) -> int:
+        """The multiple of pixels each side is resized to: one merged patch."""
+        return self._factor
 
     def _pixel_range(self, image: Image.Image) -> tuple[int, int, tuple[int, int]]:
         """The pixel range of one frame and the (height, width) the processor would give `image` at scale 1."""
         frames = self.frames_per_patch
         size = self.processor.image_processor.size
         low, high = size["shortest_edge"], size["longest_edge"]
-        return low // frames, high // frames, smart_resize(frames, image.height, image.width, temporal_factor=frames,
-                                                           factor=self._factor, min_pixels=low, max_pixels=high)
+        return low // frames, high // frames, self.glm_resize(frames, image.height, image.width,
+                                                              temporal_factor=frames, factor=self._resize_factor,
+                                                              min_pixels=low, max_pixels=high)
+
+
+@register_adapter
+class GlmgaAdapter(Glm4vAdapter):
+    model_types = {"glmga": "no checkpoint named yet"}
+    layout_text = "as GLM-4.1V (each side resized to whole blocks of `patch_expand_factor` merged patches)"
+
+    @staticmethod
+    def glm_resize(*args, **kwargs) -> tuple[int, int]:
+        """GLMGA's `smart_resize`, imported on use (a transformers release before the family has none)."""
+        from transformers.models.glmga.image_processing_glmga import smart_resize as glmga_resize
+
+        return glmga_resize(*args, **kwargs)
+
+    @property
+    def _expand(self) -> int:
+        return self.processor.image_processor.patch_expand_factor
+
+    @property
+    def _resize_factor(self) -> int:
+        return self._factor * self._expand
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        """Merged patches of a (width, height) input fed at its own size (rounded to whole blocks of them)."""
+        factor = self._resize_factor
+        return max(1, round(size[0] / factor)) * max(1, round(size[1] / factor)) * self._expand ** 2
 
 
 @register_adapter

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from PIL import Image
 from torch import Tensor
 
@@ -76,6 +75,7 @@ class InklingAdapter(Inkling2Adapter):
     `logits_mup_width_multiplier` before the LM head, whose rows past `unpadded_vocab_size` are padding."""
 
     model_types = {"inkling_mm_model": "thinkingmachines/Inkling"}
+    logit_divisor_key = "logits_mup_width_multiplier"
     layout_text = ("as Inkling 2, with the processor's always-present extra column of cells (`width // 40 + 1`), "
                    "mostly padding; logits divided by the LM's width multiplier, as the model divides them")
 
@@ -100,8 +100,3 @@ class InklingAdapter(Inkling2Adapter):
         the model's logits."""
         weight = super().unembedding
         return weight[:self.model.config.text_config.unpadded_vocab_size or len(weight)]
-
-    @torch.no_grad()
-    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
-        """The base's logits of the states divided by the width multiplier, as the model divides them."""
-        return super().logits(states / self.model.config.text_config.logits_mup_width_multiplier, block_rows)

@@ -32,7 +32,7 @@ from transformers.models.got_ocr2.image_processing_got_ocr2 import (
 )
 from transformers.models.granite_docling import image_processing_granite_docling as granite_docling
 
-from mllm_explain.adapters.base import GraniteLogitsMixin, ModelAdapter, scaled_size
+from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter
 from mllm_explain.adapters.registry import register_adapter
@@ -222,13 +222,14 @@ class Cohere2VisionAdapter(AyaVisionAdapter):
 
 
 @register_adapter
-class GraniteDoclingAdapter(GraniteLogitsMixin, InternVLAdapter):
+class GraniteDoclingAdapter(InternVLAdapter):
     """Granite-Docling: InternVL's tiling rule (the canvas nearest the image's aspect ratio, ties to more tiles while
     the image covers over half of them; at most 32 tiles and 16 a side) in Idefics3's prompt (`<row_r_col_c>` before
     each tile, row-major, then `<global-img>` and the thumbnail, only with more than one tile), read as Idefics3's; a
     Granite text model (DeepStack features added to the image tokens of its first layers) that divides its logits by
     `logits_scaling`.  The fine route (processor's `fine_route`) gives 4x the tokens of a tile, twice the side."""
 
+    logit_divisor_key = "logits_scaling"
     model_types = {"granite_docling": "ibm-granite/granite-for-docling-500m"}
     layout_text = ("as InternVL's tiles (up to 32, 16 a side, 8x8 each; 16x16 on the fine route), with Idefics3's "
                    "`<row_r_col_c>` markers (in no view), then the global image only when there is more than one tile")

@@ -32,7 +32,7 @@ from fractions import Fraction
 from PIL import Image
 from transformers.image_processing_utils import select_best_resolution
 
-from mllm_explain.adapters.base import GraniteLogitsMixin, ModelAdapter, scaled_size
+from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
 from mllm_explain.views import FULL_BOX, Box, View
@@ -175,12 +175,13 @@ class LlavaOnevisionAdapter(LlavaNextAdapter):
 
 
 @register_adapter
-class Granite4VisionAdapter(GraniteLogitsMixin, LlavaNextAdapter):
+class Granite4VisionAdapter(LlavaNextAdapter):
     """Granite 4 Vision: LLaVA-NeXT's layout (the base image, then the unpadded tile grid with `image_newline` row
     ends), each tile's patches downsampled by `downsample_rate` (windowed Q-Formers; 2x2 blocks sampled for the
     spatial groups) before packing; the features are added to the image tokens' (zeroed) states at several decoder
     layers (DeepStack), and the Granite LM divides its logits by `logits_scaling`."""
 
+    logit_divisor_key = "logits_scaling"
     model_types = {"granite4_vision": "no checkpoint named in transformers 5.24"}
     layout_text = ("as LLaVA-NeXT with each tile's patch grid scaled by `downsample_rate` (e.g. 1/2 a side); the "
                    "features enter at several decoder layers (DeepStack)")

@@ -21,7 +21,6 @@ from typing import ClassVar
 
 import torch
 from PIL import Image
-from torch import Tensor
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from mllm_explain.adapters.base import ModelAdapter
@@ -143,36 +142,23 @@ class PaddleOCRVLAdapter(Qwen2VLAdapter):
         return paddle_resize(*args, **kwargs)
 
 
-class _ScaledLogitsAdapter(Qwen2VLAdapter):
-    """A family whose LM multiplies its logits by a factor of its text config, `logit_scale_key`."""
-
-    logit_scale_key: ClassVar[str] = ""
-
-    @torch.no_grad()
-    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
-        """The base's logits, scaled as the model scales its own."""
-        scale = getattr(self.model.config.get_text_config(), self.logit_scale_key, None)
-        logits = super().logits(states, block_rows)
-        return logits if scale is None else logits * scale
-
-
 @register_adapter
-class CohereCompassAdapter(_ScaledLogitsAdapter):
+class CohereCompassAdapter(Qwen2VLAdapter):
     """Cohere Compass (North Vision): Qwen3-VL's layout and processor with Cohere's tokens; the LM's `logit_scale`."""
 
     model_types = {"cohere_compass": "CohereLabs/North-Micro-Vision-Instruct"}
     layout_text = "as Qwen3-VL (the LM's logits scaled by its `logit_scale`, as the model scales them)"
-    logit_scale_key = "logit_scale"
+    logit_multiplier_key = "logit_scale"
 
 
 @register_adapter
-class HyperCLOVAXVisionV2Adapter(_ScaledLogitsAdapter):
+class HyperCLOVAXVisionV2Adapter(Qwen2VLAdapter):
     """HyperCLOVA X Vision V2: Qwen2.5-VL's tower and Qwen2-VL's grid (EXAONE 4.5's processor); its MuP LM multiplies
     the logits by `logits_scaling`."""
 
     model_types = {"hyperclovax_vision_v2": "naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"}
     layout_text = "as Qwen2-VL (the LM's logits scaled by its `logits_scaling`, as the model scales them)"
-    logit_scale_key = "logits_scaling"
+    logit_multiplier_key = "logits_scaling"
 
 
 @register_adapter

@@ -83,7 +83,6 @@ def _each(family: ClassLetter, detail: str, *model_types: str) -> dict[str, Refu
 
 _QWEN3 = "the qwen3_vl layout as-is"
 _QWEN2 = "the qwen2_vl layout as-is"
-_PADDED = "the Qwen-grid layout less the bottom/right padding"
 _NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
 _NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
 _LETTERBOX = "the llava fixed-square layout with a letterbox (pad-to-square) mapping"
@@ -96,13 +95,10 @@ REFUSALS: dict[str, Refusal] = {
     "qwen3_omni_moe": Refusal("A", "its thinker loaded from the full checkpoint (`qwen3_omni_moe_thinker` is "
                                    "supported)"),
     "qwen2_5_omni": Refusal("A", "its thinker loaded from the full checkpoint (`qwen2_5_omni_thinker` is supported)"),
-    "glmga": Refusal("A", "the glm4v layout with its `patch_expand_factor` in the resize arithmetic"),
     "shieldgemma2": Refusal("A", fails="its processor (ShieldGemma2Processor) ignores the prompt: whatever text it is "
                                         "given, it writes one of its safety-policy prompts per row (three by default), "
                                         "so no prompt's answer can be explained"),
     # A: an existing layout kind with a parameter or geometry tweak
-    **_each("A", _PADDED, "kimi_k25", "muse_glimmer", "muse_spark"),
-    "glm5_next": Refusal("A", "the glm4v layout less the bottom/right padding"),
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
     **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
     "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
