@@ -140,6 +140,9 @@ def test_scale_changes_grid_or_image_box(family):
             with pytest.raises(UserError, match="fixed resolution"):
                 adapter.trace(image, PROMPT, answer, scale=2.0)
             assert adapter.max_scale(make_image((64, 64))) == 1.0  # not the tiled adapter's 3x3 tiles
+        elif not enlarges(name):  # DeepSeek-VL, Janus: the processor writes a fixed count of tokens
+            with pytest.raises(UserError, match=FAMILIES[name].enlarged[2.0]):
+                adapter.trace(image, PROMPT, answer, scale=2.0)
         else:  # LLaVA: the same letterboxed square, fed at twice the encoder's side
             (double,) = adapter.trace(image, PROMPT, answer, scale=2.0).views
             assert double.grid == (12, 12) and double.grid_box == full_view.grid_box

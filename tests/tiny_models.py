@@ -79,6 +79,7 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE as SMOLVLM_TEMPLATE
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
+from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, JanusAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
@@ -991,6 +992,56 @@ def _glm_ocr():
     return GlmOcrForConditionalGeneration(config), processor
 
 
+# DeepSeek-VL / Janus: "User: <image_placeholder>\n{prompt}\n\nAssistant:" (Janus: the processor adds <begin_of_image>
+# and <end_of_image> around the image tokens)
+DEEPSEEK_VL_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}User: {% endif %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image_placeholder>\n"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}\n\n{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def _deepseek_vl(janus: bool = False):
+    """DeepSeek-VL (or Janus with `janus`): a SigLIP-style encoder at 64 px / 8 px patches (8x8 tokens; 24x24 at
+    384 px there), the processor's longest-side resize and pad to the square, a Llama decoder; Janus adds a (tiny,
+    unused for understanding) VQ model and <begin_of_image> / <end_of_image> around the image tokens."""
+    from transformers import (
+        DeepseekVLConfig,
+        DeepseekVLForConditionalGeneration,
+        DeepseekVLImageProcessor,
+        DeepseekVLProcessor,
+        JanusConfig,
+        JanusForConditionalGeneration,
+        JanusImageProcessor,
+        JanusProcessor,
+    )
+
+    named = {"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>", "eoi_token": "<end_of_image>"}
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", *named.values()], named, DEEPSEEK_VL_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                       bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+    if janus:
+        processor = JanusProcessor(image_processor=JanusImageProcessor(size={"height": 64, "width": 64}),
+                                   tokenizer=tokenizer, chat_template=DEEPSEEK_VL_TEMPLATE, num_image_tokens=64)
+        vision = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=64, patch_size=8,
+                      projection_dim=64, depth=2, num_image_tokens=64)
+        vq = dict(embed_dim=8, num_embeddings=16, latent_channels=32, base_channels=32, channel_multiplier=[1, 1],
+                  num_res_blocks=1, num_patches=4, projection_dim=64, image_token_embed_dim=64)
+        config = JanusConfig(text_config=text, vision_config=vision, vq_config=vq,
+                             image_token_id=ids(named["image_token"]))
+        return JanusForConditionalGeneration(config), processor
+    processor = DeepseekVLProcessor(image_processor=DeepseekVLImageProcessor(size={"height": 64, "width": 64}),
+                                    tokenizer=tokenizer, chat_template=DEEPSEEK_VL_TEMPLATE, num_image_tokens=64)
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=64, patch_size=8, vision_use_head=False)
+    config = DeepseekVLConfig(text_config=text, vision_config=vision, image_token_id=ids(named["image_token"]))
+    return DeepseekVLForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1106,6 +1157,11 @@ FAMILIES = {
     # as GLM-4.1V
     "glm_ocr": Family(_glm_ocr, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
                       enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # 64 px / 8 px SigLIP patches; WIDE letterboxed into the square (the processor's own pad-to-square, done first)
+    "deepseek_vl": Family(_deepseek_vl, DeepseekVLAdapter, _one((8, 8)), scale_projector("aligner", 30),
+                          enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    "janus": Family(partial(_deepseek_vl, janus=True), JanusAdapter, _one((8, 8)), scale_projector("aligner", 30),
+                    enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
 }
 
 

@@ -117,7 +117,7 @@ REFUSALS: dict[str, Refusal] = {
     **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
     "lighton_ocr": Refusal("A", "the mistral3 (Pixtral-grid) layout without row separators"),
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
-    **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
+    "deepseek_vl_hybrid": Refusal("A", _LETTERBOX),
     "gemma3n": Refusal("A", "the paligemma squashed-square layout (16x16)"),
     "fast_vlm": Refusal("A", "the llava fixed-square layout, once its checkpoint's preprocessing is known"),
     **_each("A", "the llava squashed-square layout (16x16 per page)", "got_ocr2", "pp_chart2table"),
