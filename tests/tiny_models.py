@@ -82,6 +82,7 @@ from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, JanusAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
+from mllm_explain.adapters.got_ocr2 import GotOcr2Adapter, PPChart2TableAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.internvl import InternVLAdapter
 from mllm_explain.adapters.llava import LlavaAdapter
@@ -1042,6 +1043,39 @@ def _deepseek_vl(janus: bool = False):
     return DeepseekVLForConditionalGeneration(config), processor
 
 
+
+def _got_ocr2(chart: bool = False):
+    """GOT-OCR 2.0 (or PP-Chart2Table with `chart`: its processor, which expands no placeholder): a SAM encoder at
+    128 px / 2 px patches and two stride-2 convolutions: 16x16 tokens as at 1024 px there (the processor's fixed
+    `num_image_tokens`, 256, which it does not save), a Qwen2 decoder; the image stretched to the square."""
+    from transformers import (
+        GotOcr2Config,
+        GotOcr2ForConditionalGeneration,
+        GotOcr2Processor,
+        PPChart2TableConfig,
+        PPChart2TableImageProcessor,
+        PPChart2TableProcessor,
+    )
+
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<imgpad>"], {}, None,
+                           eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    size = {"height": 128, "width": 128}
+    if chart:
+        processor = PPChart2TableProcessor(image_processor=PPChart2TableImageProcessor(size=size), tokenizer=tokenizer)
+    else:
+        processor = GotOcr2Processor(image_processor=GotOcr2ImageProcessor(size=size), tokenizer=tokenizer)
+    vision = dict(hidden_size=16, output_channels=16, num_hidden_layers=1, num_attention_heads=1, image_size=128,
+                  patch_size=2, window_size=16, global_attn_indexes=[], mlp_dim=32,  # windowed attention only
+                  initializer_range=0.02)  # GOT's default, 1e-10, makes a random encoder see no image
+    text = dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    config = (PPChart2TableConfig if chart else GotOcr2Config)(vision_config=vision, text_config=text,
+                                                               image_token_index=ids("<imgpad>"))
+    return GotOcr2ForConditionalGeneration(config), processor
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1069,6 +1103,7 @@ def tile_views(rows: int, columns: int, grid: tuple[int, int], overview: tuple[i
 
 QWEN_SHARP = scale_projector("visual.merger", 30)
 FIXED_TOKENS = "fixed [0-9]+ image tokens"  # the refusal of a scale above 1 where the processor's token count is fixed
+FIXED_SQUARE = "fixed [0-9]+ px square"  # the same where the processor stretches any image to a fixed square
 FAMILIES = {
     # 126x168 -> 112x168 px / 14 px patches / 2x2 merge; at scale s 112s x 168s px, rounded to 28 px: 168x252, 224x336
     "qwen2_vl": Family(_qwen2_vl, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP,
@@ -1162,6 +1197,12 @@ FAMILIES = {
                           enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
     "janus": Family(partial(_deepseek_vl, janus=True), JanusAdapter, _one((8, 8)), scale_projector("aligner", 30),
                     enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    # 128 px / 2 px SAM patches, two stride-2 convolutions; WIDE stretched to the square
+    "got_ocr2": Family(_got_ocr2, GotOcr2Adapter, _one((16, 16)), scale_projector("multi_modal_projector", 30),
+                       rescales=False, enlarged={1.5: FIXED_SQUARE, 2.0: FIXED_SQUARE}),
+    "pp_chart2table": Family(partial(_got_ocr2, chart=True), PPChart2TableAdapter, _one((16, 16)),
+                             scale_projector("multi_modal_projector", 30), rescales=False,
+                             enlarged={1.5: FIXED_SQUARE, 2.0: FIXED_SQUARE}),
 }
 
 

@@ -11,6 +11,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     deepseek_vl,
     gemma3,
     glm4v,
+    got_ocr2,
     idefics3,
     internvl,
     llava,

@@ -120,7 +120,6 @@ REFUSALS: dict[str, Refusal] = {
     "deepseek_vl_hybrid": Refusal("A", _LETTERBOX),
     "gemma3n": Refusal("A", "the paligemma squashed-square layout (16x16)"),
     "fast_vlm": Refusal("A", "the llava fixed-square layout, once its checkpoint's preprocessing is known"),
-    **_each("A", "the llava squashed-square layout (16x16 per page)", "got_ocr2", "pp_chart2table"),
     "granite4_vision": Refusal("A", "the llava_next layout with the grid scaled by `downsample_rate`"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
