@@ -341,6 +341,20 @@ def test_llama4_is_refused_in_one_line_while_transformers_cannot_run_it(tmp_path
     assert "\n" not in str(refused.value)
 
 
+def test_fast_vlm_is_refused_in_one_line_while_its_preprocessing_is_unknown(tmp_path):
+    """FastVLM is refused by name: transformers registers no (image) processor for it, so its grid and resizing are
+    the checkpoint's; the day it registers one, this test fails and says to add its adapter instead."""
+    from transformers import FastVlmConfig
+    from transformers.models.auto.auto_mappings import IMAGE_PROCESSOR_MAPPING_NAMES, PROCESSOR_MAPPING_NAMES
+
+    assert "fast_vlm" not in PROCESSOR_MAPPING_NAMES and "fast_vlm" not in IMAGE_PROCESSOR_MAPPING_NAMES
+    FastVlmConfig().save_pretrained(tmp_path)
+    refusal = r"'fast_vlm' is not supported: fast_vlm .*\(class A\), but transformers registers no processor"
+    with pytest.raises(UserError, match=refusal) as refused:
+        load_model(tmp_path, device="cpu")
+    assert "\n" not in str(refused.value)
+
+
 def test_pixtral_in_the_llava_layout_is_refused_not_misread():
     from transformers import LlavaConfig, LlavaForConditionalGeneration, PixtralVisionConfig
 

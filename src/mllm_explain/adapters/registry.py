@@ -119,7 +119,8 @@ REFUSALS: dict[str, Refusal] = {
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
     "deepseek_vl_hybrid": Refusal("A", _LETTERBOX),
     "gemma3n": Refusal("A", "the paligemma squashed-square layout (16x16)"),
-    "fast_vlm": Refusal("A", "the llava fixed-square layout, once its checkpoint's preprocessing is known"),
+    "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it, so its "
+                                   "preprocessing (grid size, resizing) is unknown"),
     "granite4_vision": Refusal("A", "the llava_next layout with the grid scaled by `downsample_rate`"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
