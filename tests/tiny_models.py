@@ -79,7 +79,7 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE as SMOLVLM_TEMPLATE
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
-from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, JanusAdapter
+from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, DeepseekVLHybridAdapter, JanusAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
 from mllm_explain.adapters.got_ocr2 import GotOcr2Adapter, PPChart2TableAdapter
@@ -1003,7 +1003,7 @@ DEEPSEEK_VL_TEMPLATE = (
 )
 
 
-def _deepseek_vl(janus: bool = False):
+def _deepseek_vl(janus: bool = False, hybrid: bool = False):
     """DeepSeek-VL (or Janus with `janus`): a SigLIP-style encoder at 64 px / 8 px patches (8x8 tokens; 24x24 at
     384 px there), the processor's longest-side resize and pad to the square, a Llama decoder; Janus adds a (tiny,
     unused for understanding) VQ model and <begin_of_image> / <end_of_image> around the image tokens."""
@@ -1035,6 +1035,25 @@ def _deepseek_vl(janus: bool = False):
         config = JanusConfig(text_config=text, vision_config=vision, vq_config=vq,
                              image_token_id=ids(named["image_token"]))
         return JanusForConditionalGeneration(config), processor
+    if hybrid:  # a SAM encoder of the same square at 64 px / 4 px patches, resized to SigLIP's 8x8 grid
+        from transformers import (
+            DeepseekVLHybridConfig,
+            DeepseekVLHybridForConditionalGeneration,
+            DeepseekVLHybridImageProcessor,
+            DeepseekVLHybridProcessor,
+        )
+
+        square = {"height": 64, "width": 64}
+        processor = DeepseekVLHybridProcessor(
+            image_processor=DeepseekVLHybridImageProcessor(size=square, high_res_size=square), tokenizer=tokenizer,
+            chat_template=DEEPSEEK_VL_TEMPLATE, num_image_tokens=64)
+        vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                    image_size=64, patch_size=8, vision_use_head=False)
+        high_res = dict(hidden_size=16, output_channels=16, num_hidden_layers=1, num_attention_heads=1, image_size=64,
+                        patch_size=4, window_size=8, global_attn_indexes=[0], mlp_dim=32)
+        config = DeepseekVLHybridConfig(text_config=text, vision_config=vision, high_res_vision_config=high_res,
+                                        image_token_id=ids(named["image_token"]))
+        return DeepseekVLHybridForConditionalGeneration(config), processor
     processor = DeepseekVLProcessor(image_processor=DeepseekVLImageProcessor(size={"height": 64, "width": 64}),
                                     tokenizer=tokenizer, chat_template=DEEPSEEK_VL_TEMPLATE, num_image_tokens=64)
     vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
@@ -1195,6 +1214,8 @@ FAMILIES = {
     # 64 px / 8 px SigLIP patches; WIDE letterboxed into the square (the processor's own pad-to-square, done first)
     "deepseek_vl": Family(_deepseek_vl, DeepseekVLAdapter, _one((8, 8)), scale_projector("aligner", 30),
                           enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    "deepseek_vl_hybrid": Family(partial(_deepseek_vl, hybrid=True), DeepseekVLHybridAdapter, _one((8, 8)),
+                                 scale_projector("aligner", 30), enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
     "janus": Family(partial(_deepseek_vl, janus=True), JanusAdapter, _one((8, 8)), scale_projector("aligner", 30),
                     enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
     # 128 px / 2 px SAM patches, two stride-2 convolutions; WIDE stretched to the square

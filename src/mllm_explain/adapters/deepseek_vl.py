@@ -1,6 +1,7 @@
-"""DeepSeek-VL (`DeepseekVLForConditionalGeneration`) and Janus (`JanusForConditionalGeneration`, its
-understanding path): a SigLIP encoder at one fixed square (384 px / 16 px patches: 24x24 tokens, no CLS), whose
-patches, row-major, are the image tokens; Janus writes them between `<begin_of_image>` and `<end_of_image>`.
+"""DeepSeek-VL (`DeepseekVLForConditionalGeneration`), DeepSeek-VL hybrid and Janus (`JanusForConditionalGeneration`,
+its understanding path): a SigLIP encoder at one fixed square (384 px / 16 px patches: 24x24 tokens, no CLS), whose
+patches, row-major, are the image tokens; the hybrid adds to each a SAM encoding of the same square at 1024 px,
+brought to the same grid; Janus writes them between `<begin_of_image>` and `<end_of_image>`.
 
 The processor resizes the longer side to the square's and pads the shorter one to it with the mean colour (a
 letterbox): `FixedResolutionAdapter` letterboxes first with the same colour, so the processor only resizes a square
@@ -38,3 +39,10 @@ class JanusAdapter(DeepseekVLAdapter):
     """As DeepSeek-VL; the image tokens sit between `<begin_of_image>` and `<end_of_image>` (in no view)."""
 
     model_types = {"janus": "deepseek-community/Janus-Pro-1B"}
+
+
+@register_adapter
+class DeepseekVLHybridAdapter(DeepseekVLAdapter):
+    """As DeepSeek-VL: the high-resolution SAM features are resized onto the SigLIP grid and fused per position."""
+
+    model_types = {"deepseek_vl_hybrid": "deepseek-community/deepseek-vl-7b-chat"}

@@ -87,7 +87,6 @@ _PADDED = "the Qwen-grid layout less the bottom/right padding"
 _NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
 _NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
 _NEW_SLICES = "a new layout: overview first, then slices with their own grids"
-_LETTERBOX = "the llava fixed-square layout with a letterbox (pad-to-square) mapping"
 
 # The refused `model_type`s by class, from the census of transformers 5.24's image-text-to-text mapping plus
 # the three image-taking multimodal-LM extras (phi4_multimodal, qwen2_5_omni, qwen3_omni_moe).  A type that
@@ -117,7 +116,6 @@ REFUSALS: dict[str, Refusal] = {
     **_each("A", "a native (H/48, W/48) grid read from `image_position_ids`", "gemma4", "gemma4_unified"),
     "lighton_ocr": Refusal("A", "the mistral3 (Pixtral-grid) layout without row separators"),
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
-    "deepseek_vl_hybrid": Refusal("A", _LETTERBOX),
     "gemma3n": Refusal("A", "the paligemma squashed-square layout (16x16)"),
     "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it, so its "
                                    "preprocessing (grid size, resizing) is unknown"),
