@@ -71,7 +71,7 @@ def test_trace_positions(family):
     length = len(trace.input_ids)
     assert torch.equal(trace.answer_positions, torch.arange(length - len(answer), length))
     assert trace.answer_ids.tolist() == answer
-    assert trace.hidden.shape == (length, adapter.model.config.text_config.hidden_size)
+    assert trace.hidden.shape == (length, adapter.model.config.get_text_config().hidden_size)
     assert trace.hidden.dtype == torch.float32
 
 
@@ -104,7 +104,7 @@ def test_attention_rows_gradients_and_no_hooks_left(family):
     assert (trace.attention >= 0).all()
     assert adapter.model.config._attn_implementation == implementation
     grads, states = adapter.last_layer_gradients(trace)
-    size = (len(trace.vision_positions), adapter.model.config.text_config.hidden_size)
+    size = (len(trace.vision_positions), adapter.model.config.get_text_config().hidden_size)
     assert grads.shape == (len(answer), *size) and states.shape == size
     assert torch.isfinite(grads).all() and (grads.abs().sum((1, 2)) > 0).all()
     assert foreign_hooks(adapter.model) == []

@@ -79,6 +79,7 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE as SMOLVLM_TEMPLATE
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
+from mllm_explain.adapters.chameleon import ChameleonAdapter
 from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, DeepseekVLHybridAdapter, JanusAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.glm4v import Glm4vAdapter
@@ -1095,6 +1096,55 @@ def _got_ocr2(chart: bool = False):
     return GotOcr2ForConditionalGeneration(config), processor
 
 
+
+def _chameleon():
+    """Chameleon: a VQ-VAE (3 downsamplings: 16x16 codes at 128 px; 32x32 at 512 px there) over the shorter side
+    resized to 128 px and center-cropped to 128x128, 16 codes whose BPE tokens `IMGIMG<digits as letters>Z` the
+    vocabulary maps, `<racm3:break>` / `<eoss>` around them, and the processor's separator after the prompt."""
+    from transformers import (
+        ChameleonConfig,
+        ChameleonForConditionalGeneration,
+        ChameleonImageProcessor,
+        ChameleonProcessor,
+    )
+
+    codes = 16
+    names = ["IMGIMG" + "".join(chr(ord("A") + int(digit)) for digit in str(code)) + "Z" for code in range(codes)]
+    named = {"image_token": "<image>", "boi_token": "<racm3:break>", "eoi_token": "<eoss>"}
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", "<reserved08706>", *named.values(), *names], named, None,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>", sep_token="<reserved08706>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = ChameleonImageProcessor(size={"shortest_edge": 128}, crop_size={"height": 128, "width": 128})
+    processor = ChameleonProcessor(image_processor=image_processor, tokenizer=tokenizer, image_seq_length=256)
+    vq = dict(embed_dim=8, num_embeddings=codes, latent_channels=32, resolution=128, base_channels=32,
+              channel_multiplier=[1, 1, 1, 1], num_res_blocks=1)
+    config = ChameleonConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                             vq_config=vq, vocabulary_map=tokenizer.get_vocab(), bos_token_id=ids("<s>"),
+                             eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+    return ChameleonForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_chameleon(model: torch.nn.Module, factor: float = 30.0) -> None:
+    """Make the layout check sharp: the image codes' token embeddings `factor` times larger (they are the image's only
+    way into the decoder), and a VQ encoder whose codes are local: its residual branches and attention zeroed, its
+    last GroupNorm (per-image statistics: a painted region would shift every code) left out, and the codebook shrunk
+    so that the nearest code is the one most aligned with the local feature."""
+    codes = torch.tensor(model.model.vocabulary_mapping.image_tokens)
+    model.model.embed_tokens.weight[codes] *= factor
+    encoder = model.model.vqmodel.encoder
+    for module in encoder.modules():
+        if type(module).__name__ == "ChameleonVQVAEEncoderResnetBlock":
+            module.conv2.weight.zero_()
+            module.conv2.bias.zero_()
+        elif type(module).__name__ == "ChameleonVQVAEEncoderAttnBlock":
+            module.proj_out.weight.zero_()
+            module.proj_out.bias.zero_()
+    encoder.norm_out = torch.nn.Identity()
+    model.model.vqmodel.quantize.embedding.weight.mul_(1e-3)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -1224,6 +1274,9 @@ FAMILIES = {
     "pp_chart2table": Family(partial(_got_ocr2, chart=True), PPChart2TableAdapter, _one((16, 16)),
                              scale_projector("multi_modal_projector", 30), rescales=False,
                              enlarged={1.5: FIXED_SQUARE, 2.0: FIXED_SQUARE}),
+    # 16x16 VQ codes of the 128 px center crop of the shorter side resized to 128 px: WIDE's central 126x126
+    "chameleon": Family(_chameleon, ChameleonAdapter, [("image", (16, 16), (0.0, 0.125, 1.0, 0.875))],
+                        _sharpen_chameleon, rescales=False, enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
 }
 
 

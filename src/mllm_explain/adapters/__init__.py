@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from mllm_explain.adapters import (  # noqa: F401  (registers)
+    chameleon,
     deepseek_vl,
     gemma3,
     glm4v,

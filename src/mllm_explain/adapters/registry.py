@@ -140,7 +140,6 @@ REFUSALS: dict[str, Refusal] = {
     "deepseek_ocr2": Refusal("D", "its learned, causally ordered queries are not patch-aligned, so they have no "
                                   "verified spatial layout"),
     # E: discrete image tokens, explainable with a layout
-    "chameleon": Refusal("E", "the llava fixed-square layout (32x32) with a center crop"),
     "apertus1p5": Refusal("E", "the Pixtral-grid layout with an `eol_token` between rows and an `H*W` header"),
     "emu3": Refusal("E", _NEW_SLOTS),
     # F: other
