@@ -73,7 +73,7 @@ def test_trace_positions(family):
     length = len(trace.input_ids)
     assert torch.equal(trace.answer_positions, torch.arange(length - len(answer), length))
     assert trace.answer_ids.tolist() == answer
-    assert trace.hidden.shape == (length, adapter.model.config.text_config.hidden_size)
+    assert trace.hidden.shape == (length, adapter.model.config.get_text_config().hidden_size)
     assert trace.hidden.dtype == torch.float32
 
 
@@ -110,7 +110,7 @@ def test_attention_rows_gradients_and_no_hooks_left(family):
     assert (trace.attention >= 0).all()
     assert adapter.model.config._attn_implementation == implementation
     grads, states = adapter.last_layer_gradients(trace)
-    text = adapter.model.config.text_config  # Hy4's and Qwen4-Exp's hyper-connections: residual streams per token
+    text = adapter.model.config.get_text_config()  # Hy4's and Qwen4-Exp's hyper-connections: streams per token
     streams = getattr(text, "hc_mult", None) or getattr(text, "hc_count", 1)
     size = (len(trace.vision_positions), text.hidden_size * streams)
     assert grads.shape == (len(answer), *size) and states.shape == size
@@ -148,7 +148,7 @@ def test_scale_changes_grid_or_image_box(family):
             with pytest.raises(UserError, match="fixed resolution"):
                 adapter.trace(image, PROMPT, answer, scale=2.0)
             assert adapter.max_scale(make_image((64, 64))) == 1.0  # not the tiled adapter's 3x3 tiles
-        elif not enlarges(name):  # ViP-LLaVA, Video-LLaVA: their vision tower cannot take an enlarged square
+        elif not enlarges(name):  # ViP-LLaVA, Video-LLaVA (vision tower), DeepSeek-VL, Janus (fixed token count)
             with pytest.raises(UserError, match=FAMILIES[name].enlarged[2.0]):
                 adapter.trace(image, PROMPT, answer, scale=2.0)
         else:  # LLaVA: the same letterboxed square, fed at twice the encoder's side
@@ -358,6 +358,20 @@ def test_llama4_is_refused_in_one_line_while_transformers_cannot_run_it(tmp_path
         model(input_ids=ids, pixel_values=torch.randn(1, 3, 56, 56), use_cache=False)
     config.save_pretrained(tmp_path)
     refusal = r"'llama4' is not supported: llama4 .*\(class A\), but transformers"
+    with pytest.raises(UserError, match=refusal) as refused:
+        load_model(tmp_path, device="cpu")
+    assert "\n" not in str(refused.value)
+
+
+def test_fast_vlm_is_refused_in_one_line_while_its_preprocessing_is_unknown(tmp_path):
+    """FastVLM is refused by name: transformers registers no (image) processor for it, so its grid and resizing are
+    the checkpoint's; the day it registers one, this test fails and says to add its adapter instead."""
+    from transformers import FastVlmConfig
+    from transformers.models.auto.auto_mappings import IMAGE_PROCESSOR_MAPPING_NAMES, PROCESSOR_MAPPING_NAMES
+
+    assert "fast_vlm" not in PROCESSOR_MAPPING_NAMES and "fast_vlm" not in IMAGE_PROCESSOR_MAPPING_NAMES
+    FastVlmConfig().save_pretrained(tmp_path)
+    refusal = r"'fast_vlm' is not supported: fast_vlm .*\(class A\), but transformers registers no processor"
     with pytest.raises(UserError, match=refusal) as refused:
         load_model(tmp_path, device="cpu")
     assert "\n" not in str(refused.value)

@@ -81,10 +81,13 @@ from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 
 from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
+from mllm_explain.adapters.chameleon import ChameleonAdapter
+from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, DeepseekVLHybridAdapter, JanusAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.gemma4 import Gemma4Adapter
 from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter, GlmgaAdapter
 from mllm_explain.adapters.glm5_next import Glm5NextAdapter
+from mllm_explain.adapters.got_ocr2 import GotOcr2Adapter, PPChart2TableAdapter
 from mllm_explain.adapters.hunyuan_vl import HunYuanVLAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter, SmolVLMAdapter
 from mllm_explain.adapters.inkling2 import Inkling2Adapter, InklingAdapter
@@ -2178,6 +2181,157 @@ def _glm5_next():
     return model, processor
 
 
+# DeepSeek-VL / Janus: "User: <image_placeholder>\n{prompt}\n\nAssistant:" (Janus: the processor adds <begin_of_image>
+# and <end_of_image> around the image tokens)
+DEEPSEEK_VL_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}User: {% endif %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image_placeholder>\n"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}\n\n{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def _deepseek_vl(janus: bool = False, hybrid: bool = False):
+    """DeepSeek-VL (or Janus with `janus`): a SigLIP-style encoder at 64 px / 8 px patches (8x8 tokens; 24x24 at
+    384 px there), the processor's longest-side resize and pad to the square, a Llama decoder; Janus adds a (tiny,
+    unused for understanding) VQ model and <begin_of_image> / <end_of_image> around the image tokens."""
+    from transformers import (
+        DeepseekVLConfig,
+        DeepseekVLForConditionalGeneration,
+        DeepseekVLImageProcessor,
+        DeepseekVLProcessor,
+        JanusConfig,
+        JanusForConditionalGeneration,
+        JanusImageProcessor,
+        JanusProcessor,
+    )
+
+    named = {"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>", "eoi_token": "<end_of_image>"}
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", *named.values()], named, DEEPSEEK_VL_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    ids = tokenizer.convert_tokens_to_ids
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                       bos_token_id=ids("<s>"), eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+    if janus:
+        processor = JanusProcessor(image_processor=JanusImageProcessor(size={"height": 64, "width": 64}),
+                                   tokenizer=tokenizer, chat_template=DEEPSEEK_VL_TEMPLATE, num_image_tokens=64)
+        vision = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=64, patch_size=8,
+                      projection_dim=64, depth=2, num_image_tokens=64)
+        vq = dict(embed_dim=8, num_embeddings=16, latent_channels=32, base_channels=32, channel_multiplier=[1, 1],
+                  num_res_blocks=1, num_patches=4, projection_dim=64, image_token_embed_dim=64)
+        config = JanusConfig(text_config=text, vision_config=vision, vq_config=vq,
+                             image_token_id=ids(named["image_token"]))
+        return JanusForConditionalGeneration(config), processor
+    if hybrid:  # a SAM encoder of the same square at 64 px / 4 px patches, resized to SigLIP's 8x8 grid
+        from transformers import (
+            DeepseekVLHybridConfig,
+            DeepseekVLHybridForConditionalGeneration,
+            DeepseekVLHybridImageProcessor,
+            DeepseekVLHybridProcessor,
+        )
+
+        square = {"height": 64, "width": 64}
+        processor = DeepseekVLHybridProcessor(
+            image_processor=DeepseekVLHybridImageProcessor(size=square, high_res_size=square), tokenizer=tokenizer,
+            chat_template=DEEPSEEK_VL_TEMPLATE, num_image_tokens=64)
+        vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                    image_size=64, patch_size=8, vision_use_head=False)
+        high_res = dict(hidden_size=16, output_channels=16, num_hidden_layers=1, num_attention_heads=1, image_size=64,
+                        patch_size=4, window_size=8, global_attn_indexes=[0], mlp_dim=32)
+        config = DeepseekVLHybridConfig(text_config=text, vision_config=vision, high_res_vision_config=high_res,
+                                        image_token_id=ids(named["image_token"]))
+        return DeepseekVLHybridForConditionalGeneration(config), processor
+    processor = DeepseekVLProcessor(image_processor=DeepseekVLImageProcessor(size={"height": 64, "width": 64}),
+                                    tokenizer=tokenizer, chat_template=DEEPSEEK_VL_TEMPLATE, num_image_tokens=64)
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=64, patch_size=8, vision_use_head=False)
+    config = DeepseekVLConfig(text_config=text, vision_config=vision, image_token_id=ids(named["image_token"]))
+    return DeepseekVLForConditionalGeneration(config), processor
+
+
+
+def _got_ocr2(chart: bool = False):
+    """GOT-OCR 2.0 (or PP-Chart2Table with `chart`: its processor, which expands no placeholder): a SAM encoder at
+    128 px / 2 px patches and two stride-2 convolutions: 16x16 tokens as at 1024 px there (the processor's fixed
+    `num_image_tokens`, 256, which it does not save), a Qwen2 decoder; the image stretched to the square."""
+    from transformers import (
+        GotOcr2Config,
+        GotOcr2ForConditionalGeneration,
+        GotOcr2Processor,
+        PPChart2TableConfig,
+        PPChart2TableImageProcessor,
+        PPChart2TableProcessor,
+    )
+
+    tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<imgpad>"], {}, None,
+                           eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    size = {"height": 128, "width": 128}
+    if chart:
+        processor = PPChart2TableProcessor(image_processor=PPChart2TableImageProcessor(size=size), tokenizer=tokenizer)
+    else:
+        processor = GotOcr2Processor(image_processor=GotOcr2ImageProcessor(size=size), tokenizer=tokenizer)
+    vision = dict(hidden_size=16, output_channels=16, num_hidden_layers=1, num_attention_heads=1, image_size=128,
+                  patch_size=2, window_size=16, global_attn_indexes=[], mlp_dim=32,  # windowed attention only
+                  initializer_range=0.02)  # GOT's default, 1e-10, makes a random encoder see no image
+    text = dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    config = (PPChart2TableConfig if chart else GotOcr2Config)(vision_config=vision, text_config=text,
+                                                               image_token_index=ids("<imgpad>"))
+    return GotOcr2ForConditionalGeneration(config), processor
+
+
+
+def _chameleon():
+    """Chameleon: a VQ-VAE (3 downsamplings: 16x16 codes at 128 px; 32x32 at 512 px there) over the shorter side
+    resized to 128 px and center-cropped to 128x128, 16 codes whose BPE tokens `IMGIMG<digits as letters>Z` the
+    vocabulary maps, `<racm3:break>` / `<eoss>` around them, and the processor's separator after the prompt."""
+    from transformers import (
+        ChameleonConfig,
+        ChameleonForConditionalGeneration,
+        ChameleonImageProcessor,
+        ChameleonProcessor,
+    )
+
+    codes = 16
+    names = ["IMGIMG" + "".join(chr(ord("A") + int(digit)) for digit in str(code)) + "Z" for code in range(codes)]
+    named = {"image_token": "<image>", "boi_token": "<racm3:break>", "eoi_token": "<eoss>"}
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", "<reserved08706>", *named.values(), *names], named, None,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>", sep_token="<reserved08706>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = ChameleonImageProcessor(size={"shortest_edge": 128}, crop_size={"height": 128, "width": 128})
+    processor = ChameleonProcessor(image_processor=image_processor, tokenizer=tokenizer, image_seq_length=256)
+    vq = dict(embed_dim=8, num_embeddings=codes, latent_channels=32, resolution=128, base_channels=32,
+              channel_multiplier=[1, 1, 1, 1], num_res_blocks=1)
+    config = ChameleonConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                             vq_config=vq, vocabulary_map=tokenizer.get_vocab(), bos_token_id=ids("<s>"),
+                             eos_token_id=ids("</s>"), pad_token_id=ids("<pad>"))
+    return ChameleonForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_chameleon(model: torch.nn.Module, factor: float = 30.0) -> None:
+    """Make the layout check sharp: the image codes' token embeddings `factor` times larger (they are the image's only
+    way into the decoder), and a VQ encoder whose codes are local: its residual branches and attention zeroed, its
+    last GroupNorm (per-image statistics: a painted region would shift every code) left out, and the codebook shrunk
+    so that the nearest code is the one most aligned with the local feature."""
+    codes = torch.tensor(model.model.vocabulary_mapping.image_tokens)
+    model.model.embed_tokens.weight[codes] *= factor
+    encoder = model.model.vqmodel.encoder
+    for module in encoder.modules():
+        if type(module).__name__ == "ChameleonVQVAEEncoderResnetBlock":
+            module.conv2.weight.zero_()
+            module.conv2.bias.zero_()
+        elif type(module).__name__ == "ChameleonVQVAEEncoderAttnBlock":
+            module.proj_out.weight.zero_()
+            module.proj_out.bias.zero_()
+    encoder.norm_out = torch.nn.Identity()
+    model.model.vqmodel.quantize.embedding.weight.mul_(1e-3)
+
+
 @dataclass
 class Family:
     build: Callable[[], tuple[torch.nn.Module, object]]
@@ -2221,6 +2375,7 @@ MINICPMV_VIEWS = overview_first(1, 2, (5, 3), (3, 5))
 MINICPMV_ENLARGED = {1.5: overview_first(2, 2, (3, 5), (3, 5)), 2.0: overview_first(2, 3, (4, 4), (3, 5))}
 QWEN_SHARP = scale_projector("visual.merger", 30)
 FIXED_TOKENS = "fixed [0-9]+ image tokens"  # the refusal of a scale above 1 where the processor's token count is fixed
+FIXED_SQUARE = "fixed [0-9]+ px square"  # the same where the processor stretches any image to a fixed square
 FAMILIES = {
     # 126x168 -> 112x168 px / 14 px patches / 2x2 merge; at scale s 112s x 168s px, rounded to 28 px: 168x252, 224x336
     "qwen2_vl": Family(_qwen2_vl, Qwen2VLAdapter, _one((4, 6)), QWEN_SHARP,
@@ -2310,6 +2465,22 @@ FAMILIES = {
     # stretched); at s 112s x 168s px: 168x252 (6x9), 224x336 (8x12), the token cap of 64 lifted
     "muse_glimmer": Family(_muse_glimmer, MuseGlimmerAdapter, _one((4, 6)), _sharpen_muse,
                            enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    # 64 px / 8 px SigLIP patches; WIDE letterboxed into the square (the processor's own pad-to-square, done first)
+    "deepseek_vl": Family(_deepseek_vl, DeepseekVLAdapter, _one((8, 8)), scale_projector("aligner", 30),
+                          enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    "deepseek_vl_hybrid": Family(partial(_deepseek_vl, hybrid=True), DeepseekVLHybridAdapter, _one((8, 8)),
+                                 scale_projector("aligner", 30), enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    "janus": Family(partial(_deepseek_vl, janus=True), JanusAdapter, _one((8, 8)), scale_projector("aligner", 30),
+                    enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    # 128 px / 2 px SAM patches, two stride-2 convolutions; WIDE stretched to the square
+    "got_ocr2": Family(_got_ocr2, GotOcr2Adapter, _one((16, 16)), scale_projector("multi_modal_projector", 30),
+                       rescales=False, enlarged={1.5: FIXED_SQUARE, 2.0: FIXED_SQUARE}),
+    "pp_chart2table": Family(partial(_got_ocr2, chart=True), PPChart2TableAdapter, _one((16, 16)),
+                             scale_projector("multi_modal_projector", 30), rescales=False,
+                             enlarged={1.5: FIXED_SQUARE, 2.0: FIXED_SQUARE}),
+    # 16x16 VQ codes of the 128 px center crop of the shorter side resized to 128 px: WIDE's central 126x126
+    "chameleon": Family(_chameleon, ChameleonAdapter, [("image", (16, 16), (0.0, 0.125, 1.0, 0.875))],
+                        _sharpen_chameleon, rescales=False, enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
     "muse_spark": Family(partial(_muse_glimmer, spark=True), MuseGlimmerAdapter, _one((4, 6)),
                          _sharpen_muse, enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
     # as GLM-4.1V, in 56 px blocks: 126x168 -> 112x168 px (4x6); at 1.5 168x252 -> 168x224 (6x8: 4.5 blocks round

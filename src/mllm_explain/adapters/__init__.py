@@ -9,10 +9,13 @@ import torch
 
 from mllm_explain.adapters import (  # noqa: F401  (registers)
     apertus1p5,
+    chameleon,
+    deepseek_vl,
     gemma3,
     gemma4,
     glm4v,
     glm5_next,
+    got_ocr2,
     hunyuan_vl,
     idefics3,
     inkling2,

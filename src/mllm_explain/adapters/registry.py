@@ -85,7 +85,6 @@ _QWEN3 = "the qwen3_vl layout as-is"
 _QWEN2 = "the qwen2_vl layout as-is"
 _NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
 _NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
-_LETTERBOX = "the llava fixed-square layout with a letterbox (pad-to-square) mapping"
 
 # The refused `model_type`s by class, from the census of transformers 5.24's image-text-to-text mapping plus
 # the three image-taking multimodal-LM extras (phi4_multimodal, qwen2_5_omni, qwen3_omni_moe).  A type that
@@ -100,12 +99,11 @@ REFUSALS: dict[str, Refusal] = {
                                         "so no prompt's answer can be explained"),
     # A: an existing layout kind with a parameter or geometry tweak
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
-    **_each("A", _LETTERBOX, "deepseek_vl", "deepseek_vl_hybrid", "janus"),
     "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
                                    "only with the `timm` package, which this project does not depend on; "
                                    "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
-    "fast_vlm": Refusal("A", "the llava fixed-square layout, once its checkpoint's preprocessing is known"),
-    **_each("A", "the llava squashed-square layout (16x16 per page)", "got_ocr2", "pp_chart2table"),
+    "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it, so its "
+                                   "preprocessing (grid size, resizing) is unknown"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
@@ -121,7 +119,6 @@ REFUSALS: dict[str, Refusal] = {
     "deepseek_ocr2": Refusal("D", "its learned, causally ordered queries are not patch-aligned, so they have no "
                                   "verified spatial layout"),
     # E: discrete image tokens, explainable with a layout
-    "chameleon": Refusal("E", "the llava fixed-square layout (32x32) with a center crop"),
     "emu3": Refusal("E", _NEW_SLOTS),
     # F: other
     "diffusion_gemma": Refusal("F", "its tokens are not written left to right, so no next-token prediction "
