@@ -14,6 +14,7 @@ import math
 
 import torch
 from PIL import Image
+from torch import Tensor
 
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.fixed_resolution import refuse_enlarging
@@ -62,3 +63,11 @@ class ChameleonAdapter(ModelAdapter):
     @property
     def last_attention(self) -> torch.nn.Module:
         return self.model.model.layers[-1].self_attn
+
+    @torch.no_grad()
+    def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:
+        """The base's logits with the image codes' tokens at the lowest value, as the model masks its own (it writes
+        text only)."""
+        logits = super().logits(states, block_rows)
+        logits[:, self.model.model.vocabulary_mapping.image_tokens] = torch.finfo(logits.dtype).min
+        return logits
