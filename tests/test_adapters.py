@@ -206,10 +206,11 @@ def test_max_vision_tokens_bounds_every_scale_but_1(family, monkeypatch):
     name, adapter = family
     image = make_image(FAMILIES[name].enlarge)
     largest = adapter.max_scale(image)
-    assert (largest > 1) == (enlarges(name) and name not in ("llava", "idefics3", "smolvlm"))
+    assert (largest > 1) == (enlarges(name) and name not in ("llava", "idefics3", "smolvlm", "git"))
     adapter.check_scale(image, largest)
     inputs = adapter.encode(adapter.scaled_image(image, 1.0)[0], PROMPT)
-    monkeypatch.setattr(adapter, "max_vision_tokens", int((inputs["input_ids"] == adapter.image_token_id).sum()))
+    vision_tokens = int((inputs["input_ids"] == adapter.image_token_id).sum()) + adapter.prefix_length(inputs)
+    monkeypatch.setattr(adapter, "max_vision_tokens", vision_tokens)
     adapter.check_scale(image, adapter.max_scale(image))
     if enlarges(name):
         with pytest.raises(UserError, match=f"max_vision_tokens={adapter.max_vision_tokens}$") as refused:

@@ -85,6 +85,7 @@ from mllm_explain.adapters.chameleon import ChameleonAdapter
 from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, DeepseekVLHybridAdapter, JanusAdapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter
 from mllm_explain.adapters.gemma4 import Gemma4Adapter
+from mllm_explain.adapters.git import GitAdapter
 from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter, GlmgaAdapter
 from mllm_explain.adapters.glm5_next import Glm5NextAdapter
 from mllm_explain.adapters.got_ocr2 import GotOcr2Adapter, PPChart2TableAdapter
@@ -1502,6 +1503,35 @@ def _video_llava():
     return VideoLlavaForConditionalGeneration(config), processor
 
 
+def _git():
+    """GIT: CLIP's image processor and a BERT WordPiece tokenizer (the corpus's words, lower-cased) with no chat
+    template; a CLIP ViT (48 px / 8 px patches here, 224 / 16 there) whose CLS and 6x6 patch features prefix a
+    BERT-style decoder's text.  The LM head's bias, zero at initialisation, is random here, as a trained one is."""
+    from transformers import BertTokenizer, GitConfig, GitForCausalLM, GitProcessor
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    split = BertTokenizer(vocab={token: i for i, token in enumerate(specials)}).backend_tokenizer
+    words = sorted({word for line in CORPUS for word, _ in split.pre_tokenizer.pre_tokenize_str(line.lower())})
+    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate([*specials, *words])})
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48})
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=48,
+                  patch_size=8)
+    ids = tokenizer.convert_tokens_to_ids
+    config = GitConfig(vision_config=vision, vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2,
+                       num_attention_heads=2, intermediate_size=128, max_position_embeddings=512,
+                       bos_token_id=ids("[CLS]"), eos_token_id=ids("[SEP]"), pad_token_id=ids("[PAD]"))
+    model = GitForCausalLM(config)
+    with torch.no_grad():
+        model.output.bias.normal_(std=0.02)
+    return model, GitProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def _sharpen_git(model: torch.nn.Module, factor: float = 30.0) -> None:
+    """`scale_norm` on GIT's projector, which ends in a norm (the model's decoder is `model.git`, not `model.model`)."""
+    with torch.no_grad():
+        model.git.visual_projection.visual_projection[-1].weight.mul_(factor)
+
+
 def _llava_next_video():
     """LLaVA-NeXT-Video's images: `_llava_next`'s tiling (CLIP with CLS, five pinpoints) through its own processor
     (with a video processor), its Vicuna template ("USER: <image>\n{prompt} ASSISTANT:")."""
@@ -2555,6 +2585,9 @@ FAMILIES = {
                        enlarged={1.5: "interpolate_pos_encoding", 2.0: "interpolate_pos_encoding"}),
     "video_llava": Family(_video_llava, VideoLlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100),
                           enlarged={1.5: "interpolate_pos_encoding", 2.0: "interpolate_pos_encoding"}),
+    # as LLaVA-1.5 (48 px / 8 px patches, CLS in no view), the features prefixing the text; above 1 the square fed at
+    # 72 and 96 px (position embeddings interpolated)
+    "git": Family(_git, GitAdapter, _one((6, 6)), _sharpen_git, enlarged={1.5: _one((9, 9)), 2.0: _one((12, 12))}),
     # as LLaVA-NeXT (images)
     "llava_next_video": Family(_llava_next_video, LlavaNextAdapter, EXPECTED_VIEWS_NEXT, _sharpen_llava_next,
                                large=MULTI_NEXT, enlarged={1.5: EXPECTED_VIEWS_NEXT, 2.0: "largest canvas of tiles"},

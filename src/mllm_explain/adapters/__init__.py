@@ -13,6 +13,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     deepseek_vl,
     gemma3,
     gemma4,
+    git,
     glm4v,
     glm5_next,
     got_ocr2,

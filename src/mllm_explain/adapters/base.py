@@ -29,7 +29,8 @@ _MAX_CHARACTER_TOKENS = 4  # a UTF-8 character has at most 4 bytes, and a token 
 class Trace:
     """What one teacher-forced forward at one input scale yields.
 
-    Positions index the full token sequence; the vision tokens are the `views`' positions, in view order.
+    Positions index the decoder's full sequence (`ModelAdapter.sequence_ids`: the token ids, after any vision
+    features the model prepends); the vision tokens are the `views`' positions, in view order.
     """
 
     scale: float
@@ -134,6 +135,19 @@ class ModelAdapter:
         """The views of the vision tokens in `inputs`, the processor's output for `image` (as fed, after
         `scaled_image`, whose `grid_box` it was given).  Default: every image token, one `vision_grid`."""
         return [View(self.image_token_positions(inputs), self.vision_grid(inputs), grid_box=grid_box)]
+
+    def prefix_length(self, inputs) -> int:
+        """Rows of the decoder's sequence before the first of `inputs`' token ids: vision features the model prepends
+        with no placeholder token (GIT); 0 where every row is a token of `input_ids`."""
+        return 0
+
+    def sequence_ids(self, inputs, ids: Tensor) -> Tensor:
+        """(L,) ids of the decoder's sequence on the CPU: `ids` (a row of `inputs`' token ids, answer ids appended or
+        not) after `prefix_length` rows read as `image_token_id`, so that one position indexes a trace's states and
+        ids alike."""
+        prefix = self.prefix_length(inputs)
+        ids = ids.cpu()
+        return torch.cat([torch.full((prefix,), self.image_token_id, dtype=ids.dtype), ids]) if prefix else ids
 
     def image_token_positions(self, inputs) -> Tensor:
         """(n,) positions of the image placeholder tokens in the first row of `inputs`, on the CPU."""
@@ -276,8 +290,7 @@ class ModelAdapter:
             inputs = self.encode(chunk, prompt, answer_ids, scale)
             with self._capture(self.final_norm) as hidden:
                 self.model(**inputs, use_cache=False, logits_to_keep=1)
-            length = inputs["input_ids"].shape[1]
-            predicting = hidden[-1][:, length - len(answer) - 1:length - 1]  # (b, T, d)
+            predicting = hidden[-1][:, -len(answer) - 1:-1]  # (b, T, d): from the end, after any prefix rows
             logits = self.logits(predicting.flatten(0, 1)).unflatten(0, (len(chunk), -1))  # (b, T, V)
             probabilities = torch.softmax(logits, -1)
             rows.append(probabilities.gather(2, answer[None, :, None].expand(len(chunk), -1, 1))[..., 0])
@@ -363,13 +376,14 @@ class ModelAdapter:
         answer = self.until_stop(out[0, length:].tolist()[:max_new_tokens])
         if not answer:
             return answer, None
-        hidden = torch.cat([step[0] for step in states])[:length + len(answer)].float().cpu()
-        ids = out[0, :length + len(answer)].cpu()
+        ids = self.sequence_ids(inputs, out[0, :length + len(answer)])
+        start = len(ids) - len(answer)
+        hidden = torch.cat([step[0] for step in states])[:len(ids)].float().cpu()
         views = self.vision_views(inputs, scaled, box)
         return answer, Trace(
             scale=1.0, input_ids=ids, hidden=hidden, views=views,
-            prompt_positions=self._prompt_positions(ids.tolist(), prompt, _vision_end(views), length),
-            answer_positions=torch.arange(length, length + len(answer)),
+            prompt_positions=self._prompt_positions(ids.tolist(), prompt, _vision_end(views), start),
+            answer_positions=torch.arange(start, len(ids)),
             inputs=self.encode(scaled, prompt, answer) if gradients else None,
         )
 
@@ -438,7 +452,7 @@ class ModelAdapter:
             raise UserError(f"scale {scale} is outside (0, 4]")
         scaled, box = self.scaled_image(image, scale)
         inputs = self.encode(scaled, prompt, answer_ids, scale)
-        ids = inputs["input_ids"][0]
+        ids = self.sequence_ids(inputs, inputs["input_ids"][0])
         views = self.vision_views(inputs, scaled, box)
         length = len(ids)
         answer_positions = torch.arange(length - len(answer_ids), length)
@@ -449,7 +463,7 @@ class ModelAdapter:
         if attention:  # (1, heads, L, L) -> mean over heads, the rows that predict each answer token
             attn = weights[0][0].float().mean(0)[answer_positions - 1].cpu()
         return Trace(
-            scale=scale, input_ids=ids.cpu(), hidden=hidden[-1][0].float().cpu(), views=views,
+            scale=scale, input_ids=ids, hidden=hidden[-1][0].float().cpu(), views=views,
             prompt_positions=self._prompt_positions(ids.tolist(), prompt, _vision_end(views),
                                                     int(answer_positions[0])),
             answer_positions=answer_positions, attention=attn, inputs=inputs if gradients else None,

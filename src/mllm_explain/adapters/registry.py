@@ -104,7 +104,6 @@ REFUSALS: dict[str, Refusal] = {
                                    "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
     "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it, so its "
                                    "preprocessing (grid size, resizing) is unknown"),
-    "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
     "perception_lm": Refusal("A", "a new layout: overview-first tiles"),
