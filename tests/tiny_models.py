@@ -4,6 +4,7 @@ method contract tests."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ from mllm_explain.adapters.kimi_k25 import KimiK25Adapter
 from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
 from mllm_explain.adapters.llava_next import Granite4VisionAdapter, LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.minicpmv import MiniCPMVAdapter
-from mllm_explain.adapters.mistral3 import LightOnOcrAdapter, Mistral3Adapter
+from mllm_explain.adapters.mistral3 import FuyuAdapter, LightOnOcrAdapter, Mistral3Adapter
 from mllm_explain.adapters.molmo2 import Molmo2Adapter
 from mllm_explain.adapters.muse_glimmer import MuseGlimmerAdapter
 from mllm_explain.adapters.nemotron_h_omni import NemotronHOmniAdapter
@@ -358,6 +359,35 @@ def _mistral3():
     config = Mistral3Config(vision_config=vision, text_config=text, image_token_index=ids("[IMG]"),
                             spatial_merge_size=2, tie_word_embeddings=False)
     return Mistral3ForConditionalGeneration(config), processor
+
+
+FUYU_BOUND = {"height": 180, "width": 240}  # real: 1080x1920 px; small enough that `Family.large` (300x220) shrinks
+
+
+def _fuyu():
+    """Fuyu: raw 30 px patches projected linearly, rows of |SPEAKER| each ended by |NEWLINE|, then <s>, the prompt and
+    <0x04>; a Persimmon text model.  The tokenizer is SentencePiece-like (Unigram, Metaspace), as the processor
+    assumes: it drops the "▁" that tokenizing its placeholder text starts with, so |SPEAKER|, |NEWLINE| and <0x04>
+    are plain vocabulary entries, not added tokens (which would lose the first |SPEAKER| instead)."""
+    from transformers import FuyuConfig, FuyuForCausalLM, FuyuImageProcessor, FuyuProcessor
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(prepend_scheme="first")])
+    trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "|ENDOFTEXT|"],
+                                      unk_token="<unk>", show_progress=False)
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    spec = json.loads(tok.to_str())
+    spec["model"]["vocab"] += [[piece, 0.0] for piece in ("|SPEAKER|", "|NEWLINE|", "<0x04>")]
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), bos_token="<s>",
+                                        eos_token="|ENDOFTEXT|", unk_token="<unk>", model_max_length=4096)
+    ids = tokenizer.convert_tokens_to_ids
+    processor = FuyuProcessor(image_processor=FuyuImageProcessor(size=FUYU_BOUND), tokenizer=tokenizer)
+    text = dict(model_type="persimmon", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=4096, bos_token_id=ids("<s>"),
+                eos_token_id=ids("|ENDOFTEXT|"), pad_token_id=ids("<unk>"))
+    config = FuyuConfig(text_config=text, image_token_id=ids("|SPEAKER|"))
+    return FuyuForCausalLM(config), processor
 
 
 
@@ -2456,6 +2486,12 @@ FAMILIES = {
     # at 2 336x252 (12x9), the longest edge lifted
     "mistral3": Family(_mistral3, Mistral3Adapter, _one((5, 6)), scale_projector("multi_modal_projector", 30),
                        large=(400, 200), enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))}),
+    # 168x126 px as given (within 240x180), padded to 180x150: 5x6 patches of 30 px, the image in the top-left
+    # 126/150 x 168/180 of the grid; 300x220 shrunk to 240x176 (6x8); at 1.5 252x189 px (7x9), at 2 336x252 (9x12), the
+    # bound lifted; at 0.5 84x63 px padded to 90x90
+    "fuyu": Family(_fuyu, FuyuAdapter, _one((5, 6)), scale_projector("vision_embed_tokens", 30),
+                   enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))},
+                   padded=((0.0, 0.0, 126 / 150, 168 / 180), (0.0, 0.0, 63 / 90, 84 / 90))),
     # as Qwen3-VL (16 px patches, 2x2 merge); the hybrid text model changes nothing of the layout
     "qwen3_5": Family(_qwen3_5, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
                       enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
