@@ -107,6 +107,7 @@ from mllm_explain.adapters.muse_glimmer import MuseGlimmerAdapter
 from mllm_explain.adapters.nemotron_h_omni import NemotronHOmniAdapter
 from mllm_explain.adapters.ovis2 import Ovis2Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
+from mllm_explain.adapters.perception_lm import PerceptionLMAdapter
 from mllm_explain.adapters.qwen2_vl import (
     CohereCompassAdapter,
     HyperCLOVAXVisionV2Adapter,
@@ -1288,6 +1289,49 @@ def _sharpen_ovis2(model: torch.nn.Module, factor: float = 30.0) -> None:
     """The visual words' embedding table `factor` times larger: the image features are softmax mixtures of its rows
     (behind a layer norm, which undoes any scaling of the head before it; unsharpened: contrast 1.1)."""
     model.model.visual_embeddings_table.weight.mul_(factor)
+
+
+# Perception LM: Llama 3 turns, "<|image|>" where the image goes (the checkpoint's system prompt left out)
+PERCEPTION_LM_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<|image|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+
+
+def _perception_lm():
+    """Perception LM as the checkpoints ship it, tiny: 64 px tiles (there 448) of 8 px patches (there 14) pooled 2x2
+    to 4x4 tokens, the thumbnail first, at most 6 tiles (there 36); a timm PE encoder (`vit_pe_core_large_patch14_336`
+    shrunk by its `model_args`, CLS dropped) and a Llama text model."""
+    from transformers import (
+        PerceptionLMConfig,
+        PerceptionLMForConditionalGeneration,
+        PerceptionLMImageProcessor,
+        PerceptionLMProcessor,
+        PerceptionLMVideoProcessor,
+        TimmWrapperConfig,
+    )
+
+    named = {"image_token": "<|image|>", "video_token": "<|video|>"}
+    tokenizer = _tokenizer(["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                            "<|eot_id|>", *named.values()], named, PERCEPTION_LM_TEMPLATE,
+                           bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", pad_token="<|end_of_text|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = PerceptionLMImageProcessor(tile_size=64, max_num_tiles=6)
+    processor = PerceptionLMProcessor(image_processor=image_processor, video_processor=PerceptionLMVideoProcessor(),
+                                      tokenizer=tokenizer, patch_size=8, pooling_ratio=2,
+                                      chat_template=PERCEPTION_LM_TEMPLATE)
+    vision = TimmWrapperConfig(architecture="vit_pe_core_large_patch14_336", do_pooling=False, num_labels=0,
+                               model_args=dict(embed_dim=32, depth=1, num_heads=2, img_size=(64, 64), patch_size=8,
+                                               ref_feat_shape=(8, 8), global_pool=""))
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                       bos_token_id=ids("<|begin_of_text|>"), eos_token_id=ids("<|eot_id|>"),
+                       pad_token_id=ids("<|end_of_text|>"))
+    config = PerceptionLMConfig(vision_config=vision, text_config=text, projector_pooling_ratio=2,
+                                image_token_id=ids("<|image|>"), video_token_id=ids("<|video|>"))
+    return PerceptionLMForConditionalGeneration(config), processor
 
 
 # Qwen2.5-Omni: ChatML turns with "<|vision_bos|><|IMAGE|><|vision_eos|>" where the image goes
@@ -2620,6 +2664,11 @@ FAMILIES = {
                       enlarged={1.5: tile_views(2, 3, (4, 4), (8, 8)), 2.0: tile_views(3, 3, (4, 4), (8, 8))}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
+    # WIDE fits only the 3x2 canvas of at most 6 tiles of 64 px (192x128 px): the thumbnail, then 2 rows of 3 tiles,
+    # each 8x8 patches pooled to 4x4; a larger input can only take a smaller canvas
+    "perception_lm": Family(_perception_lm, PerceptionLMAdapter, overview_first(2, 3, (4, 4)),
+                            scale_projector("multi_modal_projector", 30),
+                            enlarged={1.5: "largest canvas of tiles", 2.0: "largest canvas of tiles"}),
 }
 
 
