@@ -9,8 +9,6 @@ from layout import layout_score, token_change
 from test_layout import sharp
 from tiny_models import ANSWER, PROMPT, WIDE, build_adapter, make_image
 
-from mllm_explain.adapters import load_model
-from mllm_explain.errors import UserError
 from mllm_explain.views import View
 
 
@@ -50,15 +48,3 @@ def test_a_lone_tile_still_follows_the_thumbnail(adapter, monkeypatch):
     assert [(view.kind, view.image_box) for view in trace.views] == [("overview", (0.0, 0.0, 1.0, 1.0)),
                                                                     ("tile", (0.0, 0.0, 1.0, 1.0))]
 
-
-def test_without_timm_loading_is_one_line_naming_the_extra(adapter, tmp_path, monkeypatch):
-    """transformers builds the PE encoder with timm (TimmWrapperModel): where timm is missing, `load_model` says in
-    one line which extra installs it, before any weight is read."""
-    from transformers.utils import import_utils
-
-    adapter.model.save_pretrained(tmp_path)
-    adapter.processor.save_pretrained(tmp_path)
-    monkeypatch.setitem(import_utils.BACKENDS_MAPPING, "timm", (lambda: False, import_utils.TIMM_IMPORT_ERROR))
-    with pytest.raises(UserError, match=r"needs the `timm` package.*pip install 'mllm-explain\[timm\]'$") as refused:
-        load_model(tmp_path, device="cpu")
-    assert "\n" not in str(refused.value)

@@ -83,7 +83,7 @@ from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
 from mllm_explain.adapters.chameleon import ChameleonAdapter
 from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, DeepseekVLHybridAdapter, JanusAdapter
-from mllm_explain.adapters.gemma3 import Gemma3Adapter
+from mllm_explain.adapters.gemma3 import Gemma3Adapter, Gemma3nAdapter
 from mllm_explain.adapters.gemma4 import Gemma4Adapter
 from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter, GlmgaAdapter
 from mllm_explain.adapters.glm5_next import Glm5NextAdapter
@@ -581,6 +581,64 @@ def _sharpen_gemma3(model: torch.nn.Module, factor: float = 30.0, damp: float = 
     for layer in model.model.vision_tower.encoder.layers:
         layer.self_attn.out_proj.weight.mul_(damp)
         layer.self_attn.out_proj.bias.mul_(damp)
+
+
+def _gemma3n():
+    """Gemma 3n as gemma-3n-E4B-it ships it, tiny: Gemma 3's chat template with `<image_soft_token>` where the image
+    goes, the image stretched onto a 256 px square (there 768), timm's MobileNetV5 (`mobilenetv5_300m_enc` at a
+    twentieth of its channels: 6M parameters, most in the fusion adapter's fixed 2048 outputs) whose 16x16 stride-16
+    features are pooled 2x2 to 8x8 soft tokens (there 48x48 pooled 3x3 to 16x16); the vision and audio tokens' own
+    embedding rows at the end of the vocabulary; AltUp, per-layer inputs and LAuReL in a 2-layer decoder."""
+    from transformers import (
+        Gemma3nAudioFeatureExtractor,
+        Gemma3nConfig,
+        Gemma3nForConditionalGeneration,
+        Gemma3nProcessor,
+        SiglipImageProcessor,
+    )
+
+    named = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>",
+             "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>", "audio_token": "<audio_soft_token>"}
+    template = GEMMA3_TEMPLATE.replace("<start_of_image>", "<image_soft_token>")
+    # the named tokens not trained in come last, as there: the vision vocabulary (end of image, image), then audio's
+    tokenizer = _tokenizer(["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
+                            "<start_of_audio>"], named, template, bos_token="<bos>", eos_token="<eos>",
+                           pad_token="<pad>")
+    tokenizer.add_bos_token = True
+    ids = tokenizer.convert_tokens_to_ids
+    vision_offset = ids("<end_of_image>")
+    image_processor = SiglipImageProcessor(size={"height": 256, "width": 256}, image_mean=[0.0] * 3,
+                                           image_std=[1.0] * 3, resample=2)  # bilinear, as there
+    processor = Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(), image_processor=image_processor,
+                                 tokenizer=tokenizer, chat_template=template, image_seq_length=64, audio_seq_length=4)
+    text = dict(vocab_size=len(tokenizer), vocab_size_per_layer_input=vision_offset, hidden_size=64,
+                hidden_size_per_layer_input=16, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, head_dim=32, num_kv_shared_layers=0, laurel_rank=8,
+                activation_sparsity_pattern=[0.0, 0.0], layer_types=["sliding_attention", "full_attention"],
+                sliding_window=64, max_position_embeddings=512, bos_token_id=ids("<bos>"), eos_token_id=ids("<eos>"),
+                pad_token_id=ids("<pad>"))
+    vision = dict(architecture="mobilenetv5_300m_enc", vocab_size=2, vocab_offset=vision_offset,
+                  model_args=dict(channel_multiplier=0.05, msfa_output_resolution=8))
+    audio = dict(hidden_size=32, conf_num_attention_heads=2, conf_num_hidden_layers=1, vocab_size=2,
+                 vocab_offset=vision_offset + 2)
+    config = Gemma3nConfig(text_config=text, vision_config=vision, audio_config=audio, vision_soft_tokens_per_image=64,
+                           audio_soft_tokens_per_image=4, boi_token_id=ids("<start_of_image>"),
+                           eoi_token_id=vision_offset, image_token_id=ids("<image_soft_token>"),
+                           boa_token_id=ids("<start_of_audio>"), eoa_token_id=vision_offset + 2,
+                           audio_token_id=ids("<audio_soft_token>"))
+    model = Gemma3nForConditionalGeneration(config)
+    model.generation_config.eos_token_id = [ids("<eos>"), ids("<end_of_turn>")]
+    return model, processor
+
+
+@torch.no_grad()
+def _sharpen_gemma3n(model: torch.nn.Module, damp: float = 0.1) -> None:
+    """Make the layout check sharp: the fusion adapter's input from the stride-32 features (upsampled bilinearly to
+    the stride-16 grid, so that each spreads over its neighbours) `damp`ed.  There is no projector to scale: the
+    soft tokens' embedder ends in an unscaled RMS norm (undamped: contrast 2.1-2.4)."""
+    encoder = model.model.vision_tower.timm_model
+    fine = encoder.feature_info[encoder.msfa_indices[0]]["num_chs"]
+    encoder.msfa.ffn.pw_exp.conv.weight[:, fine:] *= damp
 
 
 def _paligemma():
@@ -2464,6 +2522,9 @@ FAMILIES = {
     # one pooled grid of the image stretched to a square
     "gemma3": Family(_gemma3, Gemma3Adapter, _one((8, 8)), _sharpen_gemma3, rescales=False,
                      enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    # MobileNetV5's 16x16 stride-16 features of the 256 px square pooled 2x2 to 8x8
+    "gemma3n": Family(_gemma3n, Gemma3nAdapter, _one((8, 8)), _sharpen_gemma3n, rescales=False,
+                      enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
     "paligemma": Family(_paligemma, PaliGemmaAdapter, _one((8, 8)), _sharpen_paligemma, rescales=False,
                         enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
     # 168x140 px / 28 px merged patches; 400x200 fits 224x112 px; at 1.5 252x189 px (9x7 merged patches, rounded up),

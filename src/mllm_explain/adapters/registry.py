@@ -99,9 +99,6 @@ REFUSALS: dict[str, Refusal] = {
                                         "so no prompt's answer can be explained"),
     # A: an existing layout kind with a parameter or geometry tweak
     "fuyu": Refusal("A", "the Pixtral-grid layout with `|NEWLINE|` as the row separator"),
-    "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
-                                   "only with the `timm` package, which this project does not depend on; "
-                                   "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
     "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it, so its "
                                    "preprocessing (grid size, resizing) is unknown"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
