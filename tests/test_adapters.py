@@ -84,13 +84,17 @@ def test_teacher_forced_states_match_generate(family):
     image = make_image(WIDE)
     inputs = adapter.encode(adapter.scaled_image(image, 1.0)[0], PROMPT)  # the view `trace` feeds at scale 1
     out = adapter.model.generate(**inputs, max_new_tokens=N_NEW, min_new_tokens=N_NEW, do_sample=False,
-                                 output_hidden_states=True, return_dict_in_generate=True,
+                                 output_hidden_states=True, output_logits=True, return_dict_in_generate=True,
                                  suppress_tokens=adapter.tokenizer.all_special_ids)
     answer = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
     assert len(answer) == N_NEW
     greedy = adapter.generate(image, PROMPT, max_new_tokens=N_NEW)  # stops at the first special token
     assert greedy == answer[:len(greedy)]
     trace = adapter.trace(image, PROMPT, answer)
+    if out.hidden_states[0][-1].dim() > 3:  # Gemma 3n's end with its last layer's AltUp streams: compare the logits
+        logits = adapter.logits(trace.hidden[trace.answer_positions - 1])
+        assert torch.allclose(logits, torch.cat(out.logits).float(), atol=1e-4)
+        return
     generated = torch.stack([step[-1][0, -1] for step in out.hidden_states])
     assert torch.allclose(trace.hidden[trace.answer_positions - 1], generated, atol=1e-4)
 
@@ -110,8 +114,8 @@ def test_attention_rows_gradients_and_no_hooks_left(family):
     assert (trace.attention >= 0).all()
     assert adapter.model.config._attn_implementation == implementation
     grads, states = adapter.last_layer_gradients(trace)
-    text = adapter.model.config.get_text_config()  # Hy4's and Qwen4-Exp's hyper-connections: streams per token
-    streams = getattr(text, "hc_mult", None) or getattr(text, "hc_count", 1)
+    text = adapter.model.config.get_text_config()  # Hy4's, Qwen4-Exp's hyper-connections, Gemma 3n's AltUp: streams
+    streams = getattr(text, "hc_mult", None) or getattr(text, "hc_count", None) or getattr(text, "altup_num_inputs", 1)
     size = (len(trace.vision_positions), text.hidden_size * streams)
     assert grads.shape == (len(answer), *size) and states.shape == size
     assert torch.isfinite(grads).all() and (grads.abs().sum((1, 2)) > 0).all()

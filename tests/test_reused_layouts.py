@@ -95,22 +95,17 @@ def test_shieldgemma2_is_refused_in_one_line_while_its_processor_ignores_the_pro
     assert "\n" not in str(refused.value)
 
 
-def test_gemma3n_is_refused_in_one_line_while_its_vision_tower_needs_timm(tmp_path):
-    """Gemma 3n is refused by name: transformers builds its vision tower (timm's MobileNetV5) only with the `timm`
-    package, which this project does not depend on.  The day timm is installed with it, this test fails and says to
-    add its adapter (Gemma 3's layout, with a tiny model) instead."""
-    from transformers import Gemma3nConfig, Gemma3nForConditionalGeneration
+@pytest.mark.parametrize("name", ["perception_lm", "gemma3n"])
+def test_without_timm_loading_is_one_line_naming_the_extra(name, tmp_path, monkeypatch):
+    """transformers builds these vision towers with timm (TimmWrapperModel: Perception LM's PE encoder, Gemma 3n's
+    MobileNetV5): where timm is missing, `load_model` says in one line which extra installs it."""
+    from transformers.utils import import_utils
 
-    text = dict(vocab_size=400, vocab_size_per_layer_input=400, hidden_size=64, hidden_size_per_layer_input=16,
-                intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
-                num_kv_shared_layers=0, laurel_rank=8, activation_sparsity_pattern=[0.0, 0.0],
-                layer_types=["sliding_attention", "full_attention"])
-    config = Gemma3nConfig(text_config=text, audio_config=dict(hidden_size=32, conf_num_attention_heads=2,
-                                                               conf_num_hidden_layers=1))
-    with pytest.raises(ImportError, match="requires the timm library"):
-        Gemma3nForConditionalGeneration(config)
-    config.save_pretrained(tmp_path)
-    with pytest.raises(UserError, match=r"'gemma3n' is not supported: .*`timm` package") as refused:
+    adapter = build_adapter(name)
+    adapter.model.save_pretrained(tmp_path)
+    adapter.processor.save_pretrained(tmp_path)
+    monkeypatch.setitem(import_utils.BACKENDS_MAPPING, "timm", (lambda: False, import_utils.TIMM_IMPORT_ERROR))
+    with pytest.raises(UserError, match=r"needs the `timm` package.*pip install 'mllm-explain\[timm\]'$") as refused:
         load_model(tmp_path, device="cpu")
     assert "\n" not in str(refused.value)
 

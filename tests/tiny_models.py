@@ -84,7 +84,7 @@ from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
 from mllm_explain.adapters.chameleon import ChameleonAdapter
 from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, DeepseekVLHybridAdapter, JanusAdapter
-from mllm_explain.adapters.gemma3 import Gemma3Adapter
+from mllm_explain.adapters.gemma3 import Gemma3Adapter, Gemma3nAdapter
 from mllm_explain.adapters.gemma4 import Gemma4Adapter
 from mllm_explain.adapters.git import GitAdapter
 from mllm_explain.adapters.glm4v import Cosmos3EdgeAdapter, Glm4vAdapter, GlmgaAdapter
@@ -109,6 +109,7 @@ from mllm_explain.adapters.muse_glimmer import MuseGlimmerAdapter
 from mllm_explain.adapters.nemotron_h_omni import NemotronHOmniAdapter
 from mllm_explain.adapters.ovis2 import Ovis2Adapter
 from mllm_explain.adapters.paligemma import PaliGemmaAdapter
+from mllm_explain.adapters.perception_lm import PerceptionLMAdapter
 from mllm_explain.adapters.qwen2_vl import (
     CohereCompassAdapter,
     HyperCLOVAXVisionV2Adapter,
@@ -611,6 +612,64 @@ def _sharpen_gemma3(model: torch.nn.Module, factor: float = 30.0, damp: float = 
     for layer in model.model.vision_tower.encoder.layers:
         layer.self_attn.out_proj.weight.mul_(damp)
         layer.self_attn.out_proj.bias.mul_(damp)
+
+
+def _gemma3n():
+    """Gemma 3n as gemma-3n-E4B-it ships it, tiny: Gemma 3's chat template with `<image_soft_token>` where the image
+    goes, the image stretched onto a 256 px square (there 768), timm's MobileNetV5 (`mobilenetv5_300m_enc` at a
+    twentieth of its channels: 6M parameters, most in the fusion adapter's fixed 2048 outputs) whose 16x16 stride-16
+    features are pooled 2x2 to 8x8 soft tokens (there 48x48 pooled 3x3 to 16x16); the vision and audio tokens' own
+    embedding rows at the end of the vocabulary; AltUp, per-layer inputs and LAuReL in a 2-layer decoder."""
+    from transformers import (
+        Gemma3nAudioFeatureExtractor,
+        Gemma3nConfig,
+        Gemma3nForConditionalGeneration,
+        Gemma3nProcessor,
+        SiglipImageProcessor,
+    )
+
+    named = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>",
+             "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>", "audio_token": "<audio_soft_token>"}
+    template = GEMMA3_TEMPLATE.replace("<start_of_image>", "<image_soft_token>")
+    # the named tokens not trained in come last, as there: the vision vocabulary (end of image, image), then audio's
+    tokenizer = _tokenizer(["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
+                            "<start_of_audio>"], named, template, bos_token="<bos>", eos_token="<eos>",
+                           pad_token="<pad>")
+    tokenizer.add_bos_token = True
+    ids = tokenizer.convert_tokens_to_ids
+    vision_offset = ids("<end_of_image>")
+    image_processor = SiglipImageProcessor(size={"height": 256, "width": 256}, image_mean=[0.0] * 3,
+                                           image_std=[1.0] * 3, resample=2)  # bilinear, as there
+    processor = Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(), image_processor=image_processor,
+                                 tokenizer=tokenizer, chat_template=template, image_seq_length=64, audio_seq_length=4)
+    text = dict(vocab_size=len(tokenizer), vocab_size_per_layer_input=vision_offset, hidden_size=64,
+                hidden_size_per_layer_input=16, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, head_dim=32, num_kv_shared_layers=0, laurel_rank=8,
+                activation_sparsity_pattern=[0.0, 0.0], layer_types=["sliding_attention", "full_attention"],
+                sliding_window=64, max_position_embeddings=512, bos_token_id=ids("<bos>"), eos_token_id=ids("<eos>"),
+                pad_token_id=ids("<pad>"))
+    vision = dict(architecture="mobilenetv5_300m_enc", vocab_size=2, vocab_offset=vision_offset,
+                  model_args=dict(channel_multiplier=0.05, msfa_output_resolution=8))
+    audio = dict(hidden_size=32, conf_num_attention_heads=2, conf_num_hidden_layers=1, vocab_size=2,
+                 vocab_offset=vision_offset + 2)
+    config = Gemma3nConfig(text_config=text, vision_config=vision, audio_config=audio, vision_soft_tokens_per_image=64,
+                           audio_soft_tokens_per_image=4, boi_token_id=ids("<start_of_image>"),
+                           eoi_token_id=vision_offset, image_token_id=ids("<image_soft_token>"),
+                           boa_token_id=ids("<start_of_audio>"), eoa_token_id=vision_offset + 2,
+                           audio_token_id=ids("<audio_soft_token>"))
+    model = Gemma3nForConditionalGeneration(config)
+    model.generation_config.eos_token_id = [ids("<eos>"), ids("<end_of_turn>")]
+    return model, processor
+
+
+@torch.no_grad()
+def _sharpen_gemma3n(model: torch.nn.Module, damp: float = 0.1) -> None:
+    """Make the layout check sharp: the fusion adapter's input from the stride-32 features (upsampled bilinearly to
+    the stride-16 grid, so that each spreads over its neighbours) `damp`ed.  There is no projector to scale: the
+    soft tokens' embedder ends in an unscaled RMS norm (undamped: contrast 2.1-2.4)."""
+    encoder = model.model.vision_tower.timm_model
+    fine = encoder.feature_info[encoder.msfa_indices[0]]["num_chs"]
+    encoder.msfa.ffn.pw_exp.conv.weight[:, fine:] *= damp
 
 
 def _paligemma():
@@ -1319,6 +1378,49 @@ def _sharpen_ovis2(model: torch.nn.Module, factor: float = 30.0) -> None:
     """The visual words' embedding table `factor` times larger: the image features are softmax mixtures of its rows
     (behind a layer norm, which undoes any scaling of the head before it; unsharpened: contrast 1.1)."""
     model.model.visual_embeddings_table.weight.mul_(factor)
+
+
+# Perception LM: Llama 3 turns, "<|image|>" where the image goes (the checkpoint's system prompt left out)
+PERCEPTION_LM_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<|image|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+
+
+def _perception_lm():
+    """Perception LM as the checkpoints ship it, tiny: 64 px tiles (there 448) of 8 px patches (there 14) pooled 2x2
+    to 4x4 tokens, the thumbnail first, at most 6 tiles (there 36); a timm PE encoder (`vit_pe_core_large_patch14_336`
+    shrunk by its `model_args`, CLS dropped) and a Llama text model."""
+    from transformers import (
+        PerceptionLMConfig,
+        PerceptionLMForConditionalGeneration,
+        PerceptionLMImageProcessor,
+        PerceptionLMProcessor,
+        PerceptionLMVideoProcessor,
+        TimmWrapperConfig,
+    )
+
+    named = {"image_token": "<|image|>", "video_token": "<|video|>"}
+    tokenizer = _tokenizer(["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                            "<|eot_id|>", *named.values()], named, PERCEPTION_LM_TEMPLATE,
+                           bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", pad_token="<|end_of_text|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = PerceptionLMImageProcessor(tile_size=64, max_num_tiles=6)
+    processor = PerceptionLMProcessor(image_processor=image_processor, video_processor=PerceptionLMVideoProcessor(),
+                                      tokenizer=tokenizer, patch_size=8, pooling_ratio=2,
+                                      chat_template=PERCEPTION_LM_TEMPLATE)
+    vision = TimmWrapperConfig(architecture="vit_pe_core_large_patch14_336", do_pooling=False, num_labels=0,
+                               model_args=dict(embed_dim=32, depth=1, num_heads=2, img_size=(64, 64), patch_size=8,
+                                               ref_feat_shape=(8, 8), global_pool=""))
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
+                       bos_token_id=ids("<|begin_of_text|>"), eos_token_id=ids("<|eot_id|>"),
+                       pad_token_id=ids("<|end_of_text|>"))
+    config = PerceptionLMConfig(vision_config=vision, text_config=text, projector_pooling_ratio=2,
+                                image_token_id=ids("<|image|>"), video_token_id=ids("<|video|>"))
+    return PerceptionLMForConditionalGeneration(config), processor
 
 
 # Qwen2.5-Omni: ChatML turns with "<|vision_bos|><|IMAGE|><|vision_eos|>" where the image goes
@@ -2480,6 +2582,9 @@ FAMILIES = {
     # one pooled grid of the image stretched to a square
     "gemma3": Family(_gemma3, Gemma3Adapter, _one((8, 8)), _sharpen_gemma3, rescales=False,
                      enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
+    # MobileNetV5's 16x16 stride-16 features of the 256 px square pooled 2x2 to 8x8
+    "gemma3n": Family(_gemma3n, Gemma3nAdapter, _one((8, 8)), _sharpen_gemma3n, rescales=False,
+                      enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
     "paligemma": Family(_paligemma, PaliGemmaAdapter, _one((8, 8)), _sharpen_paligemma, rescales=False,
                         enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
     # 168x140 px / 28 px merged patches; 400x200 fits 224x112 px; at 1.5 252x189 px (9x7 merged patches, rounded up),
@@ -2689,6 +2794,11 @@ FAMILIES = {
                       enlarged={1.5: tile_views(2, 3, (4, 4), (8, 8)), 2.0: tile_views(3, 3, (4, 4), (8, 8))}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
+    # WIDE fits only the 3x2 canvas of at most 6 tiles of 64 px (192x128 px): the thumbnail, then 2 rows of 3 tiles,
+    # each 8x8 patches pooled to 4x4; a larger input can only take a smaller canvas
+    "perception_lm": Family(_perception_lm, PerceptionLMAdapter, overview_first(2, 3, (4, 4)),
+                            scale_projector("multi_modal_projector", 30),
+                            enlarged={1.5: "largest canvas of tiles", 2.0: "largest canvas of tiles"}),
 }
 
 

@@ -31,6 +31,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     nemotron_h_omni,
     ovis2,
     paligemma,
+    perception_lm,
     qwen2_vl,
     step3p7,
     video_llama_3,
@@ -41,6 +42,9 @@ from mllm_explain.devices import resolve_device, resolve_dtype
 from mllm_explain.errors import UserError
 
 BUNDLED_MODEL = Path(str(files("mllm_explain") / "checkpoints" / "synth-qwen2-vl"))
+# The packages transformers builds some families' vision towers with (TimmWrapper: Perception LM, Gemma 3n), and the
+# extra of this package that installs each.
+VISION_EXTRAS = {"timm": "timm"}
 
 __all__ = ["ADAPTERS", "BUNDLED_MODEL", "ModelAdapter", "Trace", "load_model", "model_source", "register_adapter"]
 
@@ -85,11 +89,22 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
     placement = {} if device_map is None else {"device_map": device_map}
     try:
         model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **placement)
-    except ImportError as exc:  # device_map without accelerate
-        raise UserError(f"device_map={device_map!r}: {str(exc).splitlines()[0]}") from None
+    except ImportError as exc:  # a vision tower's package missing (timm), or device_map without accelerate
+        raise UserError(_missing_package(exc, source, device_map)) from None
     if device_map is None:
         model = model.to(target)
     adapter = adapter_cls(model, processor, source)
     if max_vision_tokens is not None:
         adapter.max_vision_tokens = max_vision_tokens
     return adapter
+
+
+def _missing_package(exc: ImportError, source: str, device_map: str | dict | None) -> str:
+    """One line for an ImportError of building the model: the extra that installs a vision tower's package, else
+    the `device_map` that needed it (accelerate)."""
+    message = str(exc).strip().splitlines()[0]
+    for package, extra in VISION_EXTRAS.items():
+        if f"requires the {package} library" in message:
+            return (f"cannot build the model of {source!r}: its vision tower needs the `{package}` package, which is "
+                    f"not installed: pip install 'mllm-explain[{extra}]'")
+    return f"device_map={device_map!r}: {message}"

@@ -490,8 +490,14 @@ class ModelAdapter:
         positions = trace.answer_positions.to(states.device)
         logits = (final[-1][0][positions - 1] * self.unembedding[trace.answer_ids.to(states.device)]).sum(-1)
         vision = trace.vision_positions.to(states.device)
-        grads = [torch.autograd.grad(logit, states, retain_graph=True)[0][0, vision].flatten(1) for logit in logits]
-        return torch.stack(grads).float().cpu(), states[0, vision].detach().flatten(1).float().cpu()
+        grads = [self.token_states(torch.autograd.grad(logit, states, retain_graph=True)[0])[vision].flatten(1)
+                 for logit in logits]
+        return torch.stack(grads).float().cpu(), self.token_states(states)[vision].detach().flatten(1).float().cpu()
+
+    def token_states(self, entering: Tensor) -> Tensor:
+        """(L, ...) the states entering the last layer, one row per token: the batch's one row of (1, L, d).  A layer
+        that takes its streams stacked before the batch (Gemma 3n's AltUp) moves them behind the token."""
+        return entering[0]
 
 
 @contextmanager

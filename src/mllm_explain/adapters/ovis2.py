@@ -52,10 +52,19 @@ class Ovis2Adapter(ModelAdapter):
                                                      self._setting("min_patches"), self._setting("max_patches"))
         return rows, columns
 
+    def thumbnail(self, tiles: int) -> bool:
+        """Whether the processor puts the thumbnail before `tiles` tiles (Ovis2: only before more than one)."""
+        return tiles > 1
+
+    def tile_side(self, inputs) -> int:
+        """Tokens each way of one tile's grid: its ViT patches grouped `hidden_stride` x `hidden_stride`."""
+        config = self.model.config.vision_config
+        return math.ceil(inputs["pixel_values"].shape[-1] // config.patch_size / config.hidden_stride)
+
     def vision_tokens(self, size: tuple[int, int]) -> int:
         """Image tokens of an image of `size` (width, height): `image_seq_length` per tile and for the thumbnail."""
         tiles = math.prod(self.tiles(size))
-        return (tiles + (tiles > 1)) * self.processor.image_seq_length
+        return (tiles + self.thumbnail(tiles)) * self.processor.image_seq_length
 
     def check_scale(self, image: Image.Image, scale: float) -> None:
         if scale == 1.0:
@@ -70,15 +79,14 @@ class Ovis2Adapter(ModelAdapter):
         return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)
 
     def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
-        count = len(inputs["pixel_values"])
+        count = inputs["pixel_values"].shape[-4]  # (tiles, 3, h, w), or (images, tiles, 3, h, w)
         rows, columns = self.tiles(image.size)
-        if count != rows * columns + (rows * columns > 1):
+        if count != rows * columns + self.thumbnail(rows * columns):
             raise RuntimeError(f"the processor made {count} tiles of the {image.width}x{image.height} image, not the "
                                f"{rows}x{columns} tiles (and thumbnail) expected")
-        config = self.model.config.vision_config
-        side = math.ceil(inputs["pixel_values"].shape[-1] // config.patch_size / config.hidden_stride)
+        side = self.tile_side(inputs)
         positions = self.image_token_positions(inputs).reshape(count, -1)
-        if count == 1:
+        if not self.thumbnail(rows * columns):
             return [View(positions[0], (side, side), grid_box=grid_box)]
         tiles = [View(positions[1 + i], (side, side), kind="tile",
                       image_box=(i // columns / rows, i % columns / columns,

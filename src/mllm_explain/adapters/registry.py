@@ -98,14 +98,10 @@ REFUSALS: dict[str, Refusal] = {
                                         "given, it writes one of its safety-policy prompts per row (three by default), "
                                         "so no prompt's answer can be explained"),
     # A: an existing layout kind with a parameter or geometry tweak
-    "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
-                                   "only with the `timm` package, which this project does not depend on; "
-                                   "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
     "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it, so its "
                                    "preprocessing (grid size, resizing) is unknown"),
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
-    "perception_lm": Refusal("A", "a new layout: overview-first tiles"),
     "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "
                                  "`image_outputs` from an output that has none), so there is nothing to explain"),
