@@ -59,7 +59,8 @@ def caption(
 
 @app.command("explain")
 def explain_command(
-    image: Annotated[Path, typer.Argument(help="Image file to explain.")],
+    images: Annotated[list[Path], typer.Argument(help="Image file to explain; several files make one prompt of "
+                                                      "several images, in order.")],
     prompt: Annotated[str, typer.Option(help="Prompt for the model.")] = "Describe this image.",
     answer: Annotated[Optional[str], typer.Option(help="Explain this text (teacher-forced) instead of "
                                                        "generating.")] = None,
@@ -88,17 +89,19 @@ def explain_command(
     options = _method_options([method], scales, option)
     get_method(method, **options)  # fail on a bad method or option before loading anything
     placement = _placement(device, dtype)
-    picture = load_image(image)
+    pictures = [load_image(image) for image in images]
     with locked_folder(out), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                                       console=err, transient=True, disable=QUIET) as progress:
         task = progress.add_task("loading model", total=None)
         adapter = load_model(model, **placement, max_vision_tokens=max_vision_tokens)
-        result = explain(adapter, picture, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,
+        result = explain(adapter, pictures, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,
                          progress=lambda label: progress.update(task, description=label),
                          notice=lambda line: err.print(f"note: {line}", highlight=False, soft_wrap=True), **options)
         progress.update(task, description="writing report")
         report = save(result, out)
     typer.echo(result.answer)
+    if len(pictures) > 1:
+        _echo_image_shares(result)
     if result.ungrounded_words:
         from mllm_explain.grounding import THRESHOLD
 
@@ -106,6 +109,19 @@ def explain_command(
         listed = ", ".join(f"{result.words[w]} ({scores[w]:.2f})" for w in result.ungrounded_words)
         typer.echo(f"maybe not in the image (grounding below {THRESHOLD}): {listed}")
     err.print(f"report: {report}", highlight=False)
+
+
+def _echo_image_shares(result) -> None:
+    """One line per noun of several images' answer: which image its map draws on (its share of map mass)."""
+    from mllm_explain.evaluation.words import classify_words
+
+    shares = result.image_shares
+    for w, (word, kind) in enumerate(zip(result.words, classify_words(result.words, {}))):
+        if not kind.is_noun:
+            continue
+        tokens = [t for t, index in enumerate(result.word_index) if index == w]
+        mean = shares[tokens].mean(0)
+        typer.echo(f"{word}: " + ", ".join(f"image {k + 1} {100 * share:.0f}%" for k, share in enumerate(mean)))
 
 
 @app.command("methods")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter, Trace
+from mllm_explain.adapters.base import ModelAdapter, Trace, as_images
 from mllm_explain.errors import UserError
 from mllm_explain.explanation import Explanation
 from mllm_explain.grounding import detail_scale, grounding_scores
@@ -28,7 +28,7 @@ from mllm_explain.methods.registry import options_for
 
 
 class SharedTraces:
-    """The traces of one (image, prompt, answer), shared by every method that reads them.
+    """The traces of one (images, prompt, answer), shared by every method that reads them.
 
     One forward per distinct input -- the scale, and whether the last layer's attention is kept (its eager
     kernel rounds differently) -- made when a method first asks for it; a method that needs gradients gets
@@ -38,9 +38,9 @@ class SharedTraces:
     share of the forwards can be reported apart from its own work.
     """
 
-    def __init__(self, model: ModelAdapter, image: Image.Image, prompt: str, answer_ids: Sequence[int],
-                 generated: Trace | None = None) -> None:
-        self.model, self.image, self.prompt, self.answer_ids = model, image, prompt, list(answer_ids)
+    def __init__(self, model: ModelAdapter, images: Image.Image | Sequence[Image.Image], prompt: str,
+                 answer_ids: Sequence[int], generated: Trace | None = None) -> None:
+        self.model, self.images, self.prompt, self.answer_ids = model, as_images(images), prompt, list(answer_ids)
         self.traces: dict[tuple[float, bool], Trace] = {}
         self.seconds: dict[tuple[float, bool], float] = {}
         self.readers: Counter[tuple[float, bool]] = Counter()
@@ -48,19 +48,21 @@ class SharedTraces:
             self.traces[(1.0, False)], self.seconds[(1.0, False)] = generated, 0.0
 
     @classmethod
-    def prepare(cls, model: ModelAdapter, image: Image.Image, prompt: str, answer: str | None,
+    def prepare(cls, model: ModelAdapter, images: Image.Image | Sequence[Image.Image], prompt: str, answer: str | None,
                 max_new_tokens: int = 64, gradients: bool = False,
                 progress: Callable[[str], None] | None = None) -> SharedTraces:
         """Traces for `answer`, or for the greedy answer (generated here, its states kept as the scale-1 trace)."""
         if not prompt or not prompt.strip():
             raise UserError("the prompt is empty")
+        model.check_images(len(as_images(images)))
         if answer is not None:
-            return cls(model, image, prompt, model.tokenize_answer(answer))
+            return cls(model, images, prompt, model.tokenize_answer(answer))
         (progress or (lambda _label: None))("generating")
-        answer_ids, generated = model.generate_trace(image, prompt, max_new_tokens=max_new_tokens, gradients=gradients)
+        answer_ids, generated = model.generate_trace(images, prompt, max_new_tokens=max_new_tokens,
+                                                     gradients=gradients)
         if not answer_ids:
             raise UserError("nothing to explain: the answer is empty")
-        return cls(model, image, prompt, answer_ids, generated)
+        return cls(model, images, prompt, answer_ids, generated)
 
     def keys(self, method: ExplanationMethod, scales: Sequence[float]) -> list[tuple[float, bool]]:
         return [(scale, method.needs_attention) for scale in scales]
@@ -78,18 +80,29 @@ class SharedTraces:
         trace = self.traces.get(key)
         if trace is None:
             started = time.perf_counter()
-            trace = self.model.trace(self.image, self.prompt, self.answer_ids, scale=scale, attention=attention,
+            trace = self.model.trace(self.images, self.prompt, self.answer_ids, scale=scale, attention=attention,
                                      gradients=gradients)
             self.traces[key], self.seconds[key] = trace, time.perf_counter() - started
         elif gradients and trace.inputs is None:
-            scaled, _ = self.model.scaled_image(self.image, scale)
-            trace.inputs = self.model.encode(scaled, self.prompt, self.answer_ids, scale)
+            scaled, _ = self.model.scaled_images(self.images, scale)
+            trace.inputs = self.model.encode([scaled], self.prompt, self.answer_ids, scale)
         return trace
+
+
+ImageInput = Image.Image | str | Path  # an image, or the path of its file
+
+
+def read_images(image: ImageInput | Sequence[ImageInput]) -> list[Image.Image]:
+    """One prompt's images as RGB: an image or path alone, or a list or tuple of them (several images)."""
+    items = [image] if isinstance(image, (Image.Image, str, Path)) else list(image)
+    if not items:
+        raise UserError("no image given")
+    return [as_rgb(item) if isinstance(item, Image.Image) else load_image(item) for item in items]
 
 
 def explain(
     model: ModelAdapter,
-    image: Image.Image | str | Path,
+    image: ImageInput | Sequence[ImageInput],
     prompt: str,
     answer: str | None = None,
     method: str = "msea_arc",
@@ -102,7 +115,8 @@ def explain(
     traces: SharedTraces | None = None,
     **options,
 ) -> Explanation:
-    """Explain every token of `answer` (greedy generation when None) with `method`.
+    """Explain every token of `answer` (greedy generation when None) with `method`, about `image`: one image (or its
+    path), or a list of them for a prompt with several images (where the model's family takes them).
 
     Options are the method's keyword settings (e.g. `scales=(1.0, 0.5)`, `arc_k=50`, `filter=False`);
     see `mllm_explain.methods`.  `grounding` adds each token's grounding score (`mllm_explain.grounding`;
@@ -119,12 +133,12 @@ def explain(
     step = progress or (lambda _label: None)
     explainer = get_method(method, **options)
     if traces is None:
-        picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
-        traces = SharedTraces.prepare(model, picture, prompt, answer, max_new_tokens, explainer.needs_gradients, step)
+        traces = SharedTraces.prepare(model, read_images(image), prompt, answer, max_new_tokens,
+                                      explainer.needs_gradients, step)
     elif answer is not None:
         raise ValueError("give the answer to SharedTraces.prepare, not with `traces`")
-    picture, prompt, answer_ids = traces.image, traces.prompt, traces.answer_ids
-    scales = usable_scales(model, picture, explainer.scales, notice or _warn)
+    pictures, prompt, answer_ids = traces.images, traces.prompt, traces.answer_ids
+    scales = usable_scales(model, pictures, explainer.scales, notice or _warn)
     per_scale = []
     for scale in scales:
         own = " (attention rows need their own pass)" if explainer.needs_attention else ""
@@ -139,13 +153,13 @@ def explain(
     if grounding:  # from the traces, shared: a scale MSEA ran is not run again, and MSEA reuses the detail view's
         step("grounding scores")
         known = {reference.scale: probabilities.gather(1, reference.answer_ids[:, None])[:, 0].numpy()}
-        for scale in {1.0, detail_scale(model, picture)} - set(known):
+        for scale in {1.0, detail_scale(model, pictures)} - set(known):
             known[scale] = answer_token_probabilities(model, traces.get(scale))
-        scores = grounding_scores(model, picture, prompt, answer_ids, known)
+        scores = grounding_scores(model, pictures, prompt, answer_ids, known)
     return Explanation(
-        method=explainer.name, options=explainer.options(), prompt=prompt, image=picture,
+        method=explainer.name, options=explainer.options(), prompt=prompt, images=pictures,
         tokens=model.token_texts(answer_ids), token_ids=list(answer_ids),
-        grid_maps=result.maps.float().numpy(), image_box=result.image_box,
+        image_grid_maps=[maps.float().numpy() for maps in result.image_maps], image_box=result.image_box,
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
         candidates=_candidates(model, probabilities, n_candidates), model=model.name_or_path, grounding=scores,
@@ -158,7 +172,7 @@ def explain(
 
 def explain_many(
     model: ModelAdapter,
-    image: Image.Image | str | Path,
+    image: ImageInput | Sequence[ImageInput],
     prompt: str,
     answer: str | None = None,
     methods: Sequence[str] = ("tam", "msea_arc"),
@@ -175,8 +189,8 @@ def explain_many(
     (`grounding`, `n_candidates`) to every `explain`."""
     settings = {key: options.pop(key) for key in ("grounding", "n_candidates") if key in options}
     explainers = {name: get_method(name, **options_for(name, options)) for name in methods}
-    picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
-    traces = SharedTraces.prepare(model, picture, prompt, answer, max_new_tokens,
+    pictures = read_images(image)
+    traces = SharedTraces.prepare(model, pictures, prompt, answer, max_new_tokens,
                                   any(e.needs_gradients for e in explainers.values()), progress)
     said: set[str] = set()
 
@@ -185,23 +199,25 @@ def explain_many(
             said.add(line)
             (notice or _warn)(line)
 
-    return {name: explain(model, picture, prompt, method=name, traces=traces, notice=once, progress=progress,
+    return {name: explain(model, pictures, prompt, method=name, traces=traces, notice=once, progress=progress,
                           **settings, **options_for(name, options)) for name in methods}
 
 
-def usable_scales(model: ModelAdapter, image: Image.Image, scales: tuple[float, ...],
+def usable_scales(model: ModelAdapter, image: Image.Image | Sequence[Image.Image], scales: tuple[float, ...],
                   notice: Callable[[str], None]) -> list[float]:
-    """The `scales` the model can take for `image`, in order; each one it cannot take is named to
-    `notice`; a UserError when none is left."""
+    """The `scales` the model can take for `image` (for each of several images), in order; each one it cannot
+    take is named to `notice`; a UserError when none is left."""
+    images = as_images(image)
     usable, refused = [], {}
     for scale in scales:
         try:
-            model.check_scale(image, scale)
+            for one in images:
+                model.check_scale(one, scale)
         except UserError as exc:
             refused[scale] = str(exc)
         else:
             usable.append(scale)
-    size = f"{image.width}x{image.height}"
+    size = " and ".join(f"{one.width}x{one.height}" for one in images)
     if not usable:
         raise UserError(f"none of the scales {', '.join(map(str, scales))} can be used for this {size} image: "
                         f"{next(iter(refused.values()))}")

@@ -35,15 +35,22 @@ def _tints(row: np.ndarray) -> list[float | None]:
 
 
 def page_data(explanation: Explanation) -> dict:
-    """What the page's script needs per answer token: heat map (data URI), candidates, context tints."""
-    size = embed_size(explanation.image.width, explanation.image.height)
-    maps = explanation.maps_at((size[1], size[0]))  # drawn at the embedded size, never at the image's
+    """What the page's script needs per answer token: its heat map over each image (data URIs), its share of map
+    mass on each image, candidates, context tints."""
+    per_image = []
+    for index in range(len(explanation.images)):
+        one = explanation.for_image(index)
+        size = embed_size(one.image.width, one.image.height)
+        per_image.append((one.maps_at((size[1], size[0])), size))  # drawn at the embedded size, never the image's
     relevance = np.asarray(explanation.relevance, dtype=np.float64)
+    shares = explanation.image_shares
     tokens = []
     for t, text in enumerate(explanation.tokens):
+        heatmaps = [data_uri(heat_image(maps[t], size)) for maps, size in per_image]
         tokens.append({
             "text": text,
-            "heatmap": data_uri(heat_image(maps[t], size)),
+            "heatmaps": heatmaps,
+            "shares": [round(100.0 * float(share), 1) for share in shares[t]],
             "candidates": [{"text": c, "percent": round(100.0 * (_finite(p) or 0.0), 1)}
                            for c, p in explanation.candidates[t]],
             "relevance": [_finite(r) for r in relevance[t]],
@@ -53,7 +60,8 @@ def page_data(explanation: Explanation) -> dict:
 
 
 def view_rows(explanation: Explanation) -> list[dict]:
-    """Each view with a label, its image box as text and as CSS percentages (for its outline on the image)."""
+    """Each view of the (one) image with a label, its image box as text and as CSS percentages (for its outline on
+    the image)."""
     rows, counts = [], {}
     for view in explanation.views:
         counts[view["kind"]] = counts.get(view["kind"], 0) + 1
@@ -70,9 +78,7 @@ def render_html(explanation: Explanation) -> str:
     prompt_count = max(0, len(explanation.context_tokens) - len(explanation.tokens))
     flagged = set(explanation.ungrounded_words)
     grounding = explanation.grounding
-    image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
-    small = image.resize(embed_size(image.width, image.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    views = view_rows(explanation)
+    panels = [image_panel(explanation.for_image(index)) for index in range(len(explanation.images))]
     return _ENV.get_template("report.html.j2").render(
         title=f"mllm-explain: {explanation.answer}" if explanation.answer else "mllm-explain",
         model=explanation.model,
@@ -85,10 +91,17 @@ def render_html(explanation: Explanation) -> str:
         ungrounded=[explanation.word_index[t] in flagged for t in range(len(explanation.tokens))],
         grounding=[None] * len(explanation.tokens) if grounding is None else [_finite(g) for g in grounding],
         threshold=GROUNDING_THRESHOLD,
-        image_uri=data_uri(small),
-        display_size=embed_size(image.width, image.height, enlarge=True),
+        panels=panels,
         data=page_data(explanation),
-        views=views,
-        tiles=[view for view in views if view["kind"] == "tile"] if len(views) > 1 else [],
         composition=f"compose={explanation.options.get('compose', 'tiles')}, see docs/METHODS.md",
     )
+
+
+def image_panel(explanation: Explanation) -> dict:
+    """What the page shows of one image (`Explanation.for_image`): the image, its display size, its views and the
+    tiles to outline."""
+    image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
+    small = image.resize(embed_size(image.width, image.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    views = view_rows(explanation)
+    return {"uri": data_uri(small), "display_size": embed_size(image.width, image.height, enlarge=True),
+            "views": views, "tiles": [view for view in views if view["kind"] == "tile"] if len(views) > 1 else []}
