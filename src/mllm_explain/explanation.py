@@ -43,9 +43,10 @@ def group_words(tokens: list[str], word_index: list[int]) -> list[str]:
 @dataclass
 class Explanation:
     """Per image k of the prompt (`images`; most prompts have one) and answer token t: `image_grid_maps[k][t]`
-    (gh, gw) in [0, 1] over the `image_box` part of image k's vision grid (`grid_maps`: the first image's), `relevance[t, j]` for context token j (prompt tokens, then answer tokens; NaN where j is not
-    before t), the top next-token `candidates[t]` as (text, probability), and `grounding[t]`, how well
-    the image supports the token (`mllm_explain.grounding`; None when not computed).
+    (gh, gw) in [0, 1] over the `image_box` part of image k's vision grid (`grid_maps`: the first image's),
+    `relevance[t, j]` for context token j (prompt tokens, then answer tokens; NaN where j is not before t), the
+    top next-token `candidates[t]` as (text, probability), and `grounding[t]`, how well the image supports the
+    token (`mllm_explain.grounding`; None when not computed).
 
     Maps are kept at the grid, so memory does not grow with the image's pixels; `maps_at` and
     `word_map` resample them (bilinearly) to the image or any other size on demand.

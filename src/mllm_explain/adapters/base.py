@@ -171,7 +171,8 @@ class ModelAdapter:
                 views.append(replace(view, positions=placeholders[used + rank], image_index=index))
             used += len(own)
         if used != len(placeholders):
-            raise RuntimeError(f"{used} placeholder tokens for {len(images)} images alone, {len(placeholders)} together")
+            raise RuntimeError(f"{used} placeholder tokens for {len(images)} images alone, "
+                               f"{len(placeholders)} together")
         return views
 
     def check_images(self, count: int) -> None:
@@ -483,8 +484,8 @@ class ModelAdapter:
         return torch.tensor([i for i in range(after, before) if input_ids[i] not in special], dtype=torch.long)
 
     @torch.no_grad()  # not inference_mode: `last_layer_gradients` runs a grad forward on `Trace.inputs`
-    def trace(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int], scale: float = 1.0,
-              attention: bool = False, gradients: bool = False) -> Trace:
+    def trace(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int],
+              scale: float = 1.0, attention: bool = False, gradients: bool = False) -> Trace:
         """One teacher-forced forward over prompt + answer at `scale`; keeps only final-norm states, the
         last layer's attention rows with `attention`, and the model's inputs (pixels on the device)
         with `gradients`, for `last_layer_gradients`."""

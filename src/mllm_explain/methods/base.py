@@ -168,7 +168,8 @@ class TokenActivation(ExplanationMethod):
             [split_views(s.context_maps, t.views) for s, t in zip(scores, traces)], traces, self.compose)]
         per_scale_weights = [self.context_weights(t, s, model) for s, t in zip(scores, traces)]
         maps = remove_interference(torch.cat([m.flatten(1) for m in answer], 1),
-                                   torch.cat([m.flatten(1) for m in context], 1), torch.stack(per_scale_weights).mean(0))
+                                   torch.cat([m.flatten(1) for m in context], 1),
+                                   torch.stack(per_scale_weights).mean(0))
         maps, relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
                                       [tuple(m.shape[1:]) for m in answer])
         # Each view's maps, as in the per-scale path: scale 1's own pipeline before composition.
