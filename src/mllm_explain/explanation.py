@@ -102,6 +102,11 @@ class Explanation:
         total = mass.sum(1, keepdims=True)
         return np.where(total > 0, mass / np.where(total > 0, total, 1), 1 / len(self.images))
 
+    def frames_of(self, index: int) -> dict:
+        """A video's image `index`: the sampled frames its maps merge and their times in seconds ({} for an image)."""
+        view = next((view for view in self.views if view.get("image_index", 0) == index and "frames" in view), None)
+        return {} if view is None else {"frames": view["frames"], "times": view["times"]}
+
     def for_image(self, index: int) -> Explanation:
         """This explanation of image `index` alone: its image, its maps and its views (the tokens, relevances and
         scores are the whole answer's).  The report draws each image's panel from it."""
@@ -159,7 +164,8 @@ class Explanation:
             "answer": self.answer, "words": self.words,
             "grid": list(self.grid_maps.shape[1:]), "image_box": list(self.image_box), "views": self.views,
             "image_size": [self.image.width, self.image.height],
-            "images": [{"index": k, "size": [image.width, image.height], "grid": list(maps.shape[1:])}
+            "images": [{"index": k, "size": [image.width, image.height], "grid": list(maps.shape[1:]),
+                        **self.frames_of(k)}
                        for k, (image, maps) in enumerate(zip(self.images, self.image_grid_maps))],
             "context_tokens": self.context_tokens,
             "grounding_threshold": GROUNDING_THRESHOLD, "ungrounded_words": self.ungrounded_words,

@@ -9,16 +9,19 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 from torch import Tensor
 from transformers import BatchFeature
+from transformers.video_utils import VideoMetadata
 
 from mllm_explain.errors import UserError
 from mllm_explain.limits import MAX_VISION_TOKENS
-from mllm_explain.views import Box, View
+from mllm_explain.video import DEFAULT_FPS, Video, read_video
+from mllm_explain.views import FULL_BOX, Box, View
 
 LOGIT_BLOCK_BYTES = 64 * 2**20  # bytes of W that `logits` converts to float32 at a time: its temporary memory
 REPLACEMENT = "\ufffd"  # what decoding shows for bytes that are no whole UTF-8 character
@@ -81,6 +84,9 @@ def most_detailed_scale(image: Image.Image, tokens: Callable[[tuple[int, int]], 
     return best
 
 
+Media = Image.Image | Sequence[Image.Image] | Video  # what one prompt shows: an image, several, or a video
+
+
 def as_images(images: Image.Image | Sequence[Image.Image]) -> list[Image.Image]:
     """One prompt's images as a list: an image alone, or the images of a list or tuple."""
     return [images] if isinstance(images, Image.Image) else list(images)
@@ -123,6 +129,8 @@ class ModelAdapter:
     # Whether one prompt may hold several images: its processor writes each image's tokens as it writes a lone image's
     # (`prompt_views` places them), checked by the layout test with several images
     several_images: ClassVar[bool] = True
+    # Whether a prompt may hold a video, fed through the processor's video processor (`video_views` places it)
+    takes_video: ClassVar[bool] = False
     max_vision_tokens: int = MAX_VISION_TOKENS
     # The text config's factors the model multiplies and divides its LM head's logits by (Cohere Compass's
     # `logit_scale`, HyperCLOVA X's `logits_scaling`, Muse's `output_multiplier`; Granite's `logits_scaling`,
@@ -150,12 +158,14 @@ class ModelAdapter:
         """(n,) positions of the image placeholder tokens in the first row of `inputs`, on the CPU."""
         return (inputs["input_ids"][0] == self.image_token_id).nonzero().flatten().cpu()
 
-    def prompt_views(self, inputs, images: Sequence[Image.Image], boxes: Sequence[Box], prompt: str,
+    def prompt_views(self, inputs, images: Sequence[Image.Image] | Video, boxes: Sequence[Box], prompt: str,
                      scale: float = 1.0) -> list[View]:
         """The views of every image of one prompt in `inputs` (one row), image after image, each with its
-        `image_index`.  One image: `vision_views`.  Several: each image's views as the processor makes them for the
-        image alone, moved to where that image's placeholder tokens sit among all of them (the processor writes each
-        image's placeholders as it writes a lone image's, in order)."""
+        `image_index` (a video's: `video_views`).  One image: `vision_views`.  Several: each image's views as the
+        processor makes them for the image alone, moved to where that image's placeholder tokens sit among all of them
+        (the processor writes each image's placeholders as it writes a lone image's, in order)."""
+        if isinstance(images, Video):
+            return self.video_views(inputs, images)
         if len(images) == 1:
             return self.vision_views(inputs, images[0], boxes[0])
         self.check_images(len(images))
@@ -174,6 +184,28 @@ class ModelAdapter:
             raise RuntimeError(f"{used} placeholder tokens for {len(images)} images alone, "
                                f"{len(placeholders)} together")
         return views
+
+    def video_views(self, inputs, video: Video) -> list[View]:
+        """The views of the video tokens in `inputs` (one row): one per group of frames the model merges in time."""
+        raise NotImplementedError
+
+    def check_video(self) -> None:
+        """Refuse a video in one line where the family takes none here."""
+        if not self.takes_video or getattr(self.processor, "video_processor", None) is None:
+            raise UserError(f"{self.model.config.model_type} takes no video here: its processor has no video processor "
+                            f"or its video layout is not verified")
+
+    def sample_video(self, path: str | Path, fps: float | None = None, frames: int | None = None) -> Video:
+        """The frames of the video file at `path` that the model's video processor samples (`fps` frames a second, or
+        `frames` frames; default: the processor's own rate, else `video.DEFAULT_FPS`)."""
+        self.check_video()
+        if fps is not None and frames is not None:
+            raise UserError("give the frame rate or the number of frames, not both")
+        processor = self.processor.video_processor
+        if fps is None and frames is None and getattr(processor, "fps", None) is None \
+                and getattr(processor, "num_frames", None) is None:
+            fps = DEFAULT_FPS
+        return read_video(path, lambda metadata, **_: processor.sample_frames(metadata, num_frames=frames, fps=fps))
 
     def check_images(self, count: int) -> None:
         """Refuse several images in one prompt in one line where the family has not been shown to place them."""
@@ -204,9 +236,15 @@ class ModelAdapter:
             return image, (0.0, 0.0, 1.0, 1.0)
         return image.resize(scaled_size(image, scale), Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
 
-    def scaled_images(self, images: Image.Image | Sequence[Image.Image],
-                      scale: float) -> tuple[list[Image.Image], list[Box]]:
-        """`scaled_image` of each of one prompt's images (several only where the family takes them)."""
+    def scaled_images(self, images: Image.Image | Sequence[Image.Image] | Video,
+                      scale: float) -> tuple[list[Image.Image] | Video, list[Box]]:
+        """`scaled_image` of each of one prompt's images (several only where the family takes them); a video as it is,
+        at scale 1 only."""
+        if isinstance(images, Video):
+            self.check_video()
+            if scale != 1.0:
+                raise UserError("a video is explained at scale 1 only (its frames at the video processor's own size)")
+            return images, [FULL_BOX] * len(images.frames)
         images = as_images(images)
         self.check_images(len(images))
         pairs = [self.scaled_image(image, scale) for image in images]
@@ -284,6 +322,19 @@ class ModelAdapter:
         bos = self.tokenizer.bos_token
         return text[len(bos):] if bos and self._adds_bos and text.startswith(bos) else text
 
+    def _process_video(self, video: Video, prompt: str) -> BatchFeature:
+        """The processor's inputs for a chat turn of `video` and `prompt`: the frames as sampled (no sampling again),
+        with their indices and the clip's rate for processors that write timestamps (Qwen3-VL)."""
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        bos = self.tokenizer.bos_token
+        text = text[len(bos):] if bos and self._adds_bos and text.startswith(bos) else text
+        metadata = VideoMetadata(total_num_frames=video.indices[-1] + 1, fps=video.fps,
+                                 frames_indices=video.indices, height=video.frames[0].height,
+                                 width=video.frames[0].width)
+        return self.processor(videos=[video.frames], text=[text], return_tensors="pt", do_sample_frames=False,
+                              video_metadata=[metadata])
+
     def _turn(self, prompt: str, images: int) -> str:
         """`chat_text` for `images` images; a family's own `chat_text` that writes one image only is called as it is."""
         return self.chat_text(prompt) if images == 1 else self.chat_text(prompt, images)
@@ -301,13 +352,17 @@ class ModelAdapter:
         if not prompt.strip():
             raise UserError("the prompt is empty")
         self.check_text(prompt, "prompt")
-        rows = [[image]] if isinstance(image, Image.Image) else [as_images(row) for row in image]
+        given = [[image]] if isinstance(image, Image.Image) else [row if isinstance(row, Video) else as_images(row)
+                                                                   for row in image]
         try:  # one call per row: some processors (Gemma 3, SmolVLM) read a list of images as one prompt's
-            rows = [self.processor(images=row, text=[self._turn(prompt, len(row))], return_tensors="pt",
-                                   **self.processor_kwargs(max(row, key=_pixels), scale)) for row in rows]
+            rows = [self._process_video(row, prompt) if isinstance(row, Video) else
+                    self.processor(images=row, text=[self._turn(prompt, len(row))], return_tensors="pt",
+                                   **self.processor_kwargs(max(row, key=_pixels), scale)) for row in given]
         except ValueError as exc:  # the processor's checks of its inputs, e.g. an extreme aspect ratio
-            size = "x".join(map(str, as_images(image if isinstance(image, Image.Image) else image[0])[0].size))
-            raise UserError(f"the model's processor refused the {size} image: {str(exc).splitlines()[0]}") from None
+            first = given[0].frames[0] if isinstance(given[0], Video) else given[0][0]
+            what = "video" if isinstance(given[0], Video) else "image"
+            raise UserError(f"the model's processor refused the {first.width}x{first.height} {what}: "
+                            f"{str(exc).splitlines()[0]}") from None
         inputs = rows[0] if len(rows) == 1 else BatchFeature({key: torch.cat([row[key] for row in rows])
                                                                for key in rows[0]})
         if answer_ids:
@@ -394,7 +449,7 @@ class ModelAdapter:
         return self.tokenizer.decode([token], clean_up_tokenization_spaces=False)
 
     @torch.inference_mode()
-    def generate(self, image: Image.Image | Sequence[Image.Image], prompt: str, max_new_tokens: int = 64,
+    def generate(self, image: Media, prompt: str, max_new_tokens: int = 64,
                  keep_stop: bool = False) -> list[int]:
         """Greedy answer token ids for one prompt's image or images, from the input `trace` sees at scale 1; the
         end-of-turn token that ended the answer is kept with `keep_stop` (TAM's protocol explains it too)."""
@@ -403,7 +458,7 @@ class ModelAdapter:
         return self.until_stop(out[0, inputs["input_ids"].shape[1]:].tolist(), keep_stop)
 
     @torch.no_grad()  # not inference_mode: `last_layer_gradients` may run a grad forward on the trace's inputs
-    def generate_trace(self, image: Image.Image | Sequence[Image.Image], prompt: str, max_new_tokens: int = 64,
+    def generate_trace(self, image: Media, prompt: str, max_new_tokens: int = 64,
                        gradients: bool = False) -> tuple[list[int], Trace | None]:
         """`generate`'s answer ids and the scale-1 trace of prompt + answer made from the generation's own
         final-norm states, kept as it runs: the teacher-forced pass `trace` would repeat, saved.
@@ -484,7 +539,7 @@ class ModelAdapter:
         return torch.tensor([i for i in range(after, before) if input_ids[i] not in special], dtype=torch.long)
 
     @torch.no_grad()  # not inference_mode: `last_layer_gradients` runs a grad forward on `Trace.inputs`
-    def trace(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int],
+    def trace(self, image: Media, prompt: str, answer_ids: Sequence[int],
               scale: float = 1.0, attention: bool = False, gradients: bool = False) -> Trace:
         """One teacher-forced forward over prompt + answer at `scale`; keeps only final-norm states, the
         last layer's attention rows with `attention`, and the model's inputs (pixels on the device)

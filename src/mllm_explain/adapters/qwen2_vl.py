@@ -26,6 +26,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
+from mllm_explain.video import Video
 from mllm_explain.views import Box, View
 
 
@@ -47,6 +48,7 @@ class Qwen2VLAdapter(ModelAdapter):
     resize_rule = staticmethod(smart_resize)  # the processor's (height, width, factor, min_pixels, max_pixels) -> h, w
     pixel_range_keys: ClassVar[tuple[str, str]] = ("shortest_edge", "longest_edge")  # `size`'s least, most pixels
     row_end_slots: ClassVar[int] = 0  # image-token slots after each row that show no image (a newline feature)
+    takes_video = True
 
     @property
     def wrapper_slots(self) -> int:
@@ -64,6 +66,25 @@ class Qwen2VLAdapter(ModelAdapter):
         span, start, width = self.image_token_positions(inputs), self.wrapper_slots, columns + self.row_end_slots
         cells = span[start:start + rows * width].view(rows, width)[:, :columns]
         return [View(cells.flatten(), (rows, columns), grid_box=grid_box)]
+
+    def video_views(self, inputs, video: Video) -> list[View]:
+        """One grid per temporal patch (the frames the vision tower merges, two by default), in order: the video's
+        placeholder tokens split into groups of `video_grid_thw`'s merged cells (text between them, such as Qwen3-VL's
+        timestamps, is in no view)."""
+        groups, height, width = inputs["video_grid_thw"][0].tolist()
+        merge = self.model.config.vision_config.spatial_merge_size
+        grid = (height // merge, width // merge)
+        positions = (inputs["input_ids"][0] == self.model.config.video_token_id).nonzero().flatten().cpu()
+        if len(positions) != groups * grid[0] * grid[1]:
+            raise RuntimeError(f"{len(positions)} video tokens for {groups} groups of {grid[0]}x{grid[1]}")
+        per_group = self.processor.video_processor.temporal_patch_size
+        times, last = video.timestamps, len(video.frames) - 1
+        views = []
+        for group, run in enumerate(positions.split(grid[0] * grid[1])):
+            first, end = min(group * per_group, last), min((group + 1) * per_group - 1, last)
+            views.append(View(run, grid, kind="frames", image_index=group, frames=(first, end),
+                              times=(times[first], times[end])))
+        return views
 
     @property
     def _factor(self) -> int:
