@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.video import Video
 from mllm_explain.views import View
 
 REGION = (0.05, 0.05, 0.35, 0.4)  # (top, left, bottom, right) of the image: in a corner, off the diagonal
@@ -53,6 +54,18 @@ def image_change(adapter: ModelAdapter, images: list[Image.Image], painted: int,
     a = adapter.trace(images, prompt, answer_ids)
     b = adapter.trace([perturbed(image, region) if k == painted else image for k, image in enumerate(images)],
                       prompt, answer_ids)
+    assert [v.describe() for v in a.views] == [v.describe() for v in b.views]
+    return a.views, (a.hidden - b.hidden).norm(dim=-1)
+
+
+def frames_change(adapter: ModelAdapter, video: Video, painted: int, prompt: str, answer_ids: list[int],
+                  region: tuple[float, float, float, float] = REGION) -> tuple[list[View], Tensor]:
+    """The views of `video` and each position's change (L,) when `region` is painted over in the frames of the
+    view whose `image_index` is `painted` (a group of frames the model merges)."""
+    a = adapter.trace(video, prompt, answer_ids)
+    first, last = next(view.frames for view in a.views if view.image_index == painted)
+    frames = [perturbed(frame, region) if first <= k <= last else frame for k, frame in enumerate(video.frames)]
+    b = adapter.trace(replace(video, frames=frames), prompt, answer_ids)
     assert [v.describe() for v in a.views] == [v.describe() for v in b.views]
     return a.views, (a.hidden - b.hidden).norm(dim=-1)
 

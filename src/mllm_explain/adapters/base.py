@@ -129,8 +129,9 @@ class ModelAdapter:
     # Whether one prompt may hold several images: its processor writes each image's tokens as it writes a lone image's
     # (`prompt_views` places them), checked by the layout test with several images
     several_images: ClassVar[bool] = True
-    # Whether a prompt may hold a video, fed through the processor's video processor (`video_views` places it)
-    takes_video: ClassVar[bool] = False
+    # The `model_type`s whose prompt may hold a video, fed through the processor's video processor (`video_views`
+    # places it), each checked by the layout test on a video
+    video_model_types: ClassVar[frozenset[str]] = frozenset()
     max_vision_tokens: int = MAX_VISION_TOKENS
     # The text config's factors the model multiplies and divides its LM head's logits by (Cohere Compass's
     # `logit_scale`, HyperCLOVA X's `logits_scaling`, Muse's `output_multiplier`; Granite's `logits_scaling`,
@@ -191,7 +192,8 @@ class ModelAdapter:
 
     def check_video(self) -> None:
         """Refuse a video in one line where the family takes none here."""
-        if not self.takes_video or getattr(self.processor, "video_processor", None) is None:
+        if self.model.config.model_type not in self.video_model_types or \
+                getattr(self.processor, "video_processor", None) is None:
             raise UserError(f"{self.model.config.model_type} takes no video here: its processor has no video processor "
                             f"or its video layout is not verified")
 

@@ -48,7 +48,8 @@ class Qwen2VLAdapter(ModelAdapter):
     resize_rule = staticmethod(smart_resize)  # the processor's (height, width, factor, min_pixels, max_pixels) -> h, w
     pixel_range_keys: ClassVar[tuple[str, str]] = ("shortest_edge", "longest_edge")  # `size`'s least, most pixels
     row_end_slots: ClassVar[int] = 0  # image-token slots after each row that show no image (a newline feature)
-    takes_video = True
+    video_model_types = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe",
+                                   "exaone4_5", "cosmos3_omni"})
 
     @property
     def wrapper_slots(self) -> int:
@@ -178,6 +179,7 @@ class HyperCLOVAXVisionV2Adapter(Qwen2VLAdapter):
     the logits by `logits_scaling`."""
 
     model_types = {"hyperclovax_vision_v2": "naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"}
+    video_model_types = frozenset({"hyperclovax_vision_v2"})
     layout_text = "as Qwen2-VL (the LM's logits scaled by its `logits_scaling`, as the model scales them)"
     logit_multiplier_key = "logits_scaling"
 
@@ -190,6 +192,7 @@ class Lfm3VlAdapter(Qwen2VLAdapter):
     attention layer, the last one through which the vision tokens reach an answer token."""
 
     model_types = {"lfm3_vl": "LiquidAI/LFM3-VL-2B"}
+    video_model_types = frozenset({"lfm3_vl"})
     layout_text = ("as Qwen3-VL; attention rows and gradients from the last attention layer (the last layers are short "
                    "convolutions)")
 
@@ -215,6 +218,7 @@ class Qwen4ExpAdapter(Qwen2VLAdapter):
     side (`hc_count` x hidden wide): gradient x activation sums over them all."""
 
     model_types = {"qwen4_exp": "Qwen/Qwen4-Exp"}
+    video_model_types = frozenset({"qwen4_exp"})
     layout_text = "as Qwen3-VL (the final norm is the LM's hyper-connection mixer)"
 
     @property
