@@ -32,7 +32,12 @@ def supported() -> str:
         types = "<br>".join(f"`{name}` ({checkpoint})" for name, checkpoint in adapter.model_types.items())
         tested = ("the bundled model end to end; " if bundled in adapter.model_types else "") + \
             "a tiny random model of each type's classes"
-        cells = [types, adapter.layout_text, adapter.scales_text, adapter.inputs_text, tested]
+        inputs = "several images per prompt" if adapter.several_images else "one image per prompt"
+        video = [name for name in adapter.model_types if name in adapter.video_model_types]
+        if video:
+            inputs += "; video" + ("" if len(video) == len(adapter.model_types) else
+                                   " (" + ", ".join(f"`{name}`" for name in video) + ")")
+        cells = [types, adapter.layout_text, adapter.scales_text, inputs, tested]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)
 

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.video import Video
 from mllm_explain.views import View
 
 REGION = (0.05, 0.05, 0.35, 0.4)  # (top, left, bottom, right) of the image: in a corner, off the diagonal
@@ -46,6 +47,29 @@ def token_change(adapter: ModelAdapter, image: Image.Image, prompt: str, answer_
     return a.views, (a.hidden - b.hidden).norm(dim=-1)
 
 
+def image_change(adapter: ModelAdapter, images: list[Image.Image], painted: int, prompt: str, answer_ids: list[int],
+                 region: tuple[float, float, float, float] = REGION) -> tuple[list[View], Tensor]:
+    """The views of one prompt's `images` and each position's change (L,) when `region` of image `painted` is painted
+    over."""
+    a = adapter.trace(images, prompt, answer_ids)
+    b = adapter.trace([perturbed(image, region) if k == painted else image for k, image in enumerate(images)],
+                      prompt, answer_ids)
+    assert [v.describe() for v in a.views] == [v.describe() for v in b.views]
+    return a.views, (a.hidden - b.hidden).norm(dim=-1)
+
+
+def frames_change(adapter: ModelAdapter, video: Video, painted: int, prompt: str, answer_ids: list[int],
+                  region: tuple[float, float, float, float] = REGION) -> tuple[list[View], Tensor]:
+    """The views of `video` and each position's change (L,) when `region` is painted over in the frames of the
+    view whose `image_index` is `painted` (a group of frames the model merges)."""
+    a = adapter.trace(video, prompt, answer_ids)
+    first, last = next(view.frames for view in a.views if view.image_index == painted)
+    frames = [perturbed(frame, region) if first <= k <= last else frame for k, frame in enumerate(video.frames)]
+    b = adapter.trace(replace(video, frames=frames), prompt, answer_ids)
+    assert [v.describe() for v in a.views] == [v.describe() for v in b.views]
+    return a.views, (a.hidden - b.hidden).norm(dim=-1)
+
+
 def cells_inside(view: View, region: tuple[float, float, float, float], grow: float = 1.0) -> Tensor:
     """(gh, gw) bool: the view's cells whose centre shows a point of `region` grown by `grow` cells (resizing
     blends pixels across patch borders); cells that show none of the image (padding outside `grid_box`) are False,
@@ -71,12 +95,16 @@ def _shown_centres(cells: int, start: float, stop: float) -> tuple[Tensor, Tenso
     return ((low + high) / 2 - start) / (stop - start), high > low
 
 
-def layout_score(views: list[View], change: Tensor, region: tuple[float, float, float, float] = REGION) -> LayoutScore:
-    """How well the views' claimed geometry explains where `change` (L,: per position) is."""
+def layout_score(views: list[View], change: Tensor, region: tuple[float, float, float, float] = REGION,
+                 painted: int = 0) -> LayoutScore:
+    """How well the views' claimed geometry explains where `change` (L,: per position) is, `region` painted in image
+    `painted` of the prompt: the views of its other images show none of it."""
     shares, inside_values, outside_values, shown_max, hidden_max = [], [], [], [], []
     for view in views:
         values = change[view.positions].reshape(view.grid)
         inside, core = cells_inside(view, region), cells_inside(view, region, grow=0.0)
+        if view.image_index != painted:
+            inside, core = torch.zeros_like(inside), torch.zeros_like(core)
         if not core.any():
             if not inside.any():
                 hidden_max.append(float(values.max()))
@@ -103,3 +131,10 @@ def flipped(views: list[View]) -> list[View]:
         boxes[i] = views[j].image_box
     return [replace(v, positions=v.positions.reshape(v.grid).flip(0).flatten(), image_box=box)
             for v, box in zip(views, boxes)]
+
+
+def swapped_images(views: list[View]) -> list[View]:
+    """The same views with the prompt's images in reverse order: the mistake of placing each image's tokens in
+    another image's views."""
+    last = max(v.image_index for v in views)
+    return [replace(v, image_index=last - v.image_index) for v in views]

@@ -9,11 +9,12 @@ from functools import cache
 
 import pytest
 import torch
-from layout import flipped, layout_score, token_change
+from layout import flipped, frames_change, image_change, layout_score, swapped_images, token_change
 from tiny_models import ANSWER, FAMILIES, PROMPT, TALL, WIDE, build_adapter, make_image
 from torch import Tensor
 
 from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.video import Video
 
 SHARP_SHARE, SHARP_CONTRAST = 0.8, 2.0
 
@@ -54,6 +55,47 @@ def test_changed_tokens_lie_where_the_views_say_at_an_enlarged_scale(name):
     score = layout_score(views, change)
     assert score.views_shown >= 1 and sharp(score), score
     wrong = layout_score(flipped(views), change)
+    assert not sharp(wrong), wrong
+
+
+SEVERAL = [name for name in PAINTED if FAMILIES[name].adapter_cls.several_images]
+
+
+@pytest.mark.parametrize("painted", [0, 1])
+@pytest.mark.parametrize("name", SEVERAL)
+def test_changed_tokens_lie_in_the_painted_images_views(name, painted):
+    """Two images in one prompt (wide, then tall): painting a region of one changes most the tokens its own views
+    place there, and the other image's tokens less; the same views with the images' order swapped fail."""
+    adapter = sharp_adapter(name)
+    images = [make_image(WIDE), make_image(TALL, seed=1)]
+    views, change = image_change(adapter, images, painted, PROMPT, adapter.tokenize_answer(ANSWER))
+    assert sorted({v.image_index for v in views}) == [0, 1]
+    score = layout_score(views, change, painted=painted)
+    assert score.views_shown >= 1 and sharp(score), score
+    wrong = layout_score(swapped_images(views), change, painted=painted)
+    assert not sharp(wrong), wrong
+
+
+VIDEO = [name for name in PAINTED if name in FAMILIES[name].adapter_cls.video_model_types]
+
+
+@cache
+def clip(size: tuple[int, int] = WIDE) -> Video:
+    """Four frames of noise (two groups of two for Qwen's temporal patch), each its own."""
+    return Video.from_frames([make_image(size, seed=k) for k in range(4)], fps=2.0)
+
+
+@pytest.mark.parametrize("painted", [0, 1])
+@pytest.mark.parametrize("name", VIDEO)
+def test_changed_tokens_lie_in_the_painted_frames_views(name, painted):
+    """A video: painting a region in the frames one group merges changes most the tokens that group's view places
+    there, and the other group's less; the groups' order swapped fails."""
+    adapter = sharp_adapter(name)
+    views, change = frames_change(adapter, clip(), painted, PROMPT, adapter.tokenize_answer(ANSWER))
+    assert [(v.kind, v.image_index, v.frames) for v in views] == [("frames", 0, (0, 1)), ("frames", 1, (2, 3))]
+    score = layout_score(views, change, painted=painted)
+    assert score.views_shown >= 1 and sharp(score), score
+    wrong = layout_score(swapped_images(views), change, painted=painted)
     assert not sharp(wrong), wrong
 
 

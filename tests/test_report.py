@@ -45,7 +45,7 @@ def make_explanation(height: int = 40, width: int = 60, tokens: list[str] = TOKE
     return Explanation(
         method="msea+arc", options={"layers": "all", "note": "<i>opt</i>"},
         prompt="Describe this<script>alert(1)</script>",
-        image=image, tokens=list(tokens), token_ids=list(range(n)), grid_maps=grid_maps,
+        images=[image], tokens=list(tokens), token_ids=list(range(n)), image_grid_maps=[grid_maps],
         context_tokens=PROMPT_TOKENS + tokens, relevance=relevance, candidates=candidates, model="synthetic/model",
         grounding=None if grounding is None else np.asarray(grounding),
     )
@@ -115,7 +115,7 @@ def test_untrusted_text_escaped(report: Path) -> None:
 
 def test_embedded_maps(report: Path, explanation: Explanation) -> None:
     data = page_data(report.read_text(encoding="utf-8"))
-    maps = [token["heatmap"] for token in data["tokens"]]
+    maps = [token["heatmaps"][0] for token in data["tokens"]]
     assert len(maps) == len(explanation.tokens)
     assert all(m.startswith("data:image/") for m in maps) and len(set(maps)) == len(maps)
     assert data["tokens"][2]["text"] == " <b>star</b>"

@@ -59,7 +59,8 @@ def caption(
 
 @app.command("explain")
 def explain_command(
-    image: Annotated[Path, typer.Argument(help="Image file to explain.")],
+    images: Annotated[Optional[list[Path]], typer.Argument(
+        help="Image file to explain; several files make one prompt of several images, in order.")] = None,
     prompt: Annotated[str, typer.Option(help="Prompt for the model.")] = "Describe this image.",
     answer: Annotated[Optional[str], typer.Option(help="Explain this text (teacher-forced) instead of "
                                                        "generating.")] = None,
@@ -74,8 +75,15 @@ def explain_command(
     max_vision_tokens: VisionTokensOption = MAX_VISION_TOKENS,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
+    video: Annotated[Optional[Path], typer.Option(help="Explain this video file instead of images (the `video` "
+                                                       "extra): a map per group of frames the model merges.")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Frames per second to sample from --video (default: the "
+                                                      "model's video processor's rate).", min=0.001)] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Frames to sample from --video, evenly (instead of --fps).",
+                                                  min=1)] = None,
 ) -> None:
-    """Explain every word of the model's answer: which image regions and earlier words support it."""
+    """Explain every word of the model's answer: which image regions (of each image, or of each group of a video's
+    frames) and earlier words support it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from mllm_explain.adapters import load_model
@@ -88,17 +96,24 @@ def explain_command(
     options = _method_options([method], scales, option)
     get_method(method, **options)  # fail on a bad method or option before loading anything
     placement = _placement(device, dtype)
-    picture = load_image(image)
+    if bool(images) == (video is not None):
+        raise UserError("give image files or --video, not both" if images else "give an image file or --video")
+    if video is None and (fps is not None or frames is not None):
+        raise UserError("--fps and --frames sample a --video")
+    pictures = [load_image(image) for image in images or []]
     with locked_folder(out), Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                                       console=err, transient=True, disable=QUIET) as progress:
         task = progress.add_task("loading model", total=None)
         adapter = load_model(model, **placement, max_vision_tokens=max_vision_tokens)
-        result = explain(adapter, picture, prompt, answer=answer, method=method, max_new_tokens=max_new_tokens,
+        result = explain(adapter, pictures or None, prompt, answer=answer, method=method, video=video, fps=fps,
+                         frames=frames, max_new_tokens=max_new_tokens,
                          progress=lambda label: progress.update(task, description=label),
                          notice=lambda line: err.print(f"note: {line}", highlight=False, soft_wrap=True), **options)
         progress.update(task, description="writing report")
         report = save(result, out)
     typer.echo(result.answer)
+    if len(result.images) > 1:
+        _echo_image_shares(result)
     if result.ungrounded_words:
         from mllm_explain.grounding import THRESHOLD
 
@@ -106,6 +121,21 @@ def explain_command(
         listed = ", ".join(f"{result.words[w]} ({scores[w]:.2f})" for w in result.ungrounded_words)
         typer.echo(f"maybe not in the image (grounding below {THRESHOLD}): {listed}")
     err.print(f"report: {report}", highlight=False)
+
+
+def _echo_image_shares(result) -> None:
+    """One line per noun of several images' answer: which image its map draws on (its share of map mass)."""
+    from mllm_explain.evaluation.words import classify_words
+
+    shares = result.image_shares
+    for w, (word, kind) in enumerate(zip(result.words, classify_words(result.words, {}))):
+        if not kind.is_noun:
+            continue
+        tokens = [t for t, index in enumerate(result.word_index) if index == w]
+        mean = shares[tokens].mean(0)
+        names = [f"frames {'-'.join(str(f + 1) for f in sorted(set(result.frames_of(k)['frames'])))}"
+                 if result.frames_of(k) else f"image {k + 1}" for k in range(len(result.images))]
+        typer.echo(f"{word}: " + ", ".join(f"{name} {100 * share:.0f}%" for name, share in zip(names, mean)))
 
 
 @app.command("methods")
@@ -139,6 +169,25 @@ def data_synth(
         task = progress.add_task(f"{split} scenes", total=n)
         anno = write_dataset(out, n, seed, split, progress=lambda k: progress.advance(task, k))
     typer.echo(f"wrote {n} scenes to {anno}")
+
+
+@data_app.command("clips")
+def data_clips(
+    out: Annotated[Path, typer.Option(help="Output folder (MP4 clips and clips.json).")],
+    n: Annotated[int, typer.Option(help="Number of clips.", min=1)] = 20,
+    frames: Annotated[int, typer.Option(help="Frames per clip; one object enters at the middle frame.", min=2)] = 8,
+    fps: Annotated[float, typer.Option(help="Frames per second of the clips.", min=0.1)] = 2.0,
+    seed: Annotated[int, typer.Option(help="Base seed; with the split it fixes every clip.")] = 0,
+    split: Annotated[str, typer.Option(help="train, val or test: disjoint random streams.")] = "test",
+) -> None:
+    """Write N synthetic clips in which one object is present from the middle frame on only (the `video` extra)."""
+    from mllm_explain.data.synth import SPLITS, write_clips
+    from mllm_explain.outputs import prepare_folder
+
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    prepare_folder(out)
+    typer.echo(f"wrote {n} clips to {write_clips(out, n, seed, split, frames, fps)}")
 
 
 @app.command()

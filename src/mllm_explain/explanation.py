@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -42,26 +42,30 @@ def group_words(tokens: list[str], word_index: list[int]) -> list[str]:
 
 @dataclass
 class Explanation:
-    """Per answer token t: `grid_maps[t]` (gh, gw) in [0, 1] over the `image_box` part of the vision
-    grid, `relevance[t, j]` for context token j (prompt tokens, then answer tokens; NaN where j is not
-    before t), the top next-token `candidates[t]` as (text, probability), and `grounding[t]`, how well
-    the image supports the token (`mllm_explain.grounding`; None when not computed).
+    """Per image k of the prompt (`images`; most prompts have one) and answer token t: `image_grid_maps[k][t]`
+    (gh, gw) in [0, 1] over the `image_box` part of image k's vision grid (`grid_maps`: the first image's),
+    `relevance[t, j]` for context token j (prompt tokens, then answer tokens; NaN where j is not before t), the
+    top next-token `candidates[t]` as (text, probability), and `grounding[t]`, how well the image supports the
+    token (`mllm_explain.grounding`; None when not computed).
 
     Maps are kept at the grid, so memory does not grow with the image's pixels; `maps_at` and
     `word_map` resample them (bilinearly) to the image or any other size on demand.
 
     `views` describes the grids the model's vision tokens form at scale 1 (`adapters.base.View.describe`:
     kind, grid, image_box, grid_box, image_index): one for most models, tiles and an overview for tiled
-    ones, whose `grid_maps` compose them (`maps.compose`).  `view_maps[i]` (T, gh, gw) are view i's maps
-    from the scale-1 trace before composition and aggregation (None when the method makes none)."""
+    ones, whose maps compose them (`maps.compose`) into their image's.  `view_maps[i]` (T, gh, gw) are view i's
+    maps from the scale-1 trace before composition and aggregation (None when the method makes none).
+
+    Several images' maps share one scale per token unless the method's `image_normalise` was "each", so
+    `image_shares` says which image each token draws on."""
 
     method: str
     options: dict
     prompt: str
-    image: Image.Image
+    images: list[Image.Image]
     tokens: list[str]
     token_ids: list[int]
-    grid_maps: np.ndarray
+    image_grid_maps: list[np.ndarray]
     context_tokens: list[str]
     relevance: np.ndarray
     candidates: list[list[tuple[str, float]]]
@@ -77,6 +81,40 @@ class Explanation:
     def __post_init__(self) -> None:
         if not self.word_index:
             self.word_index = word_starts(self.tokens)
+        if len(self.images) != len(self.image_grid_maps) or not self.images:
+            raise ValueError(f"{len(self.images)} images and {len(self.image_grid_maps)} images' maps")
+
+    @property
+    def image(self) -> Image.Image:
+        """The first (or only) image."""
+        return self.images[0]
+
+    @property
+    def grid_maps(self) -> np.ndarray:
+        """(T, gh, gw): the first (or only) image's maps at its grid."""
+        return self.image_grid_maps[0]
+
+    @property
+    def image_shares(self) -> np.ndarray:
+        """(T, K): each token's share of its map mass on each of the K images (the sum over each image's grid
+        cells), which image a word draws on; rows sum to 1 (uniform where a map is all zero)."""
+        mass = np.stack([np.asarray(maps, dtype=np.float64).sum(axis=(1, 2)) for maps in self.image_grid_maps], 1)
+        total = mass.sum(1, keepdims=True)
+        return np.where(total > 0, mass / np.where(total > 0, total, 1), 1 / len(self.images))
+
+    def frames_of(self, index: int) -> dict:
+        """A video's image `index`: the sampled frames its maps merge and their times in seconds ({} for an image)."""
+        view = next((view for view in self.views if view.get("image_index", 0) == index and "frames" in view), None)
+        return {} if view is None else {"frames": view["frames"], "times": view["times"]}
+
+    def for_image(self, index: int) -> Explanation:
+        """This explanation of image `index` alone: its image, its maps and its views (the tokens, relevances and
+        scores are the whole answer's).  The report draws each image's panel from it."""
+        views = [view for view in self.views if view.get("image_index", 0) == index]
+        view_maps = None if self.view_maps is None else [
+            maps for view, maps in zip(self.views, self.view_maps) if view.get("image_index", 0) == index]
+        return replace(self, images=[self.images[index]], image_grid_maps=[self.image_grid_maps[index]],
+                       views=views, view_maps=view_maps)
 
     @property
     def answer(self) -> str:
@@ -101,9 +139,9 @@ class Explanation:
         return ungrounded_words(self.words, self.word_grounding)
 
     def maps_at(self, size: tuple[int, int] | None = None, tokens: Sequence[int] | None = None) -> np.ndarray:
-        """(len(tokens), height, width) maps in [0, 1] of `tokens` (default: all) resampled to `size`
-        (default: the image's (height, width)); T x height x width float32 values, so mind `size`
-        for large images."""
+        """(len(tokens), height, width) maps in [0, 1] of `tokens` (default: all) over the first image (`for_image`
+        for another), resampled to `size` (default: the image's (height, width)); T x height x width float32
+        values, so mind `size` for large images."""
         grid = self.grid_maps if tokens is None else self.grid_maps[list(tokens)]
         size = size or (self.image.height, self.image.width)
         maps = torch.from_numpy(np.asarray(grid, dtype=np.float32))
@@ -126,14 +164,18 @@ class Explanation:
             "answer": self.answer, "words": self.words,
             "grid": list(self.grid_maps.shape[1:]), "image_box": list(self.image_box), "views": self.views,
             "image_size": [self.image.width, self.image.height],
+            "images": [{"index": k, "size": [image.width, image.height], "grid": list(maps.shape[1:]),
+                        **self.frames_of(k)}
+                       for k, (image, maps) in enumerate(zip(self.images, self.image_grid_maps))],
             "context_tokens": self.context_tokens,
             "grounding_threshold": GROUNDING_THRESHOLD, "ungrounded_words": self.ungrounded_words,
             "tokens": [
                 {"index": t, "text": text, "id": tid, "word_index": w,
                  "grounding": None if self.grounding is None else float(self.grounding[t]),
                  "candidates": [{"text": c, "probability": p} for c, p in cands],
+                 "image_shares": [float(share) for share in shares],
                  "relevance": [None if np.isnan(r) else float(r) for r in self.relevance[t]]}
-                for t, (text, tid, w, cands) in enumerate(zip(self.tokens, self.token_ids, self.word_index,
-                                                              self.candidates))
+                for t, (text, tid, w, cands, shares) in enumerate(zip(self.tokens, self.token_ids, self.word_index,
+                                                                      self.candidates, self.image_shares))
             ],
         }

@@ -22,35 +22,39 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.adapters.base import Media, ModelAdapter, as_images
 from mllm_explain.errors import UserError
 from mllm_explain.evaluation.words import classify_words
+from mllm_explain.video import Video
 
 MAX_DETAIL_SCALE = 2.0  # the detail view: MSEA's enlarged scale, at most 4x the vision tokens
 MIN_DETAIL_SCALE = 1.5  # chosen on validation: a view barely larger adds no detail, only noise (docs/RESULTS.md)
 THRESHOLD = 0.15  # best F1 on validation (docs/RESULTS.md §7): nouns below it are marked as maybe not in the image
 
 
-def detail_scale(model: ModelAdapter, image: Image.Image) -> float:
-    """s*: `MAX_DETAIL_SCALE` where the processor as shipped takes `image` at `MIN_DETAIL_SCALE` or more
-    (`max_scale`), or the largest scale `max_vision_tokens` allows below it; 1 where it does not (fixed-resolution
-    encoders, images near the model's largest input)."""
-    largest = model.max_scale(image)
+def detail_scale(model: ModelAdapter, image: Media) -> float:
+    """s*: `MAX_DETAIL_SCALE` where the processor as shipped takes `image` (every one of several) at
+    `MIN_DETAIL_SCALE` or more (`max_scale`), or the largest scale `max_vision_tokens` allows below it; 1 where it
+    does not (fixed-resolution encoders, images near the model's largest input, a video)."""
+    if isinstance(image, Video):  # fed at the video processor's own size only
+        return 1.0
+    images = as_images(image)
+    largest = min(model.max_scale(one) for one in images)
     if largest < MIN_DETAIL_SCALE:
         return 1.0
     try:
-        model.check_scale(image, MAX_DETAIL_SCALE)
+        for one in images:
+            model.check_scale(one, MAX_DETAIL_SCALE)
     except UserError:  # beyond max_vision_tokens
         return min(MAX_DETAIL_SCALE, largest)
     return MAX_DETAIL_SCALE
 
 
-def grounding_scores(model: ModelAdapter, image: Image.Image, prompt: str, answer_ids: Sequence[int],
-                     known: Mapping[float, np.ndarray] | None = None) -> np.ndarray:
-    """(T,) grounding score of every answer token in [0, 1].  `known` maps a scale to the answer
-    tokens' probabilities a caller already has there (e.g. from its traces), which replace that
+def grounding_scores(model: ModelAdapter, image: Media, prompt: str,
+                     answer_ids: Sequence[int], known: Mapping[float, np.ndarray] | None = None) -> np.ndarray:
+    """(T,) grounding score of every answer token in [0, 1], for a prompt's image or images.  `known` maps a scale
+    to the answer tokens' probabilities a caller already has there (e.g. from its traces), which replace that
     scale's forward."""
     known = known or {}
     probabilities = [np.asarray(known[scale]) if scale in known else

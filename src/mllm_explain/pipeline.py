@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter, Trace
+from mllm_explain.adapters.base import Media, ModelAdapter, Trace, as_images
 from mllm_explain.errors import UserError
 from mllm_explain.explanation import Explanation
 from mllm_explain.grounding import detail_scale, grounding_scores
@@ -25,10 +25,11 @@ from mllm_explain.images import as_rgb, load_image
 from mllm_explain.methods import get_method
 from mllm_explain.methods.base import ExplanationMethod
 from mllm_explain.methods.registry import options_for
+from mllm_explain.video import Video
 
 
 class SharedTraces:
-    """The traces of one (image, prompt, answer), shared by every method that reads them.
+    """The traces of one (images, prompt, answer), shared by every method that reads them.
 
     One forward per distinct input -- the scale, and whether the last layer's attention is kept (its eager
     kernel rounds differently) -- made when a method first asks for it; a method that needs gradients gets
@@ -38,9 +39,10 @@ class SharedTraces:
     share of the forwards can be reported apart from its own work.
     """
 
-    def __init__(self, model: ModelAdapter, image: Image.Image, prompt: str, answer_ids: Sequence[int],
+    def __init__(self, model: ModelAdapter, media: Media, prompt: str, answer_ids: Sequence[int],
                  generated: Trace | None = None) -> None:
-        self.model, self.image, self.prompt, self.answer_ids = model, image, prompt, list(answer_ids)
+        self.model, self.prompt, self.answer_ids = model, prompt, list(answer_ids)
+        self.media = media if isinstance(media, Video) else as_images(media)  # what the prompt shows
         self.traces: dict[tuple[float, bool], Trace] = {}
         self.seconds: dict[tuple[float, bool], float] = {}
         self.readers: Counter[tuple[float, bool]] = Counter()
@@ -48,19 +50,24 @@ class SharedTraces:
             self.traces[(1.0, False)], self.seconds[(1.0, False)] = generated, 0.0
 
     @classmethod
-    def prepare(cls, model: ModelAdapter, image: Image.Image, prompt: str, answer: str | None,
+    def prepare(cls, model: ModelAdapter, media: Media, prompt: str, answer: str | None,
                 max_new_tokens: int = 64, gradients: bool = False,
                 progress: Callable[[str], None] | None = None) -> SharedTraces:
         """Traces for `answer`, or for the greedy answer (generated here, its states kept as the scale-1 trace)."""
         if not prompt or not prompt.strip():
             raise UserError("the prompt is empty")
+        if isinstance(media, Video):
+            model.check_video()
+        else:
+            model.check_images(len(as_images(media)))
         if answer is not None:
-            return cls(model, image, prompt, model.tokenize_answer(answer))
+            return cls(model, media, prompt, model.tokenize_answer(answer))
         (progress or (lambda _label: None))("generating")
-        answer_ids, generated = model.generate_trace(image, prompt, max_new_tokens=max_new_tokens, gradients=gradients)
+        answer_ids, generated = model.generate_trace(media, prompt, max_new_tokens=max_new_tokens,
+                                                     gradients=gradients)
         if not answer_ids:
             raise UserError("nothing to explain: the answer is empty")
-        return cls(model, image, prompt, answer_ids, generated)
+        return cls(model, media, prompt, answer_ids, generated)
 
     def keys(self, method: ExplanationMethod, scales: Sequence[float]) -> list[tuple[float, bool]]:
         return [(scale, method.needs_attention) for scale in scales]
@@ -78,22 +85,52 @@ class SharedTraces:
         trace = self.traces.get(key)
         if trace is None:
             started = time.perf_counter()
-            trace = self.model.trace(self.image, self.prompt, self.answer_ids, scale=scale, attention=attention,
+            trace = self.model.trace(self.media, self.prompt, self.answer_ids, scale=scale, attention=attention,
                                      gradients=gradients)
             self.traces[key], self.seconds[key] = trace, time.perf_counter() - started
         elif gradients and trace.inputs is None:
-            scaled, _ = self.model.scaled_image(self.image, scale)
-            trace.inputs = self.model.encode(scaled, self.prompt, self.answer_ids, scale)
+            scaled, _ = self.model.scaled_images(self.media, scale)
+            trace.inputs = self.model.encode([scaled], self.prompt, self.answer_ids, scale)
         return trace
+
+
+ImageInput = Image.Image | str | Path  # an image, or the path of its file
+
+
+VideoInput = Video | str | Path | Sequence[Image.Image]  # a sampled clip, a video file, or the frames of one
+
+
+def read_media(model: ModelAdapter, image: ImageInput | Sequence[ImageInput] | None = None,
+               video: VideoInput | None = None, fps: float | None = None, frames: int | None = None) -> Media:
+    """What one prompt shows, read: its images as RGB (an image or path alone, or a list or tuple of them), or its
+    video (a file sampled as the model's video processor samples it, `fps` frames a second or `frames` frames; or
+    frames given as images, `fps` a second)."""
+    if (image is None) == (video is None):
+        raise UserError("give images or a video, not both" if video is not None else "no image or video given")
+    if video is None:
+        items = [image] if isinstance(image, (Image.Image, str, Path)) else list(image)
+        if not items:
+            raise UserError("no image given")
+        if fps is not None or frames is not None:
+            raise UserError("fps and frames sample a video, not images")
+        return [as_rgb(item) if isinstance(item, Image.Image) else load_image(item) for item in items]
+    if isinstance(video, (str, Path)):
+        return model.sample_video(video, fps=fps, frames=frames)
+    if frames is not None:
+        raise UserError("frames samples a video file; the frames given are all read")
+    return video if isinstance(video, Video) else Video.from_frames(list(video), fps or 1.0)
 
 
 def explain(
     model: ModelAdapter,
-    image: Image.Image | str | Path,
-    prompt: str,
+    image: ImageInput | Sequence[ImageInput] | None = None,
+    prompt: str = "",
     answer: str | None = None,
     method: str = "msea_arc",
     *,
+    video: VideoInput | None = None,
+    fps: float | None = None,
+    frames: int | None = None,
     max_new_tokens: int = 64,
     n_candidates: int = 5,
     grounding: bool = True,
@@ -102,7 +139,10 @@ def explain(
     traces: SharedTraces | None = None,
     **options,
 ) -> Explanation:
-    """Explain every token of `answer` (greedy generation when None) with `method`.
+    """Explain every token of `answer` (greedy generation when None) with `method`, about `image`: one image (or its
+    path), or a list of them for a prompt with several images (where the model's family takes them); or about a
+    `video` instead (`read_media`: a file sampled by the model's video processor, `fps` or `frames` setting how), one
+    map per group of frames the model merges, at scale 1 only.
 
     Options are the method's keyword settings (e.g. `scales=(1.0, 0.5)`, `arc_k=50`, `filter=False`);
     see `mllm_explain.methods`.  `grounding` adds each token's grounding score (`mllm_explain.grounding`;
@@ -119,12 +159,14 @@ def explain(
     step = progress or (lambda _label: None)
     explainer = get_method(method, **options)
     if traces is None:
-        picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
-        traces = SharedTraces.prepare(model, picture, prompt, answer, max_new_tokens, explainer.needs_gradients, step)
+        if video is not None:
+            step("reading video")
+        traces = SharedTraces.prepare(model, read_media(model, image, video, fps, frames), prompt, answer,
+                                      max_new_tokens, explainer.needs_gradients, step)
     elif answer is not None:
         raise ValueError("give the answer to SharedTraces.prepare, not with `traces`")
-    picture, prompt, answer_ids = traces.image, traces.prompt, traces.answer_ids
-    scales = usable_scales(model, picture, explainer.scales, notice or _warn)
+    media, prompt, answer_ids = traces.media, traces.prompt, traces.answer_ids
+    scales = usable_scales(model, media, explainer.scales, notice or _warn)
     per_scale = []
     for scale in scales:
         own = " (attention rows need their own pass)" if explainer.needs_attention else ""
@@ -139,13 +181,13 @@ def explain(
     if grounding:  # from the traces, shared: a scale MSEA ran is not run again, and MSEA reuses the detail view's
         step("grounding scores")
         known = {reference.scale: probabilities.gather(1, reference.answer_ids[:, None])[:, 0].numpy()}
-        for scale in {1.0, detail_scale(model, picture)} - set(known):
+        for scale in {1.0, detail_scale(model, media)} - set(known):
             known[scale] = answer_token_probabilities(model, traces.get(scale))
-        scores = grounding_scores(model, picture, prompt, answer_ids, known)
+        scores = grounding_scores(model, media, prompt, answer_ids, known)
     return Explanation(
-        method=explainer.name, options=explainer.options(), prompt=prompt, image=picture,
+        method=explainer.name, options=explainer.options(), prompt=prompt, images=shown_images(media, reference),
         tokens=model.token_texts(answer_ids), token_ids=list(answer_ids),
-        grid_maps=result.maps.float().numpy(), image_box=result.image_box,
+        image_grid_maps=[maps.float().numpy() for maps in result.image_maps], image_box=result.image_box,
         context_tokens=model.token_texts(reference.input_ids[reference.context_positions].tolist()),
         relevance=result.relevance.float().numpy(),
         candidates=_candidates(model, probabilities, n_candidates), model=model.name_or_path, grounding=scores,
@@ -156,13 +198,24 @@ def explain(
     )
 
 
+def shown_images(media: Media, trace: Trace) -> list[Image.Image]:
+    """The image each map is drawn over: the prompt's images, or a video's first frame of each group of frames."""
+    if not isinstance(media, Video):
+        return as_images(media)
+    firsts = {view.image_index: view.frames[0] for view in trace.views}
+    return [media.frames[firsts[index]] for index in sorted(firsts)]
+
+
 def explain_many(
     model: ModelAdapter,
-    image: Image.Image | str | Path,
-    prompt: str,
+    image: ImageInput | Sequence[ImageInput] | None = None,
+    prompt: str = "",
     answer: str | None = None,
     methods: Sequence[str] = ("tam", "msea_arc"),
     *,
+    video: VideoInput | None = None,
+    fps: float | None = None,
+    frames: int | None = None,
     max_new_tokens: int = 64,
     notice: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -175,8 +228,8 @@ def explain_many(
     (`grounding`, `n_candidates`) to every `explain`."""
     settings = {key: options.pop(key) for key in ("grounding", "n_candidates") if key in options}
     explainers = {name: get_method(name, **options_for(name, options)) for name in methods}
-    picture = as_rgb(image) if isinstance(image, Image.Image) else load_image(image)
-    traces = SharedTraces.prepare(model, picture, prompt, answer, max_new_tokens,
+    media = read_media(model, image, video, fps, frames)
+    traces = SharedTraces.prepare(model, media, prompt, answer, max_new_tokens,
                                   any(e.needs_gradients for e in explainers.values()), progress)
     said: set[str] = set()
 
@@ -185,28 +238,32 @@ def explain_many(
             said.add(line)
             (notice or _warn)(line)
 
-    return {name: explain(model, picture, prompt, method=name, traces=traces, notice=once, progress=progress,
+    return {name: explain(model, prompt=prompt, method=name, traces=traces, notice=once, progress=progress,
                           **settings, **options_for(name, options)) for name in methods}
 
 
-def usable_scales(model: ModelAdapter, image: Image.Image, scales: tuple[float, ...],
+def usable_scales(model: ModelAdapter, image: Media, scales: tuple[float, ...],
                   notice: Callable[[str], None]) -> list[float]:
-    """The `scales` the model can take for `image`, in order; each one it cannot take is named to
-    `notice`; a UserError when none is left."""
+    """The `scales` the model can take for `image` (for each of several images; a video at scale 1 only), in
+    order; each one it cannot take is named to `notice`; a UserError when none is left."""
     usable, refused = [], {}
     for scale in scales:
         try:
-            model.check_scale(image, scale)
+            if isinstance(image, Video):
+                model.scaled_images(image, scale)
+            for one in [] if isinstance(image, Video) else as_images(image):
+                model.check_scale(one, scale)
         except UserError as exc:
             refused[scale] = str(exc)
         else:
             usable.append(scale)
-    size = f"{image.width}x{image.height}"
+    what = "video" if isinstance(image, Video) else \
+        " and ".join(f"{one.width}x{one.height}" for one in as_images(image)) + " image"
     if not usable:
-        raise UserError(f"none of the scales {', '.join(map(str, scales))} can be used for this {size} image: "
+        raise UserError(f"none of the scales {', '.join(map(str, scales))} can be used for this {what}: "
                         f"{next(iter(refused.values()))}")
     for scale, reason in refused.items():
-        notice(f"scale {scale} skipped for this {size} image: {reason}")
+        notice(f"scale {scale} skipped for this {what}: {reason}")
     return usable
 
 

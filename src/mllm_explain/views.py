@@ -20,15 +20,19 @@ class View:
     `positions` index the full token sequence, row-major over `grid`; separator and marker tokens
     (row ends, tile markers) are in no view.  `image_box` is the part of the original image the view
     shows and `grid_box` the part of the grid that shows it (letterboxed or padded views show the image
-    in part of their grid), both (top, left, bottom, right) as fractions.
+    in part of their grid), both (top, left, bottom, right) as fractions.  A video's views are one per group of
+    frames the model merges (Qwen's temporal patch: two frames), each its own `image_index`, with the frames it
+    merges and their times.
     """
 
     positions: Tensor  # (gh * gw,)
     grid: tuple[int, int]
     image_box: Box = FULL_BOX
     grid_box: Box = FULL_BOX
-    kind: str = "image"  # image (the only view) | tile | overview
-    image_index: int = 0  # which input image the view shows (always 0: one image per prompt)
+    kind: str = "image"  # image (the only view) | tile | overview | frames (a video's frames, merged in time)
+    image_index: int = 0  # which of the prompt's images (or a video's temporal groups of frames) the view shows
+    frames: tuple[int, int] | None = None  # a video's view: the first and last sampled frame it merges
+    times: tuple[float, float] | None = None  # and their times in seconds
 
     def __post_init__(self) -> None:
         if len(self.positions) != self.grid[0] * self.grid[1]:
@@ -37,5 +41,8 @@ class View:
 
     def describe(self) -> dict:
         """The view without its positions, for tokens.json and the report."""
-        return {"kind": self.kind, "grid": list(self.grid), "image_box": list(self.image_box),
-                "grid_box": list(self.grid_box), "image_index": self.image_index}
+        described = {"kind": self.kind, "grid": list(self.grid), "image_box": list(self.image_box),
+                     "grid_box": list(self.grid_box), "image_index": self.image_index}
+        if self.frames is not None:
+            described |= {"frames": list(self.frames), "times": list(self.times or ())}
+        return described

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 from torch import Tensor
 from transformers import BatchFeature
+from transformers.video_utils import VideoMetadata
 
 from mllm_explain.errors import UserError
 from mllm_explain.limits import MAX_VISION_TOKENS
-from mllm_explain.views import Box, View
+from mllm_explain.video import DEFAULT_FPS, Video, read_video
+from mllm_explain.views import FULL_BOX, Box, View
 
 LOGIT_BLOCK_BYTES = 64 * 2**20  # bytes of W that `logits` converts to float32 at a time: its temporary memory
 REPLACEMENT = "\ufffd"  # what decoding shows for bytes that are no whole UTF-8 character
@@ -82,6 +85,18 @@ def most_detailed_scale(image: Image.Image, tokens: Callable[[tuple[int, int]], 
     return best
 
 
+Media = Image.Image | Sequence[Image.Image] | Video  # what one prompt shows: an image, several, or a video
+
+
+def as_images(images: Image.Image | Sequence[Image.Image]) -> list[Image.Image]:
+    """One prompt's images as a list: an image alone, or the images of a list or tuple."""
+    return [images] if isinstance(images, Image.Image) else list(images)
+
+
+def _pixels(image: Image.Image) -> int:
+    return image.width * image.height
+
+
 def _vision_end(views: Sequence[View]) -> int:
     """The position after the last vision token: the user's prompt is searched from there."""
     return int(max(view.positions.max() for view in views)) + 1
@@ -112,7 +127,12 @@ class ModelAdapter:
     # What the README's table of supported models says of the family (scripts/models_table.py renders it)
     layout_text: ClassVar[str] = ""  # how the vision tokens form views
     scales_text: ClassVar[str] = ""  # what MSEA's input scales do for it
-    inputs_text: ClassVar[str] = "one image per prompt"  # several images, video
+    # Whether one prompt may hold several images: its processor writes each image's tokens as it writes a lone image's
+    # (`prompt_views` places them), checked by the layout test with several images
+    several_images: ClassVar[bool] = True
+    # The `model_type`s whose prompt may hold a video, fed through the processor's video processor (`video_views`
+    # places it), each checked by the layout test on a video
+    video_model_types: ClassVar[frozenset[str]] = frozenset()
     max_vision_tokens: int = MAX_VISION_TOKENS
     # The text config's factors the model multiplies and divides its LM head's logits by (Cohere Compass's
     # `logit_scale`, HyperCLOVA X's `logits_scaling`, Muse's `output_multiplier`; Granite's `logits_scaling`,
@@ -153,6 +173,62 @@ class ModelAdapter:
         """(n,) positions of the image placeholder tokens in the first row of `inputs`, on the CPU."""
         return (inputs["input_ids"][0] == self.image_token_id).nonzero().flatten().cpu()
 
+    def prompt_views(self, inputs, images: Sequence[Image.Image] | Video, boxes: Sequence[Box], prompt: str,
+                     scale: float = 1.0) -> list[View]:
+        """The views of every image of one prompt in `inputs` (one row), image after image, each with its
+        `image_index` (a video's: `video_views`).  One image: `vision_views`.  Several: each image's views as the
+        processor makes them for the image alone, moved to where that image's placeholder tokens sit among all of them
+        (the processor writes each image's placeholders as it writes a lone image's, in order)."""
+        if isinstance(images, Video):
+            return self.video_views(inputs, images)
+        if len(images) == 1:
+            return self.vision_views(inputs, images[0], boxes[0])
+        self.check_images(len(images))
+        placeholders, used, views = self.image_token_positions(inputs), 0, []
+        for index, (image, box) in enumerate(zip(images, boxes)):
+            alone = self.encode(image, prompt, scale=scale)
+            own = self.image_token_positions(alone)
+            for view in self.vision_views(alone, image, box):
+                rank = torch.searchsorted(own, view.positions).clamp_max(len(own) - 1)
+                if not torch.equal(own[rank], view.positions) or used + len(own) > len(placeholders):
+                    raise RuntimeError(f"{self.model.config.model_type}: image {index}'s vision tokens are not "
+                                       f"where its placeholders are")
+                views.append(replace(view, positions=placeholders[used + rank], image_index=index))
+            used += len(own)
+        if used != len(placeholders):
+            raise RuntimeError(f"{used} placeholder tokens for {len(images)} images alone, "
+                               f"{len(placeholders)} together")
+        return views
+
+    def video_views(self, inputs, video: Video) -> list[View]:
+        """The views of the video tokens in `inputs` (one row): one per group of frames the model merges in time."""
+        raise NotImplementedError
+
+    def check_video(self) -> None:
+        """Refuse a video in one line where the family takes none here."""
+        if self.model.config.model_type not in self.video_model_types or \
+                getattr(self.processor, "video_processor", None) is None:
+            raise UserError(f"{self.model.config.model_type} takes no video here: its processor has no video processor "
+                            f"or its video layout is not verified")
+
+    def sample_video(self, path: str | Path, fps: float | None = None, frames: int | None = None) -> Video:
+        """The frames of the video file at `path` that the model's video processor samples (`fps` frames a second, or
+        `frames` frames; default: the processor's own rate, else `video.DEFAULT_FPS`)."""
+        self.check_video()
+        if fps is not None and frames is not None:
+            raise UserError("give the frame rate or the number of frames, not both")
+        processor = self.processor.video_processor
+        if fps is None and frames is None and getattr(processor, "fps", None) is None \
+                and getattr(processor, "num_frames", None) is None:
+            fps = DEFAULT_FPS
+        return read_video(path, lambda metadata, **_: processor.sample_frames(metadata, num_frames=frames, fps=fps))
+
+    def check_images(self, count: int) -> None:
+        """Refuse several images in one prompt in one line where the family has not been shown to place them."""
+        if count > 1 and not self.several_images:
+            raise UserError(f"{self.model.config.model_type} takes one image per prompt here ({count} given): its "
+                            f"placement of several images' vision tokens is not verified")
+
     def check_scale(self, image: Image.Image, scale: float) -> None:
         """Raise UserError when the model cannot take `image` at `scale` (here: any scale is possible)."""
 
@@ -175,6 +251,20 @@ class ModelAdapter:
         if scale == 1.0:
             return image, (0.0, 0.0, 1.0, 1.0)
         return image.resize(scaled_size(image, scale), Image.BICUBIC), (0.0, 0.0, 1.0, 1.0)
+
+    def scaled_images(self, images: Image.Image | Sequence[Image.Image] | Video,
+                      scale: float) -> tuple[list[Image.Image] | Video, list[Box]]:
+        """`scaled_image` of each of one prompt's images (several only where the family takes them); a video as it is,
+        at scale 1 only."""
+        if isinstance(images, Video):
+            self.check_video()
+            if scale != 1.0:
+                raise UserError("a video is explained at scale 1 only (its frames at the video processor's own size)")
+            return images, [FULL_BOX] * len(images.frames)
+        images = as_images(images)
+        self.check_images(len(images))
+        pairs = [self.scaled_image(image, scale) for image in images]
+        return [image for image, _ in pairs], [box for _, box in pairs]
 
     def max_scale(self, image: Image.Image) -> float:
         """The largest scale at which the processor as shipped (no size lifted) feeds `image` in more detail,
@@ -238,34 +328,57 @@ class ModelAdapter:
         value = getattr(config, "image_token_id", None)
         return int(value if value is not None else config.image_token_index)
 
-    def chat_text(self, prompt: str) -> str:
-        """The chat turn as text, without the template's BOS where the tokenizer adds its own (Gemma's does), so
-        that tokenizing it leaves one BOS, as `apply_chat_template(tokenize=True)` does."""
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    def chat_text(self, prompt: str, images: int = 1) -> str:
+        """The chat turn with `images` images before the prompt, as text, without the template's BOS where the
+        tokenizer adds its own (Gemma's does), so that tokenizing it leaves one BOS, as
+        `apply_chat_template(tokenize=True)` does."""
+        messages = [{"role": "user", "content": [*({"type": "image"} for _ in range(images)),
+                                                 {"type": "text", "text": prompt}]}]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         bos = self.tokenizer.bos_token
         return text[len(bos):] if bos and self._adds_bos and text.startswith(bos) else text
+
+    def _process_video(self, video: Video, prompt: str) -> BatchFeature:
+        """The processor's inputs for a chat turn of `video` and `prompt`: the frames as sampled (no sampling again),
+        with their indices and the clip's rate for processors that write timestamps (Qwen3-VL)."""
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        bos = self.tokenizer.bos_token
+        text = text[len(bos):] if bos and self._adds_bos and text.startswith(bos) else text
+        metadata = VideoMetadata(total_num_frames=video.indices[-1] + 1, fps=video.fps,
+                                 frames_indices=video.indices, height=video.frames[0].height,
+                                 width=video.frames[0].width)
+        return self.processor(videos=[video.frames], text=[text], return_tensors="pt", do_sample_frames=False,
+                              video_metadata=[metadata])
+
+    def _turn(self, prompt: str, images: int) -> str:
+        """`chat_text` for `images` images; a family's own `chat_text` that writes one image only is called as it is."""
+        return self.chat_text(prompt) if images == 1 else self.chat_text(prompt, images)
 
     @cached_property
     def _adds_bos(self) -> bool:
         """Whether the tokenizer puts BOS before every text it tokenizes."""
         return self.tokenizer("")["input_ids"][:1] == [self.tokenizer.bos_token_id]
 
-    def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = (),
-               scale: float = 1.0):
-        """Processor inputs for the chat turn (one row per image, images of one size: `scaled_image`'s output at
-        `scale`), with `answer_ids` appended (teacher forcing)."""
+    def encode(self, image: Image.Image | Sequence[Image.Image | Sequence[Image.Image]], prompt: str,
+               answer_ids: Sequence[int] = (), scale: float = 1.0):
+        """Processor inputs for the chat turn, with `answer_ids` appended (teacher forcing): one row for an image, or
+        a row per item of a list, each an image or one prompt's images (`scaled_image`'s outputs at `scale`); rows
+        of one size."""
         if not prompt.strip():
             raise UserError("the prompt is empty")
         self.check_text(prompt, "prompt")
-        images = [image] if isinstance(image, Image.Image) else list(image)
-        text = self.chat_text(prompt)
-        try:  # one call per image: some processors (Gemma 3, SmolVLM) read a list of images as one prompt's
-            rows = [self.processor(images=[one], text=[text], return_tensors="pt", **self.processor_kwargs(one, scale))
-                    for one in images]
+        given = [[image]] if isinstance(image, Image.Image) else [row if isinstance(row, Video) else as_images(row)
+                                                                   for row in image]
+        try:  # one call per row: some processors (Gemma 3, SmolVLM) read a list of images as one prompt's
+            rows = [self._process_video(row, prompt) if isinstance(row, Video) else
+                    self.processor(images=row, text=[self._turn(prompt, len(row))], return_tensors="pt",
+                                   **self.processor_kwargs(max(row, key=_pixels), scale)) for row in given]
         except ValueError as exc:  # the processor's checks of its inputs, e.g. an extreme aspect ratio
-            size = "x".join(map(str, images[0].size))
-            raise UserError(f"the model's processor refused the {size} image: {str(exc).splitlines()[0]}") from None
+            first = given[0].frames[0] if isinstance(given[0], Video) else given[0][0]
+            what = "video" if isinstance(given[0], Video) else "image"
+            raise UserError(f"the model's processor refused the {first.width}x{first.height} {what}: "
+                            f"{str(exc).splitlines()[0]}") from None
         inputs = rows[0] if len(rows) == 1 else BatchFeature({key: torch.cat([row[key] for row in rows])
                                                                for key in rows[0]})
         if answer_ids:
@@ -278,15 +391,15 @@ class ModelAdapter:
         return inputs.to(device=self.device, dtype=self.model.dtype)  # pixels in the weights' precision
 
     @torch.no_grad()
-    def answer_probabilities(self, images: Sequence[Image.Image], prompt: str, answer_ids: Sequence[int],
-                             batch_size: int = 8, scale: float = 1.0) -> Tensor:
+    def answer_probabilities(self, images: Sequence[Image.Image | Sequence[Image.Image]], prompt: str,
+                             answer_ids: Sequence[int], batch_size: int = 8, scale: float = 1.0) -> Tensor:
         """(B, T): teacher-forced probability of every answer token, for each of several same-size
-        images (e.g. progressively masked copies) seen at `scale`, a batch of images per forward; float32
-        logits whatever the model's dtype."""
+        images (e.g. progressively masked copies; or each a prompt's images) seen at `scale`, a batch of them per
+        forward; float32 logits whatever the model's dtype."""
         answer = torch.as_tensor(list(answer_ids))
         rows = []
         for start in range(0, len(images), batch_size):
-            chunk = [self.scaled_image(image, scale)[0] for image in images[start:start + batch_size]]
+            chunk = [self.scaled_images(item, scale)[0] for item in images[start:start + batch_size]]
             inputs = self.encode(chunk, prompt, answer_ids, scale)
             with self._capture(self.final_norm) as hidden:
                 self.model(**inputs, use_cache=False, logits_to_keep=1)
@@ -351,15 +464,16 @@ class ModelAdapter:
         return self.tokenizer.decode([token], clean_up_tokenization_spaces=False)
 
     @torch.inference_mode()
-    def generate(self, image: Image.Image, prompt: str, max_new_tokens: int = 64, keep_stop: bool = False) -> list[int]:
-        """Greedy answer token ids, from the view `trace` sees at scale 1; the end-of-turn token that ended
-        the answer is kept with `keep_stop` (TAM's protocol explains it too)."""
-        inputs = self.encode(self.scaled_image(image, 1.0)[0], prompt)
+    def generate(self, image: Media, prompt: str, max_new_tokens: int = 64,
+                 keep_stop: bool = False) -> list[int]:
+        """Greedy answer token ids for one prompt's image or images, from the input `trace` sees at scale 1; the
+        end-of-turn token that ended the answer is kept with `keep_stop` (TAM's protocol explains it too)."""
+        inputs = self.encode([self.scaled_images(image, 1.0)[0]], prompt)
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         return self.until_stop(out[0, inputs["input_ids"].shape[1]:].tolist(), keep_stop)
 
     @torch.no_grad()  # not inference_mode: `last_layer_gradients` may run a grad forward on the trace's inputs
-    def generate_trace(self, image: Image.Image, prompt: str, max_new_tokens: int = 64,
+    def generate_trace(self, image: Media, prompt: str, max_new_tokens: int = 64,
                        gradients: bool = False) -> tuple[list[int], Trace | None]:
         """`generate`'s answer ids and the scale-1 trace of prompt + answer made from the generation's own
         final-norm states, kept as it runs: the teacher-forced pass `trace` would repeat, saved.
@@ -368,8 +482,8 @@ class ModelAdapter:
         fed), which changes no token of the answer.  The trace keeps the model's inputs with `gradients`.
         None instead of a trace for an empty answer.
         """
-        scaled, box = self.scaled_image(image, 1.0)
-        inputs = self.encode(scaled, prompt)
+        scaled, boxes = self.scaled_images(image, 1.0)
+        inputs = self.encode([scaled], prompt)
         with self._capture(self.final_norm) as states:
             out = self.model.generate(**inputs, max_new_tokens=max_new_tokens + 1, do_sample=False)
         length = inputs["input_ids"].shape[1]
@@ -379,12 +493,12 @@ class ModelAdapter:
         ids = self.sequence_ids(inputs, out[0, :length + len(answer)])
         start = len(ids) - len(answer)
         hidden = torch.cat([step[0] for step in states])[:len(ids)].float().cpu()
-        views = self.vision_views(inputs, scaled, box)
+        views = self.prompt_views(inputs, scaled, boxes, prompt)
         return answer, Trace(
             scale=1.0, input_ids=ids, hidden=hidden, views=views,
             prompt_positions=self._prompt_positions(ids.tolist(), prompt, _vision_end(views), start),
             answer_positions=torch.arange(start, len(ids)),
-            inputs=self.encode(scaled, prompt, answer) if gradients else None,
+            inputs=self.encode([scaled], prompt, answer) if gradients else None,
         )
 
     def until_stop(self, new: list[int], keep_stop: bool = False) -> list[int]:
@@ -441,8 +555,8 @@ class ModelAdapter:
         return torch.tensor([i for i in range(after, before) if input_ids[i] not in special], dtype=torch.long)
 
     @torch.no_grad()  # not inference_mode: `last_layer_gradients` runs a grad forward on `Trace.inputs`
-    def trace(self, image: Image.Image, prompt: str, answer_ids: Sequence[int], scale: float = 1.0,
-              attention: bool = False, gradients: bool = False) -> Trace:
+    def trace(self, image: Media, prompt: str, answer_ids: Sequence[int],
+              scale: float = 1.0, attention: bool = False, gradients: bool = False) -> Trace:
         """One teacher-forced forward over prompt + answer at `scale`; keeps only final-norm states, the
         last layer's attention rows with `attention`, and the model's inputs (pixels on the device)
         with `gradients`, for `last_layer_gradients`."""
@@ -450,10 +564,10 @@ class ModelAdapter:
             raise UserError("nothing to explain: the answer is empty")
         if not 0 < scale <= 4:
             raise UserError(f"scale {scale} is outside (0, 4]")
-        scaled, box = self.scaled_image(image, scale)
-        inputs = self.encode(scaled, prompt, answer_ids, scale)
+        scaled, boxes = self.scaled_images(image, scale)
+        inputs = self.encode([scaled], prompt, answer_ids, scale)
         ids = self.sequence_ids(inputs, inputs["input_ids"][0])
-        views = self.vision_views(inputs, scaled, box)
+        views = self.prompt_views(inputs, scaled, boxes, prompt, scale)
         length = len(ids)
         answer_positions = torch.arange(length - len(answer_ids), length)
         with self._capture(self.final_norm) as hidden, (self._eager_attention() if attention else _null()):

@@ -25,6 +25,7 @@ from mllm_explain.views import Box, View
 @register_adapter
 class ChameleonAdapter(ModelAdapter):
     model_types = {"chameleon": "facebook/chameleon-7b"}
+    several_images = False  # its prompt is written for one image (`chat_text`)
     layout_text = ("one fixed 32x32 grid of VQ image codes of the image's center-cropped square (the views' "
                    "`image_box`), before the prompt")
     scales_text = "<= 1, as PaliGemma (a fixed `image_seq_length` of codes)"

@@ -36,6 +36,7 @@ CLS_FEATURES = 1  # the ViT's CLS feature, before its patches
 @register_adapter
 class GitAdapter(LlavaAdapter):
     model_types = {"git": "microsoft/git-base"}
+    several_images = False  # one image's features prefix the text: no placeholders to place several by
     layout_text = ("one fixed 14x14 CLIP grid, the image letterboxed into it; its features (CLS first, not mapped) "
                    "prepended to the text, with no placeholder tokens")
     scales_text = ("as LLaVA-1.5: below 1 the image shrunk inside the square; above 1 the square fed at s x 224 px "

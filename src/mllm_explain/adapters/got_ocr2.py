@@ -26,6 +26,7 @@ CONVOLUTIONS = 2  # the projector's stride-2 convolutions after the SAM encoder
 @register_adapter
 class GotOcr2Adapter(ModelAdapter):
     model_types = {"got_ocr2": "stepfun-ai/GOT-OCR-2.0-hf"}
+    several_images = False  # its turn is written for one image (`chat_text`)
     layout_text = "one grid (16x16 at 1024 px) of the image stretched to a square, as paligemma; tiles not read"
     scales_text = "<= 1, as PaliGemma (a fixed encoder side)"
 

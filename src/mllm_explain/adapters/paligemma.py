@@ -25,6 +25,7 @@ from mllm_explain.adapters.registry import register_adapter
 @register_adapter
 class PaliGemmaAdapter(ModelAdapter):
     model_types = {"paligemma": "google/paligemma2-3b-pt-224"}
+    several_images = False  # its prompt is written for one image (`chat_text`)
     layout_text = "one grid (16x16 at 224 px, 32x32 at 448 px) of the image stretched to a square, before the prompt"
     scales_text = "<= 1, as Gemma 3 (a fixed `image_seq_length` of tokens)"
 

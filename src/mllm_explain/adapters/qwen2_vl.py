@@ -26,6 +26,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
+from mllm_explain.video import Video
 from mllm_explain.views import Box, View
 
 
@@ -47,6 +48,8 @@ class Qwen2VLAdapter(ModelAdapter):
     resize_rule = staticmethod(smart_resize)  # the processor's (height, width, factor, min_pixels, max_pixels) -> h, w
     pixel_range_keys: ClassVar[tuple[str, str]] = ("shortest_edge", "longest_edge")  # `size`'s least, most pixels
     row_end_slots: ClassVar[int] = 0  # image-token slots after each row that show no image (a newline feature)
+    video_model_types = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe",
+                                   "exaone4_5", "cosmos3_omni"})
 
     @property
     def wrapper_slots(self) -> int:
@@ -64,6 +67,25 @@ class Qwen2VLAdapter(ModelAdapter):
         span, start, width = self.image_token_positions(inputs), self.wrapper_slots, columns + self.row_end_slots
         cells = span[start:start + rows * width].view(rows, width)[:, :columns]
         return [View(cells.flatten(), (rows, columns), grid_box=grid_box)]
+
+    def video_views(self, inputs, video: Video) -> list[View]:
+        """One grid per temporal patch (the frames the vision tower merges, two by default), in order: the video's
+        placeholder tokens split into groups of `video_grid_thw`'s merged cells (text between them, such as Qwen3-VL's
+        timestamps, is in no view)."""
+        groups, height, width = inputs["video_grid_thw"][0].tolist()
+        merge = self.model.config.vision_config.spatial_merge_size
+        grid = (height // merge, width // merge)
+        positions = (inputs["input_ids"][0] == self.model.config.video_token_id).nonzero().flatten().cpu()
+        if len(positions) != groups * grid[0] * grid[1]:
+            raise RuntimeError(f"{len(positions)} video tokens for {groups} groups of {grid[0]}x{grid[1]}")
+        per_group = self.processor.video_processor.temporal_patch_size
+        times, last = video.timestamps, len(video.frames) - 1
+        views = []
+        for group, run in enumerate(positions.split(grid[0] * grid[1])):
+            first, end = min(group * per_group, last), min((group + 1) * per_group - 1, last)
+            views.append(View(run, grid, kind="frames", image_index=group, frames=(first, end),
+                              times=(times[first], times[end])))
+        return views
 
     @property
     def _factor(self) -> int:
@@ -157,6 +179,7 @@ class HyperCLOVAXVisionV2Adapter(Qwen2VLAdapter):
     the logits by `logits_scaling`."""
 
     model_types = {"hyperclovax_vision_v2": "naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"}
+    video_model_types = frozenset({"hyperclovax_vision_v2"})
     layout_text = "as Qwen2-VL (the LM's logits scaled by its `logits_scaling`, as the model scales them)"
     logit_multiplier_key = "logits_scaling"
 
@@ -169,6 +192,7 @@ class Lfm3VlAdapter(Qwen2VLAdapter):
     attention layer, the last one through which the vision tokens reach an answer token."""
 
     model_types = {"lfm3_vl": "LiquidAI/LFM3-VL-2B"}
+    video_model_types = frozenset({"lfm3_vl"})
     layout_text = ("as Qwen3-VL; attention rows and gradients from the last attention layer (the last layers are short "
                    "convolutions)")
 
@@ -194,6 +218,7 @@ class Qwen4ExpAdapter(Qwen2VLAdapter):
     side (`hc_count` x hidden wide): gradient x activation sums over them all."""
 
     model_types = {"qwen4_exp": "Qwen/Qwen4-Exp"}
+    video_model_types = frozenset({"qwen4_exp"})
     layout_text = "as Qwen3-VL (the final norm is the LM's hyper-connection mixer)"
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,7 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mllm_explain.outputs import write_text
+from mllm_explain.errors import UserError
+from mllm_explain.outputs import atomic_path, write_text
 
 CATEGORIES: tuple[str, ...] = (
     "circle", "ring", "square", "triangle", "star", "cross",
@@ -328,3 +330,68 @@ def write_dataset(out: Path, n: int, seed: int, split: str, progress: Callable[[
     anno = out / "anno.json"
     write_text(anno, json.dumps(records, indent=1))  # last and atomic: a dataset is complete once it exists
     return anno
+
+
+@dataclass
+class Clip:
+    """A rendered clip: frames (RGB), and one object (`transient`, its category) that enters at frame `enters` and
+    stays; the other objects are in every frame.  `seg_label` is the last frame's category-id mask."""
+
+    frames: list[np.ndarray]
+    transient: str
+    enters: int
+    objects: list[SceneObject]
+    seg_label: np.ndarray
+
+    def shows(self, category: str) -> list[bool]:
+        """Whether each frame shows `category`."""
+        return [category != self.transient or index >= self.enters for index in range(len(self.frames))]
+
+
+def render_clip(rng: np.random.Generator, frames: int = 8, size: tuple[int, int] = (336, 336)) -> Clip:
+    """A still scene of two or three objects, one of which is painted only from the middle frame on (a slight
+    noise per frame keeps the frames apart, as a camera's would)."""
+    width, height = size
+    while True:
+        objects = _sample_objects(rng, height, width, 3, (0.05, 0.25))
+        categories = [o.category for o in objects]
+        if len(objects) >= 2 and categories.count(categories[-1]) == 1:
+            break
+    background = _background(rng, height, width)
+    for obj in objects[:-1]:
+        _paint(rng, background, obj.mask, obj.category, obj.colour)
+    full = background.copy()
+    _paint(rng, full, objects[-1].mask, objects[-1].category, objects[-1].colour)
+    seg = np.zeros((height, width), dtype=np.uint8)
+    for obj in objects:
+        seg[obj.mask] = CATEGORY_IDS[obj.category]
+    enters = frames // 2
+    noisy = [np.clip((full if index >= enters else background) + rng.normal(0, 2, full.shape), 0, 255).astype(np.uint8)
+             for index in range(frames)]
+    return Clip(noisy, objects[-1].category, enters, objects, seg)
+
+
+def write_clips(out: Path, n: int, seed: int, split: str, frames: int = 8, fps: float = 2.0) -> Path:
+    """Write `n` clips as MP4 files (PyAV, the `video` extra) and clips.json: per clip its file, frame rate, the
+    transient object's category and the frame it enters at, and every category present."""
+    try:
+        import av
+    except ImportError:
+        raise UserError("writing video needs PyAV: pip install 'mllm-explain[video]'") from None
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for index in range(n):
+        clip = render_clip(scene_rng(seed, split, index), frames)
+        name = f"{split}_clip_{index:06d}.mp4"
+        with atomic_path(out / name) as temp, av.open(str(temp), mode="w", format="mp4") as container:
+            stream = container.add_stream("mpeg4", rate=Fraction(fps).limit_denominator(1000))
+            stream.width, stream.height, stream.pix_fmt = clip.frames[0].shape[1], clip.frames[0].shape[0], "yuv420p"
+            stream.bit_rate = 4_000_000  # high enough that the objects' colours survive the compression
+            for frame in clip.frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode())
+        records.append({"video": name, "fps": fps, "frames": frames, "transient": clip.transient,
+                        "enters": clip.enters, "categories": sorted({o.category for o in clip.objects})})
+    manifest = out / "clips.json"
+    write_text(manifest, json.dumps(records, indent=1))
+    return manifest

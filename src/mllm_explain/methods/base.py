@@ -33,15 +33,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class TokenMaps:
-    """A method's output for every answer token: maps over the image region on one grid, in [0, 1],
-    context relevances (T, C) over `trace.context_positions` (NaN where not before the token), and the
-    first trace's maps of each of its views before they were composed and aggregated (None where a
-    method makes none)."""
+    """A method's output for every answer token: per image of the prompt, maps over the image region on one grid,
+    in [0, 1]; context relevances (T, C) over `trace.context_positions` (NaN where not before the token); and the
+    first trace's maps of each of its views before they were composed and aggregated (None where a method makes
+    none)."""
 
-    maps: Tensor  # (T, gh, gw)
+    image_maps: list[Tensor]  # per image: (T, gh, gw)
     relevance: Tensor  # (T, C)
     image_box: Box = FULL_BOX
     view_maps: list[Tensor] | None = None  # per view (T, gh, gw), in [0, 1]
+
+    @property
+    def maps(self) -> Tensor:
+        """(T, gh, gw): the first (or only) image's maps."""
+        return self.image_maps[0]
 
 
 @dataclass
@@ -58,7 +63,9 @@ class ExplanationMethod:
     """Common signature: `attribute(model, traces) -> TokenMaps` (Captum-style, one for all methods).
 
     Options are the dataclass fields; `scales` says which traces `explain` must run, `compose` how
-    the views of a tiled model make one map (`maps.compose`; one view is unchanged by any rule).
+    the views of a tiled model make one map (`maps.compose`; one view is unchanged by any rule), and
+    `image_normalise` whether a prompt's several images keep one scale per token ("joint", as the maps come:
+    they compare across images and frames) or each image's maps are stretched to [0, 1] ("each").
     """
 
     name: ClassVar[str]
@@ -67,6 +74,7 @@ class ExplanationMethod:
     scales: tuple[float, ...] = (1.0,)
     aggregation: str = "mean"  # mean | max | confidence (weights = token probability per scale)
     compose: str = "tiles"  # tiles | mean | max | overview: chosen by measurement (docs/RESULTS.md §8)
+    image_normalise: str = "joint"  # joint | each: several images' maps on one scale per token, or each to [0, 1]
 
     def __post_init__(self) -> None:
         self.scales = tuple(float(s) for s in self.scales)
@@ -74,6 +82,7 @@ class ExplanationMethod:
             raise UserError("at least one scale is needed")
         _check_choice("aggregation", self.aggregation, ("mean", "max", "confidence"))
         _check_choice("compose", self.compose, COMPOSITIONS)
+        _check_choice("image_normalise", self.image_normalise, ("joint", "each"))
 
     def options(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -81,10 +90,17 @@ class ExplanationMethod:
     def attribute(self, model: ModelAdapter, traces: list[Trace]) -> TokenMaps:
         """Maps for every answer token of `traces` (one per scale, first = reference for the grid)."""
         per_scale = [self.scale_maps(model, trace) for trace in traces]
-        maps = self.aggregate(common_grid([s.views for s in per_scale], traces, self.compose),
-                              torch.stack([s.token_probability for s in per_scale]))
-        return TokenMaps(maps=maps, relevance=torch.stack([s.relevance for s in per_scale]).mean(0),
-                         view_maps=per_scale[0].views)
+        probability = torch.stack([s.token_probability for s in per_scale])
+        maps = [self.aggregate(stacked, probability)
+                for stacked in common_grid([s.views for s in per_scale], traces, self.compose)]
+        return TokenMaps(image_maps=self.per_image(maps), view_maps=per_scale[0].views,
+                         relevance=torch.stack([s.relevance for s in per_scale]).mean(0))
+
+    def per_image(self, maps: list[Tensor]) -> list[Tensor]:
+        """Each image's (T, gh, gw) maps as `image_normalise` says: as they are (joint), or each image's to [0, 1]."""
+        if self.image_normalise == "joint" or len(maps) == 1:
+            return maps
+        return [normalise_rows(m.flatten(1)).view_as(m) for m in maps]
 
     def aggregate(self, stacked: Tensor, token_probability: Tensor) -> Tensor:
         """(S, T, gh, gw) maps on one grid -> (T, gh, gw) by `aggregation`; probabilities are (S, T)."""
@@ -145,18 +161,20 @@ class TokenActivation(ExplanationMethod):
         # "after": aggregate the raw maps of the answer and the context over scales, then remove
         # interference, normalise and filter once (weights and relevances averaged over scales).
         scores = [self.base_scores(trace, model) for trace in traces]
-        answer = self.aggregate(common_grid([split_views(s.answer_maps, t.views) for s, t in zip(scores, traces)],
-                                            traces, self.compose),
-                                torch.stack([s.token_probability for s in scores]))
-        context = common_grid([split_views(s.context_maps, t.views) for s, t in zip(scores, traces)], traces,
-                              self.compose).mean(0)
+        probability = torch.stack([s.token_probability for s in scores])
+        answer = [self.aggregate(stacked, probability) for stacked in common_grid(
+            [split_views(s.answer_maps, t.views) for s, t in zip(scores, traces)], traces, self.compose)]
+        context = [stacked.mean(0) for stacked in common_grid(
+            [split_views(s.context_maps, t.views) for s, t in zip(scores, traces)], traces, self.compose)]
         per_scale_weights = [self.context_weights(t, s, model) for s, t in zip(scores, traces)]
-        maps = remove_interference(answer.flatten(1), context.flatten(1), torch.stack(per_scale_weights).mean(0))
-        (maps,), relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
-                                         [tuple(answer.shape[1:])])
+        maps = remove_interference(torch.cat([m.flatten(1) for m in answer], 1),
+                                   torch.cat([m.flatten(1) for m in context], 1),
+                                   torch.stack(per_scale_weights).mean(0))
+        maps, relevance = self.finish(maps, torch.stack([s.relevance for s in scores]).mean(0), scores[0],
+                                      [tuple(m.shape[1:]) for m in answer])
         # Each view's maps, as in the per-scale path: scale 1's own pipeline before composition.
         view_maps = self.trace_maps(traces[0], scores[0], per_scale_weights[0]).views
-        return TokenMaps(maps=maps, relevance=relevance, view_maps=view_maps)
+        return TokenMaps(image_maps=self.per_image(maps), relevance=relevance, view_maps=view_maps)
 
     def base_scores(self, trace: Trace, model: ModelAdapter) -> BaseScores:
         return base_scores(trace, model, pairing=self.eci_pairing, reference_quirks=self.reference_quirks)
@@ -203,11 +221,17 @@ def split_views(maps: Tensor, views: list[View] | list[tuple[int, int]]) -> list
     return [part.reshape(-1, *grid) for part, grid in zip(parts, grids)]
 
 
-def common_grid(view_maps: list[list[Tensor]], traces: list[Trace], rule: str = "tiles") -> Tensor:
-    """Each scale's per-view maps composed over the image (`maps.compose` by `rule`) on the grid of the
-    scale whose composed grid is largest: (S, T, *grid)."""
-    size = max((composed_size(trace.views) for trace in traces), key=lambda g: g[0] * g[1])
-    return torch.stack([compose(maps, trace.views, size, rule) for maps, trace in zip(view_maps, traces)])
+def common_grid(view_maps: list[list[Tensor]], traces: list[Trace], rule: str = "tiles") -> list[Tensor]:
+    """Per image of the prompt, each scale's maps of its views composed over it (`maps.compose` by `rule`) on the
+    grid of the scale whose composed grid of it is largest: (S, T, *grid) each."""
+    stacked = []
+    for index in sorted({view.image_index for view in traces[0].views}):
+        picks = [[i for i, view in enumerate(trace.views) if view.image_index == index] for trace in traces]
+        views = [[trace.views[i] for i in pick] for trace, pick in zip(traces, picks)]
+        size = max((composed_size(v) for v in views), key=lambda g: g[0] * g[1])
+        stacked.append(torch.stack([compose([maps[i] for i in pick], v, size, rule)
+                                    for maps, pick, v in zip(view_maps, picks, views)]))
+    return stacked
 
 
 def base_scores(trace: Trace, model: ModelAdapter, pairing: str = "round",

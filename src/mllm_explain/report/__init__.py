@@ -16,7 +16,7 @@ from PIL import Image
 
 from mllm_explain.explanation import Explanation
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
-from mllm_explain.report.html import render_html
+from mllm_explain.report.html import FILMSTRIP_SIDE, render_html
 from mllm_explain.report.images import embed_size, overlay, safe_name
 
 __all__ = ["MAX_WORD_SIDE", "save", "write_arrays", "write_report", "write_word_images"]
@@ -37,10 +37,17 @@ def write_arrays(explanation: Explanation, path: Path) -> None:
     the grid) of an image of `image_size` (width, height), and `relevance` (T, C).  To get the maps at
     the image's resolution: `mllm_explain.maps.crop_resize(torch.from_numpy(grid_maps), image_box,
     (height, width))`, as `Explanation.maps_at` does.  A model of several views (tiles, an overview) also
-    gets `view_maps_I` (T, gh, gw): view I's maps before composition, described by tokens.json's `views`."""
+    gets `view_maps_I` (T, gh, gw): view I's maps before composition, described by tokens.json's `views`.  A prompt of
+    several images gets `grid_maps_K` and `image_size_K` of image K (K >= 1; `grid_maps` is image 0's) and
+    `image_shares` (T, images): each token's share of map mass on each image."""
     views = {}
     if len(explanation.views) > 1 and explanation.view_maps is not None:
         views = {f"view_maps_{i}": np.asarray(maps, dtype=np.float32) for i, maps in enumerate(explanation.view_maps)}
+    if len(explanation.images) > 1:
+        for k, (image, maps) in enumerate(zip(explanation.images[1:], explanation.image_grid_maps[1:]), start=1):
+            views[f"grid_maps_{k}"] = np.asarray(maps, dtype=np.float32)
+            views[f"image_size_{k}"] = np.asarray(image.size, dtype=np.int64)
+        views["image_shares"] = explanation.image_shares.astype(np.float32)
     with atomic_path(path) as temp:
         np.savez_compressed(temp, grid_maps=np.asarray(explanation.grid_maps, dtype=np.float32),
                             image_box=np.asarray(explanation.image_box, dtype=np.float64),
@@ -50,21 +57,52 @@ def write_arrays(explanation: Explanation, path: Path) -> None:
 
 def write_word_images(explanation: Explanation, words_dir: Path) -> list[Path]:
     """Write words/NNN_<word>.png, each word's map blended 50/50 over the image, longest side at most
-    `MAX_WORD_SIDE`; PNGs left over from an earlier report in the same folder are removed afterwards
-    so the folder matches this answer."""
+    `MAX_WORD_SIDE` (several images: NNN_<word>_imageK.png, K from 1; a video: one filmstrip of its groups of frames
+    per word); PNGs left over from an earlier report in the same folder are removed afterwards so the folder matches
+    this answer."""
     words_dir.mkdir(parents=True, exist_ok=True)
-    width, height = embed_size(explanation.image.width, explanation.image.height, MAX_WORD_SIDE)
-    image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    paths = []
-    for index, word in enumerate(explanation.words):
-        path = words_dir / f"{index:03d}_{safe_name(word)}.png"
-        with atomic_path(path) as temp:
-            overlay(image, explanation.word_map(index, (height, width))).save(temp)
-        paths.append(path)
+    paths = write_filmstrips(explanation, words_dir) if explanation.frames_of(0) else \
+        write_overlays(explanation, words_dir)
     for stale in set(words_dir.glob("[0-9][0-9][0-9]_*.png")) - set(paths):
         stale.unlink(missing_ok=True)
+    return paths
+
+
+def write_overlays(explanation: Explanation, words_dir: Path) -> list[Path]:
+    """words/NNN_<word>.png per word (several images: NNN_<word>_imageK.png per word and image)."""
+    paths, several = [], len(explanation.images) > 1
+    for k in range(len(explanation.images)):
+        one = explanation.for_image(k)
+        width, height = embed_size(one.image.width, one.image.height, MAX_WORD_SIDE)
+        image = one.image if one.image.mode == "RGB" else one.image.convert("RGB")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        for index, word in enumerate(one.words):
+            path = words_dir / f"{index:03d}_{safe_name(word)}{f'_image{k + 1}' if several else ''}.png"
+            with atomic_path(path) as temp:
+                overlay(image, one.word_map(index, (height, width))).save(temp)
+            paths.append(path)
+    return paths
+
+
+def write_filmstrips(explanation: Explanation, words_dir: Path) -> list[Path]:
+    """words/NNN_<word>.png for a video: the word's map over each group of frames, side by side in time order."""
+    strips = []
+    for k in range(len(explanation.images)):
+        one = explanation.for_image(k)
+        width, height = embed_size(one.image.width, one.image.height, FILMSTRIP_SIDE)
+        frame = one.image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        strips.append((one, frame))
+    paths = []
+    for index, word in enumerate(explanation.words):
+        tiles = [overlay(frame, one.word_map(index, (frame.height, frame.width))) for one, frame in strips]
+        strip = Image.new("RGB", (sum(tile.width for tile in tiles), max(tile.height for tile in tiles)), "white")
+        for tile, left in zip(tiles, np.cumsum([0] + [tile.width for tile in tiles[:-1]])):
+            strip.paste(tile, (int(left), 0))
+        path = words_dir / f"{index:03d}_{safe_name(word)}.png"
+        with atomic_path(path) as temp:
+            strip.save(temp)
+        paths.append(path)
     return paths
 
 

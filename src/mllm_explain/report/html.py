@@ -13,7 +13,9 @@ from PIL import Image
 
 from mllm_explain.explanation import Explanation
 from mllm_explain.grounding import THRESHOLD as GROUNDING_THRESHOLD
-from mllm_explain.report.images import data_uri, embed_size, heat_image
+from mllm_explain.report.images import MAX_EMBED_SIDE, data_uri, embed_size, heat_image
+
+FILMSTRIP_SIDE = 192  # longest side of each frame of a filmstrip (more than two panels), on the page and stored
 
 _ENV = Environment(loader=PackageLoader("mllm_explain", "report/templates"), autoescape=True)
 _ENV.policies["json.dumps_kwargs"] = {"allow_nan": False}  # NaN is not JSON: fail here, not in the browser
@@ -35,15 +37,22 @@ def _tints(row: np.ndarray) -> list[float | None]:
 
 
 def page_data(explanation: Explanation) -> dict:
-    """What the page's script needs per answer token: heat map (data URI), candidates, context tints."""
-    size = embed_size(explanation.image.width, explanation.image.height)
-    maps = explanation.maps_at((size[1], size[0]))  # drawn at the embedded size, never at the image's
+    """What the page's script needs per answer token: its heat map over each image (data URIs), its share of map
+    mass on each image, candidates, context tints."""
+    per_image, side = [], panel_side(len(explanation.images))
+    for index in range(len(explanation.images)):
+        one = explanation.for_image(index)
+        size = embed_size(one.image.width, one.image.height, side)
+        per_image.append((one.maps_at((size[1], size[0])), size))  # drawn at the embedded size, never the image's
     relevance = np.asarray(explanation.relevance, dtype=np.float64)
+    shares = explanation.image_shares
     tokens = []
     for t, text in enumerate(explanation.tokens):
+        heatmaps = [data_uri(heat_image(maps[t], size)) for maps, size in per_image]
         tokens.append({
             "text": text,
-            "heatmap": data_uri(heat_image(maps[t], size)),
+            "heatmaps": heatmaps,
+            "shares": [round(100.0 * float(share), 1) for share in shares[t]],
             "candidates": [{"text": c, "percent": round(100.0 * (_finite(p) or 0.0), 1)}
                            for c, p in explanation.candidates[t]],
             "relevance": [_finite(r) for r in relevance[t]],
@@ -53,7 +62,8 @@ def page_data(explanation: Explanation) -> dict:
 
 
 def view_rows(explanation: Explanation) -> list[dict]:
-    """Each view with a label, its image box as text and as CSS percentages (for its outline on the image)."""
+    """Each view of the (one) image with a label, its image box as text and as CSS percentages (for its outline on
+    the image)."""
     rows, counts = [], {}
     for view in explanation.views:
         counts[view["kind"]] = counts.get(view["kind"], 0) + 1
@@ -70,9 +80,9 @@ def render_html(explanation: Explanation) -> str:
     prompt_count = max(0, len(explanation.context_tokens) - len(explanation.tokens))
     flagged = set(explanation.ungrounded_words)
     grounding = explanation.grounding
-    image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
-    small = image.resize(embed_size(image.width, image.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    views = view_rows(explanation)
+    side = panel_side(len(explanation.images))
+    panels = [{**image_panel(explanation.for_image(index), side), "label": panel_label(explanation, index)}
+              for index in range(len(explanation.images))]
     return _ENV.get_template("report.html.j2").render(
         title=f"mllm-explain: {explanation.answer}" if explanation.answer else "mllm-explain",
         model=explanation.model,
@@ -85,10 +95,33 @@ def render_html(explanation: Explanation) -> str:
         ungrounded=[explanation.word_index[t] in flagged for t in range(len(explanation.tokens))],
         grounding=[None] * len(explanation.tokens) if grounding is None else [_finite(g) for g in grounding],
         threshold=GROUNDING_THRESHOLD,
-        image_uri=data_uri(small),
-        display_size=embed_size(image.width, image.height, enlarge=True),
+        panels=panels,
         data=page_data(explanation),
-        views=views,
-        tiles=[view for view in views if view["kind"] == "tile"] if len(views) > 1 else [],
         composition=f"compose={explanation.options.get('compose', 'tiles')}, see docs/METHODS.md",
     )
+
+
+def panel_label(explanation: Explanation, index: int) -> str:
+    """What a panel shows: "Image 2", or a video's "Frames 3-4 (1.0-1.5 s)"."""
+    frames = explanation.frames_of(index)
+    if not frames:
+        return f"Image {index + 1}"
+    (first, last), (start, end) = frames["frames"], frames["times"]
+    span = f"Frame {first + 1}" if first == last else f"Frames {first + 1}-{last + 1}"
+    return f"{span} ({start:.1f}-{end:.1f} s)"
+
+
+def panel_side(panels: int) -> int:
+    """Longest side of each image and heat map on the page: a filmstrip's frames (more than two panels) are small, so
+    that the page stays a few MB for a long video."""
+    return MAX_EMBED_SIDE if panels <= 2 else FILMSTRIP_SIDE
+
+
+def image_panel(explanation: Explanation, side: int = MAX_EMBED_SIDE) -> dict:
+    """What the page shows of one image (`Explanation.for_image`): the image, its display size (longest side
+    `side`), its views and the tiles to outline."""
+    image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
+    small = image.resize(embed_size(image.width, image.height, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    views = view_rows(explanation)
+    return {"uri": data_uri(small), "display_size": embed_size(image.width, image.height, side, enlarge=True),
+            "views": views, "tiles": [view for view in views if view["kind"] == "tile"] if len(views) > 1 else []}

@@ -1,0 +1,105 @@
+"""Video in one prompt (issue 30): frames sampled by the model's video processor, one view and map per group of frames
+the model merges, with the frames' times; the files, the filmstrip and the refusals.  That each group's tokens sit in
+its view is the layout test's (tests/test_layout.py, for every family that takes video)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from tiny_models import ANSWER, PROMPT, WIDE, build_adapter, make_image
+
+from mllm_explain.data.synth import iter_scenes, render_clip, scene_rng, write_clips
+from mllm_explain.errors import UserError
+from mllm_explain.pipeline import explain
+from mllm_explain.video import Video
+
+VIDEO_PROMPT = "Describe this video."
+VIDEO_ANSWER = "There is a small purple triangle."
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from mllm_explain.cli import main; main()", *args],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Two synthetic clips of 8 frames at 2 fps, one object entering at frame 4."""
+    out = tmp_path_factory.mktemp("clips")
+    write_clips(out, 2, seed=0, split="val")
+    return out, json.loads((out / "clips.json").read_text())
+
+
+def test_each_group_of_frames_has_its_view_and_map(bundled):
+    frames = [Image.fromarray(scene.image).resize((224, 224)) for scene in iter_scenes(6, 0, "val")]
+    notes = []
+    result = explain(bundled, video=frames, fps=2.0, prompt=VIDEO_PROMPT, answer=VIDEO_ANSWER, method="msea",
+                     grounding=False, notice=notes.append)
+    assert [(view["kind"], view["frames"], view["times"]) for view in result.views] == [
+        ("frames", [0, 1], [0.0, 0.5]), ("frames", [2, 3], [1.0, 1.5]), ("frames", [4, 5], [2.0, 2.5])]
+    assert result.scales == (1.0,) and notes == [
+        "scale 2.0 skipped for this video: a video is explained at scale 1 only (its frames at the video "
+        "processor's own size)"]
+    assert result.images == [frames[0], frames[2], frames[4]]  # each map is drawn over its group's first frame
+    assert [result.frames_of(k)["frames"] for k in range(3)] == [[0, 1], [2, 3], [4, 5]]
+    np.testing.assert_allclose(result.image_shares.sum(1), 1.0, atol=1e-6)
+
+
+def test_clips_show_their_object_from_the_middle_frame_on():
+    clip = render_clip(scene_rng(0, "val", 0), frames=8)
+    before, after = clip.frames[clip.enters - 1].astype(int), clip.frames[clip.enters].astype(int)
+    transient = next(o for o in clip.objects if o.category == clip.transient)
+    changed = np.abs(after - before).max(-1) > 30
+    assert changed[transient.mask].mean() > 0.5 and changed[~transient.mask].mean() < 0.01
+    assert clip.shows(clip.transient) == [False] * 4 + [True] * 4
+
+
+def test_cli_explains_a_video_file(clips, tmp_path):
+    folder, records = clips
+    out = tmp_path / "report"
+    result = cli("explain", "--video", str(folder / records[0]["video"]), "--prompt", VIDEO_PROMPT, "--method", "tam",
+                 "--answer", VIDEO_ANSWER, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "triangle: frames 1-2 " in result.stdout
+    tokens = json.loads((out / "tokens.json").read_text())
+    assert [image["frames"] for image in tokens["images"]] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert [image["times"] for image in tokens["images"]] == [[0.0, 0.5], [1.0, 1.5], [2.0, 2.5], [3.0, 3.5]]
+    strip = Image.open(sorted((out / "words").glob("*.png"))[0])
+    assert strip.width == 4 * strip.height  # one square frame per group, side by side
+    html = (out / "report.html").read_text()
+    assert "Frames 1-2 (0.0-0.5 s)" in html and "Frames 7-8 (3.0-3.5 s)" in html
+
+
+def test_the_video_processor_samples_the_frames(clips, bundled):
+    folder, records = clips
+    by_rate = bundled.sample_video(folder / records[0]["video"], fps=1.0)
+    assert by_rate.indices == [0, 2, 4, 6] and by_rate.timestamps == [0.0, 1.0, 2.0, 3.0]
+    by_count = bundled.sample_video(folder / records[0]["video"], frames=2)
+    assert by_count.indices == [0, 4]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--video", "missing.mp4"], "error: video not found: missing.mp4"),
+    (["--video", "{corrupt}"], "error: cannot read video"),
+    (["{image}", "--video", "{corrupt}"], "error: give image files or --video, not both"),
+    (["{image}", "--fps", "2"], "error: --fps and --frames sample a --video"),
+])
+def test_bad_video_input_is_one_line(tmp_path, args, message):
+    corrupt, image = tmp_path / "corrupt.mp4", tmp_path / "image.png"
+    corrupt.write_bytes(b"not a video at all")
+    make_image(WIDE).save(image)
+    args = [arg.format(corrupt=corrupt, image=image) for arg in args]
+    result = cli("explain", *args, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stderr.strip().startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_family_without_video_refuses_it_in_one_line():
+    adapter = build_adapter("paligemma")
+    with pytest.raises(UserError, match=r"^paligemma takes no video here"):
+        explain(adapter, video=Video.from_frames([make_image(WIDE)] * 2), prompt=PROMPT, answer=ANSWER)
