@@ -143,6 +143,7 @@ class FuyuAdapter(Mistral3Adapter):
     """
 
     model_types = {"fuyu": "adept/fuyu-8b"}
+    several_images = False  # its processor writes one image before the prompt (no placeholder in the text)
     layout_text = ("one grid of raw 30 px patches of the image, shrunk to fit 1080x1920 px and padded bottom/right to "
                    "whole patches (the padding in no map); `|NEWLINE|` separators in no view")
     scales_text = ("any within `max_vision_tokens`: the processor's size times the scale, its 1080x1920 px bound "
