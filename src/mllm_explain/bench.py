@@ -45,9 +45,13 @@ from mllm_explain.methods.filters import (
 )
 from mllm_explain.outputs import atomic_path, prepare_folder, write_text
 from mllm_explain.pipeline import explain, explain_many
+from mllm_explain.video import Video
 from mllm_explain.views import FULL_BOX
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "examples" / "scene.png"
+VIDEO_FRAME = (224, 224)  # each frame of the video sweep: 8x8 merged patches per group of two frames
+VIDEO_ANSWER = "There is a small red circle in the middle of the image."
+VIDEO_METHODS = ("logit_lens", "tam")  # no attention rows: what long videos can afford
 FILTER_ATOL = 1e-5
 MAP_ATOL = 1e-4
 THREE_SCALES = (1.0, 0.75, 0.5)  # the issue's goal is for msea_arc with three scales, whatever its default
@@ -82,14 +86,15 @@ class BenchSizes:
     sides: tuple[int, ...]
     n_scales: int
     scaling_tokens: int  # answer length of the image-size and scale sweeps
+    video_frames: tuple[int, ...]  # frames of the video sweep (section 7)
 
 
 FULL = BenchSizes(repeats=3, filter_sides=(24, 48, 96), filter_batch=32, filter_reference_maps=32,
                   filter_min_time=0.5, caption_tokens=128, lengths=(16, 32, 64, 128, 256),
-                  sides=(224, 448, 672, 896), n_scales=5, scaling_tokens=32)
+                  sides=(224, 448, 672, 896), n_scales=5, scaling_tokens=32, video_frames=(8, 16, 32, 64, 128))
 QUICK = BenchSizes(repeats=1, filter_sides=(24, 48, 96), filter_batch=32, filter_reference_maps=2,
                    filter_min_time=0.1, caption_tokens=32, lengths=(16, 32, 64), sides=(224, 448), n_scales=3,
-                   scaling_tokens=32)
+                   scaling_tokens=32, video_frames=(4, 8, 16))
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -378,7 +383,7 @@ def run_bench(out: Path, quick: bool = False, progress: Callable[[str], None] | 
         "device": str(adapter.device), "dtype": str(adapter.model.dtype).removeprefix("torch."),
         "image": EXAMPLE_IMAGE.name, "prompt": DEFAULT_PROMPT, "memory_measure": _memory_note(kind),
         "filter": bench.filters(), "caption": bench.caption(), "naive": bench.naive(), "scaling": bench.scaling(),
-        "memory": bench.memory(), "sharing": bench.sharing(),
+        "memory": bench.memory(), "sharing": bench.sharing(), "video": bench.video(),
     }
     report["goals"] = goals(report)
     write_text(out / "bench.json", json.dumps(report, indent=1))
@@ -500,6 +505,31 @@ class Bench:
         return {"length": length, "image_size": image_size, "scales": {"msea_arc": _fit(points, "n_scales")},
                 "tokens_for_image_and_scales": sizes.scaling_tokens}
 
+
+    def video(self) -> dict:
+        """Section 7: `explain` of a video against its frame count (frames of the example image, each shifted): time,
+        peak and added memory, vision tokens; power-law exponents and the added bytes per frame."""
+        width, height = VIDEO_FRAME
+        base = self.image.convert("RGB").resize((width, height), Image.BICUBIC)
+        text = VIDEO_ANSWER
+        found = {}
+        for name in VIDEO_METHODS:
+            points = []
+            for n in self.sizes.video_frames:
+                self.step(f"video: {name}, {n} frames")
+                frames = [Image.fromarray(np.roll(np.asarray(base), 4 * k, axis=1)) for k in range(n)]
+                clip = Video.from_frames(frames, fps=2.0)
+                run = self._measure(partial(explain, self.adapter, prompt=self.prompt, answer=text, method=name,
+                                            video=clip, grounding=False, notice=lambda _line: None),
+                                    warmup=not points)
+                tokens = sum(view["grid"][0] * view["grid"][1] for view in run.result.views)
+                points.append({"frames": n, "vision_tokens": tokens, **run.numbers()})
+            fit = _fit(points, "frames")
+            added = [p["added_mib"] * 2**20 for p in points]
+            fit["added_exponent"] = fit_exponent([p["frames"] for p in points], [max(a, 1.0) for a in added])
+            fit["added_bytes_per_frame"] = float(np.polyfit([p["frames"] for p in points], added, 1)[0])
+            found[name] = fit
+        return {"frame_size": [width, height], "answer": text, "methods": found}
 
     def sharing(self) -> dict:
         """Section 6: seven methods on one forward each per distinct input, and explain with generation."""
@@ -695,7 +725,20 @@ def tables(report: dict) -> list[Table]:
         sixth.add_row(f"explain {method} with generation / generate", _ratio(run["time_ratio"]),
                       _mark(report, "sharing", f"explain {method} with generation / generate"),
                       _ms(sharing["generate"]["seconds"]), _ms(run["seconds"]))
-    return [first, second, third, fourth, fifth, sixth]
+    video = report["video"]
+    seventh = Table(title=f"7. Explaining a video ({video['frame_size'][0]}x{video['frame_size'][1]} px frames) "
+                          f"against its frame count")
+    for column in ("method", "frames", "vision tokens", "time", "peak MiB", "added MiB", "time exponent",
+                   "added-memory exponent", "added / frame"):
+        seventh.add_column(column, justify="right")
+    for name, fit in video["methods"].items():
+        for i, point in enumerate(fit["points"]):
+            seventh.add_row(name if i == 0 else "", str(point["frames"]), f"{point['vision_tokens']:,}",
+                            _ms(point["seconds"]), f"{point['peak_mib']:,.0f}", f"{point['added_mib']:,.1f}",
+                            f"{fit['exponent']:.2f}" if i == 0 else "",
+                            f"{fit['added_exponent']:.2f}" if i == 0 else "",
+                            _mib(fit["added_bytes_per_frame"]) if i == 0 else "")
+    return [first, second, third, fourth, fifth, sixth, seventh]
 
 
 def _mib(value: float) -> str:
