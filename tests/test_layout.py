@@ -5,11 +5,12 @@ deliberately wrong layout fails the same check."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
 import pytest
 import torch
-from layout import flipped, frames_change, image_change, layout_score, swapped_images, token_change
+from layout import flipped, frames_change, image_change, layout_score, perturbed, swapped_images, token_change
 from tiny_models import ANSWER, FAMILIES, PROMPT, TALL, WIDE, build_adapter, make_image
 from torch import Tensor
 
@@ -81,7 +82,8 @@ VIDEO = [name for name in PAINTED if name in FAMILIES[name].adapter_cls.video_mo
 
 @cache
 def clip(size: tuple[int, int] = WIDE) -> Video:
-    """Four frames of noise (two groups of two for Qwen's temporal patch), each its own."""
+    """Four frames of noise (two groups of two for Qwen's temporal patch, four views where each frame is one), each its
+    own."""
     return Video.from_frames([make_image(size, seed=k) for k in range(4)], fps=2.0)
 
 
@@ -89,15 +91,51 @@ def clip(size: tuple[int, int] = WIDE) -> Video:
 @pytest.mark.parametrize("name", VIDEO)
 def test_changed_tokens_lie_in_the_painted_frames_views(name, painted):
     """A video: painting a region in the frames one group merges changes most the tokens that group's view places
-    there, and the other group's less; the groups' order swapped fails."""
+    there, and the other groups' less (a group: the frames its view merges, `video_frames` of the family's); the
+    groups' order swapped fails, and so do the grids read upside down."""
     adapter = sharp_adapter(name)
     views, change = frames_change(adapter, clip(), painted, PROMPT, adapter.tokenize_answer(ANSWER))
-    assert [(v.kind, v.image_index, v.frames) for v in views] == [("frames", 0, (0, 1)), ("frames", 1, (2, 3))]
+    family = FAMILIES[name]
+    merged = family.video_frames  # frames per view: 4 frames make 4 // merged views
+    assert [(v.kind, v.image_index, v.frames) for v in views] == \
+        [("frames", g, (g * merged, g * merged + merged - 1)) for g in range(4 // merged)]
+    assert family.video_grid is None or {v.grid for v in views} == {family.video_grid}
     score = layout_score(views, change, painted=painted)
     assert score.views_shown >= 1 and sharp(score), score
     wrong = layout_score(swapped_images(views), change, painted=painted)
     assert not sharp(wrong), wrong
+    upside_down = layout_score(flipped(views), change, painted=painted)
+    assert not sharp(upside_down), upside_down
 
+
+EDGE = 0.06  # strips this wide (fraction of the frame) by a view's box edges; resampling reaches less far
+
+
+@pytest.mark.parametrize("name", VIDEO)
+def test_a_frames_view_shows_the_part_of_the_frame_fed(name):
+    """A video's views' `image_box` is the part of each frame the video processor feeds the model (all of it, or the
+    centre a crop keeps), to within `EDGE`: paint inside each of its edges changes the pixels fed, and where the frame
+    extends past an edge (cropped away), paint `EDGE` beyond it changes none."""
+    adapter, video = build_adapter(name), clip()
+
+    def fed(frames: list) -> Tensor:
+        inputs = adapter.encode([replace(video, frames=frames)], PROMPT)
+        return torch.cat([value.flatten().float() for key, value in inputs.items() if key.startswith("pixel_values")])
+
+    boxes = {view.image_box for view in adapter.video_views(adapter.encode([video], PROMPT), video)}
+    assert len(boxes) == 1
+    top, left, bottom, right = box = boxes.pop()
+    strips = {"top": ((top - 2 * EDGE, 0.0, top - EDGE, 1.0), (top, 0.0, top + EDGE, 1.0)),
+              "bottom": ((bottom + EDGE, 0.0, bottom + 2 * EDGE, 1.0), (bottom - EDGE, 0.0, bottom, 1.0)),
+              "left": ((0.0, left - 2 * EDGE, 1.0, left - EDGE), (0.0, left, 1.0, left + EDGE)),
+              "right": ((0.0, right + EDGE, 1.0, right + 2 * EDGE), (0.0, right - EDGE, 1.0, right))}
+    cropped = {"top": top >= 2 * EDGE, "left": left >= 2 * EDGE, "bottom": bottom <= 1 - 2 * EDGE,
+               "right": right <= 1 - 2 * EDGE}
+    plain = fed(video.frames)
+    for side, (beyond, inside) in strips.items():
+        assert not torch.equal(fed([perturbed(frame, inside) for frame in video.frames]), plain), (side, box)
+        if cropped[side]:
+            assert torch.equal(fed([perturbed(frame, beyond) for frame in video.frames]), plain), (side, box)
 
 def embedded_inputs(adapter: ModelAdapter, inputs) -> Tensor:
     """(L, d) the embeddings the language model reads for `inputs` (image codes embedded in place)."""

@@ -145,17 +145,27 @@ LLAVA_TEMPLATE = (  # LLaVA-1.5: "USER: <image>\n{prompt} ASSISTANT:"
     "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %} {% endfor %}"
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
+# llava-hf/LLaVA-NeXT-Video-7B-hf: LLaVA-1.5's, the images as "<image>\n", then the videos as "<video>\n"
+LLAVA_NEXT_VIDEO_TEMPLATE = LLAVA_TEMPLATE.replace("{% elif content['type'] == 'text' %}",
+                                                   "{% elif content['type'] == 'video' %}<video>\n"
+                                                   "{% elif content['type'] == 'text' %}")
 INTERNVL_TEMPLATE = (  # InternVL-hf: ChatML with "<IMG_CONTEXT>\n" where the image goes
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% for content in message['content'] %}{% if content['type'] == 'image' %}<IMG_CONTEXT>\n"
     "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-# GLM-4.1V: "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>{prompt}<|assistant|>\n"
+# InternVL3-hf's own: and "<video>\n" where a video goes (the processor writes its frames)
+INTERNVL_VIDEO_TEMPLATE = INTERNVL_TEMPLATE.replace("{% elif content['type'] == 'text' %}",
+                                                   "{% elif content['type'] == 'video' %}<video>\n"
+                                                   "{% elif content['type'] == 'text' %}")
+# GLM-4.1V: "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>{prompt}<|assistant|>\n"; a video
+# "<|begin_of_video|><|video|><|end_of_video|>" in place of the image (its processor writes the frames)
 GLM4V_TEMPLATE = (
     "[gMASK]<sop>{% for message in messages %}<|{{ message['role'] }}|>\n"
     "{% for content in message['content'] %}{% if content['type'] == 'image' %}"
     "<|begin_of_image|><|image|><|end_of_image|>"
+    "{% elif content['type'] == 'video' %}<|begin_of_video|><|video|><|end_of_video|>"
     "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
@@ -224,12 +234,12 @@ def internvl_processor(tile: int, tokens_per_tile: int) -> InternVLProcessor:
     named = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
              "video_token": "<video>"}
     tokenizer = _tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values()], named,
-                           INTERNVL_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+                           INTERNVL_VIDEO_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     pixels = dict(size={"height": tile, "width": tile}, image_mean=IMAGENET_DEFAULT_MEAN,
                   image_std=IMAGENET_DEFAULT_STD)
     return InternVLProcessor(image_processor=GotOcr2ImageProcessor(**pixels), tokenizer=tokenizer,
                              video_processor=InternVLVideoProcessor(**pixels), image_seq_length=tokens_per_tile,
-                             chat_template=INTERNVL_TEMPLATE)
+                             chat_template=INTERNVL_VIDEO_TEMPLATE)
 
 
 def _internvl():
@@ -400,10 +410,12 @@ LLAVA_NEXT_TEMPLATE = (
     "{{ ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'][0]['text'] + '</s> ' }}"
     "{% endif %}{% endfor %}"
 )
-# llava-hf/llava-onevision-qwen2-*-ov-hf: "<|im_start|>user <image>\n{prompt}<|im_end|><|im_start|>assistant\n"
+# llava-hf/llava-onevision-qwen2-*-ov-hf: "<|im_start|>user <image>\n{prompt}<|im_end|><|im_start|>assistant\n" (the
+# images, then the videos as "<video>", then the text)
 LLAVA_ONEVISION_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + ' ' }}"
     "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>' }}{% endfor %}"
     "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ '\n' + content['text'] }}"
     "{% endfor %}{{ '<|im_end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
@@ -533,15 +545,17 @@ def _idefics3():
 def _smolvlm():
     """SmolVLM as SmolVLM2-256M-Video-Instruct ships it, tiny: 96 px tiles (there 512), the long edge resized to 4
     tiles (`size` 4 * 96, there 2048 = 4 * 512), 4 px patches pixel-shuffled 4x4 (`scale_factor` 4, as there):
-    6x6 tokens per sub-image; SmolLM2's special tokens.  WIDE -> 384x288 px -> 3x4 tiles, then the global image."""
+    6x6 tokens per sub-image; SmolLM2's special tokens.  WIDE -> 384x288 px -> 3x4 tiles, then the global image.  A
+    video's frames are each stretched to one tile (the video processor's `size` and `max_image_size`)."""
     special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<end_of_utterance>", "<fake_token_around_image>",
                "<image>", *MARKER_TOKENS]
     tokenizer = _tokenizer(special, IDEFICS3_NAMED, SMOLVLM_TEMPLATE, bos_token="<|im_start|>",
                            eos_token="<end_of_utterance>", pad_token="<|im_end|>")
     image_processor = SmolVLMImageProcessor(size={"longest_edge": 4 * 96}, max_image_size={"longest_edge": 96})
     processor = SmolVLMProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                 video_processor=SmolVLMVideoProcessor(), image_seq_len=36,
-                                 chat_template=SMOLVLM_TEMPLATE)
+                                 video_processor=SmolVLMVideoProcessor(size={"longest_edge": 96},
+                                                                       max_image_size={"longest_edge": 96}),
+                                 image_seq_len=36, chat_template=SMOLVLM_TEMPLATE)
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=96,
                   patch_size=4)
     text = _idefics3_text(tokenizer, "<|im_start|>", "<end_of_utterance>", "<|im_end|>")
@@ -1665,8 +1679,9 @@ def _sharpen_git(model: torch.nn.Module, factor: float = 30.0) -> None:
 
 
 def _llava_next_video():
-    """LLaVA-NeXT-Video's images: `_llava_next`'s tiling (CLIP with CLS, five pinpoints) through its own processor
-    (with a video processor), its Vicuna template ("USER: <image>\n{prompt} ASSISTANT:")."""
+    """LLaVA-NeXT-Video: `_llava_next`'s tiling (CLIP with CLS, five pinpoints) through its own processor, its Vicuna
+    template ("USER: <image>\n{prompt} ASSISTANT:", a video "<video>\n"); a video's frames resized (shorter side) and
+    centre-cropped to one 48 px tile, 6x6 patches average-pooled to 3x3."""
     from transformers import (
         LlavaNextVideoConfig,
         LlavaNextVideoForConditionalGeneration,
@@ -1676,14 +1691,15 @@ def _llava_next_video():
 
     next_model, next_processor = _llava_next()
     named = {"image_token": "<image>", "video_token": "<video>"}
-    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", *named.values()], named, LLAVA_TEMPLATE, bos_token="<s>",
-                           eos_token="</s>", pad_token="<pad>")
+    tokenizer = _tokenizer(["<s>", "</s>", "<pad>", *named.values()], named, LLAVA_NEXT_VIDEO_TEMPLATE,
+                           bos_token="<s>", eos_token="</s>", pad_token="<pad>")
     ids = tokenizer.convert_tokens_to_ids
     processor = LlavaNextVideoProcessor(
         video_processor=LlavaNextVideoVideoProcessor(size={"shortest_edge": NEXT_TILE},
                                                      crop_size={"height": NEXT_TILE, "width": NEXT_TILE}),
         image_processor=next_processor.image_processor, tokenizer=tokenizer, patch_size=NEXT_PATCH,
-        vision_feature_select_strategy="default", num_additional_image_tokens=1, chat_template=LLAVA_TEMPLATE)
+        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        chat_template=LLAVA_NEXT_VIDEO_TEMPLATE)
     config = next_model.config
     config = LlavaNextVideoConfig(vision_config=config.vision_config.to_dict(),
                                   text_config=_llava_text(tokenizer).to_dict(), image_token_index=ids("<image>"),
@@ -2513,6 +2529,10 @@ class Family:
     # one-line refusal of a scale says (a regex)
     enlarged: dict[float, list | str] = field(kw_only=True)
     enlarge: tuple[int, int] = WIDE  # an image size (width, height) the model sees in more detail at scale 1.5 if any
+    # a video (where the adapter takes one): the frames each view merges (Qwen's temporal patch: 2; one view per frame:
+    # 1) and each view's grid for WIDE frames
+    video_frames: int = 2
+    video_grid: tuple[int, int] | None = None
 
 
 def _one(grid: tuple[int, int]) -> list:
@@ -2551,24 +2571,26 @@ FAMILIES = {
                            enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # as Qwen2-VL; GLM's sandwich norms add every layer's (mixed) update at full size: a larger projector scale
     "glm4v": Family(_glm4v, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
-                    enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+                    enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}, video_grid=(4, 6)),
     # 48 px / 8 px patches, CLS dropped; above 1 the 48 px square fed at 72 and 96 px (position embeddings interpolated)
     "llava": Family(_llava, LlavaAdapter, _one((6, 6)), scale_projector("multi_modal_projector", 100),
                     enlarged={1.5: _one((9, 9)), 2.0: _one((12, 12))}),
     # tiles of 64 px / 8 px patches * 0.5 pixel shuffle; WIDE (4:3) is stretched onto 4x3 tiles, then the thumbnail.
     # Enlarged, a square (canvases 1x1, 2x2, 3x3 tie) gets the larger canvas once its area is over half of it: 64x64
-    # px is one tile, 96x96 (9216 px > 8192) and 128x128 (< 18432 for 3x3) 2x2
+    # px is one tile, 96x96 (9216 px > 8192) and 128x128 (< 18432 for 3x3) 2x2; a video: one tile (4x4) per frame
     "internvl": Family(_internvl, InternVLAdapter, tile_views(3, 4, (4, 4)),
                        scale_projector("multi_modal_projector", 30), large=(256, 128),
-                       enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64)),
+                       enlarged={1.5: tile_views(2, 2, (4, 4)), 2.0: tile_views(2, 2, (4, 4))}, enlarge=(64, 64),
+                       video_frames=1, video_grid=(4, 4)),
     # an overview, then any-resolution tiles as one grid unpadded to the image (row ends in no view).  60x45 takes the
     # 1x2 canvas (96x48 px), at 1.5 (90x68) the 2x2 one (96x96: grid 12x12 unpadded to 10x12), which it fills at 1.6:
     # 2 would only be shrunk back into it
     "llava_next": Family(_llava_next, LlavaNextAdapter, EXPECTED_VIEWS_NEXT, _sharpen_llava_next, large=MULTI_NEXT,
                          enlarged={1.5: EXPECTED_VIEWS_NEXT, 2.0: "largest canvas of tiles"}, enlarge=(60, 45)),
-    # 60x45 at 1.5 (90x68) takes 2x2 tiles of 49 px (grid 12x12 unpadded to 10x12), at 2 (120x90) 2x3 (12x18 -> 12x16)
+    # 60x45 at 1.5 (90x68) takes 2x2 tiles of 49 px (grid 12x12 unpadded to 10x12), at 2 (120x90) 2x3 (12x18 -> 12x16);
+    # a video: one 3x3 view per frame (the frame squashed to one tile, its 6x6 patches resized bilinearly), a row end
     "llava_onevision": Family(_llava_onevision, LlavaOnevisionAdapter, EXPECTED_VIEWS_ONEVISION, _sharpen_llava_next,
-                              large=MULTI_ONEVISION, enlarge=(60, 45),
+                              large=MULTI_ONEVISION, enlarge=(60, 45), video_frames=1, video_grid=(3, 3),
                               enlarged={1.5: [("overview", (6, 6)), ("tile", (10, 12))],
                                         2.0: [("overview", (6, 6)), ("tile", (12, 16))]}),
     # the long edge resized to 4 tiles, stretched to whole tiles (3x4 for WIDE), then the global image; above 1 the long
@@ -2578,7 +2600,8 @@ FAMILIES = {
                        enlarged={1.5: tile_views(5, 6, (6, 6)), 2.0: tile_views(6, 8, (6, 6))}),
     "smolvlm": Family(_smolvlm, SmolVLMAdapter, tile_views(3, 4, (6, 6)), scale_projector("connector", 30),
                       large=(400, 200), rescales=False,
-                      enlarged={1.5: tile_views(5, 6, (6, 6)), 2.0: tile_views(6, 8, (6, 6))}),
+                      enlarged={1.5: tile_views(5, 6, (6, 6)), 2.0: tile_views(6, 8, (6, 6))}, video_frames=1,
+                      video_grid=(6, 6)),
     # one pooled grid of the image stretched to a square
     "gemma3": Family(_gemma3, Gemma3Adapter, _one((8, 8)), _sharpen_gemma3, rescales=False,
                      enlarged={1.5: FIXED_TOKENS, 2.0: FIXED_TOKENS}),
@@ -2604,9 +2627,9 @@ FAMILIES = {
                           enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # as GLM-4.1V
     "glm46v": Family(_glm46v, Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 1e4),
-                     enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+                     enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}, video_grid=(4, 6)),
     "glm4v_moe": Family(partial(_glm46v, moe=True), Glm4vAdapter, _one((4, 6)), scale_projector("visual.merger", 30),
-                        enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+                        enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}, video_grid=(4, 6)),
     # as Qwen2-VL: 126x168 -> 112x168 px / 14 px patches / 2x2 merge
     "ernie4_5_vl_moe": Family(_ernie4_5_vl_moe, Qwen2VLAdapter, _one((4, 6)),
                               scale_norm("resampler_model.after_norm", 30),
@@ -2729,10 +2752,10 @@ FAMILIES = {
     # as LLaVA-1.5 (48 px / 8 px patches, CLS in no view), the features prefixing the text; above 1 the square fed at
     # 72 and 96 px (position embeddings interpolated)
     "git": Family(_git, GitAdapter, _one((6, 6)), _sharpen_git, enlarged={1.5: _one((9, 9)), 2.0: _one((12, 12))}),
-    # as LLaVA-NeXT (images)
+    # as LLaVA-NeXT (images); a video: one 3x3 view per frame (the tile's 6x6 patches pooled 2x2)
     "llava_next_video": Family(_llava_next_video, LlavaNextAdapter, EXPECTED_VIEWS_NEXT, _sharpen_llava_next,
                                large=MULTI_NEXT, enlarged={1.5: EXPECTED_VIEWS_NEXT, 2.0: "largest canvas of tiles"},
-                               enlarge=(60, 45)),
+                               enlarge=(60, 45), video_frames=1, video_grid=(3, 3)),
     # as Mistral 3
     "mistral_large4": Family(_mistral_large4, Mistral3Adapter, _one((5, 6)),
                              scale_projector("multi_modal_projector", 30), large=(400, 200),

@@ -6,10 +6,16 @@ GLM-4.6V (`glm46v`), GLM-4.5V (`glm4v_moe`, a MoE text model) and GLM-OCR (`glm_
 and layout as they are; Cosmos3 Edge (`cosmos3_edge`) has GLM-4.1V's resizing and patch order (one frame per patch)
 and asks its processor for the `mm_token_type_ids` its model requires.  `glmga` is GLM-4.6V's model (transformers has
 no modeling file of its own) with its own image processor, which resizes each side to whole blocks of
-`patch_expand_factor` x `patch_expand_factor` merged patches (the model knows nothing of it: the grid is GLM-4.1V's)."""
+`patch_expand_factor` x `patch_expand_factor` merged patches (the model knows nothing of it: the grid is GLM-4.1V's).
+
+A video (GLM-4.1V, GLM-4.6V, GLM-4.5V): the processor writes each temporal patch (two frames) as an image of its own
+between the begin and end of video, `<|begin_of_image|>`, the merged cells as image tokens, `<|end_of_image|>`, then
+the time of its first frame as text (GLM-4.1V and GLM-4.5V: whole seconds, "3"; GLM-4.6V: "3.0 seconds"); the model
+fills the image tokens inside the video markers with the video's features, group after group, each grid row-major."""
 
 from __future__ import annotations
 
+import torch
 from PIL import Image
 from transformers.models.glm4v.image_processing_glm4v import smart_resize
 
@@ -23,6 +29,13 @@ class Glm4vAdapter(Qwen2VLAdapter):
                    "glm_ocr": "zai-org/GLM-OCR"}
     layout_text = "as Qwen2-VL (GLM's own resizing: its pixel range counts each frame of the temporal patch)"
     glm_resize = staticmethod(smart_resize)  # the processor's (frames, height, width, ...) -> height, width
+    video_model_types = frozenset({"glm4v", "glm46v", "glm4v_moe"})
+
+    def video_token_positions(self, inputs) -> torch.Tensor:
+        """The image tokens between the begin and end of video tokens (GLM writes a video's frames as images)."""
+        ids, config = inputs["input_ids"][0].cpu(), self.model.config
+        inside = (ids == config.video_start_token_id).cumsum(0) > (ids == config.video_end_token_id).cumsum(0)
+        return ((ids == config.image_token_id) & inside).nonzero().flatten()
 
     @property
     def frames_per_patch(self) -> int:

@@ -15,6 +15,10 @@ is split into more tiles of the same size (`scale` times as many each way, to wh
 stays one tile, so the tiles see finer detail.  Such a scale is bounded by `max_vision_tokens` (`image_seq_len` per
 tile and for the global image) and by the longest edge the processor allows at all (`MAX_IMAGE_SIZE`, 4096 px),
 and needs image splitting on.
+
+A video (SmolVLM2, `smolvlm`): each sampled frame is resized to one tile (its long edge to the video processor's
+`size`, then stretched to the `max_image_size` square, never split) and written as a global image of its own after
+"\nFrame from MM:SS:" (the processor's intro with the frame count and duration before them all): one view per frame.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from transformers.models.idefics3.image_processing_idefics3 import MAX_IMAGE_SIZ
 from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
+from mllm_explain.video import Video
 from mllm_explain.views import FULL_BOX, Box, View
 
 _TILE_MARKER = re.compile(r"<row_(\d+)_col_(\d+)>")
@@ -131,6 +136,18 @@ class Idefics3Adapter(ModelAdapter):
 
 @register_adapter
 class SmolVLMAdapter(Idefics3Adapter):
-    """SmolVLM2 (`smolvlm`): Idefics3's layout."""
+    """SmolVLM2 (`smolvlm`): Idefics3's layout; a video's frames each one global image."""
 
     model_types = {"smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct"}
+    video_model_types = frozenset({"smolvlm"})
+
+    def video_views(self, inputs, video: Video) -> list[View]:
+        """One view per frame, in order: the frame stretched to one tile, `image_seq_len` tokens in a square grid."""
+        positions, count = self.image_token_positions(inputs), len(video.frames)
+        per_frame = self.processor.image_seq_len
+        side = math.isqrt(per_frame)
+        if len(positions) != count * per_frame or side * side != per_frame:
+            raise RuntimeError(f"{len(positions)} image tokens are not {count} frames of {per_frame}")
+        times = video.timestamps
+        return [View(run, (side, side), kind="frames", image_index=k, frames=(k, k), times=(times[k], times[k]))
+                for k, run in enumerate(positions.reshape(count, per_frame))]

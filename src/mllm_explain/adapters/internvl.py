@@ -14,6 +14,10 @@ larger one once the image's area exceeds half of it (`get_optimal_tiled_canvas`)
 tiles (a 448 px square: one tile at scale 1, 2x2 at 1.5, 3x3 above 2.12) and shrinking fewer.  Any scale but 1 is
 bounded by `max_vision_tokens` (`image_seq_length` per tile and for the thumbnail).
 
+A video (InternVL): each sampled frame is resized to one tile (squashed, no tiling, no thumbnail), and the processor
+writes "Frame1: <img>", the frame's `image_seq_length` `<IMG_CONTEXT>` tokens, "</img>", a newline, and so on: one view
+per frame (the "FrameN:" text and the markers in none).
+
 Qianfan-OCR is InternVL throughout (its template's `<image>` is expanded by the processor).  Aya Vision, Command A
 Vision and Granite-Docling tile the same way and subclass the adapter with the facts that differ: the tokens of a tile,
 the canvas rule, the markers between tiles.
@@ -36,6 +40,7 @@ from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter
 from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.video import Video
 from mllm_explain.views import Box, View
 
 
@@ -52,6 +57,7 @@ class InternVLAdapter(ModelAdapter):
                    "aspect ratio, so an enlarged image gets more tiles only where canvases of its ratio tie (a 448 px "
                    "square: 1 tile, 2x2 at 1.5x, 3x3 above 2.12x), else the same tiles resampled. "
                    "`InternVLLetterboxAdapter`: <= 1")
+    video_model_types = frozenset({"internvl"})
     # (min tiles, max tiles) -> the (columns, rows) canvases the processor chooses from, fewest tiles first
     aspect_ratios = staticmethod(get_all_supported_aspect_ratios)
 
@@ -141,6 +147,15 @@ class InternVLAdapter(ModelAdapter):
                  for i in range(count - 1)]
         return [*views, View(positions[-1], grid, kind="overview")]
 
+    def video_views(self, inputs, video: Video) -> list[View]:
+        """One view per frame, in order: the frame squashed to one tile, its tile's grid."""
+        count, _, height, width = inputs["pixel_values"].shape
+        if count != len(video.frames):
+            raise RuntimeError(f"the processor made {count} tiles of a {len(video.frames)}-frame video")
+        grid, times = self.tile_grid(height, width), video.timestamps
+        positions = self.image_token_positions(inputs).reshape(count, -1)
+        return [View(positions[k], grid, kind="frames", image_index=k, frames=(k, k), times=(times[k], times[k]))
+                for k in range(count)]
 
 
 class InternVLLetterboxAdapter(FixedResolutionAdapter, InternVLAdapter):

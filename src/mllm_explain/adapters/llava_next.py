@@ -22,6 +22,13 @@ picks a larger pinpoint (more tiles, each seeing finer detail) until it fills th
 `SCALE_TOLERANCE`).  OneVision's grid over `anyres_max_N` tiles' worth is shrunk back for the language model,
 so there more tiles mostly mean finer features at about the same grid.  Any scale but 1 is bounded by
 `max_vision_tokens` (the overview's, the tile grid's and its row ends).
+
+A video (LLaVA-NeXT-Video, LLaVA-OneVision) is no tiling: each sampled frame is one encoder tile, its patch grid pooled
+2x2 by the model, and the frames' grids follow each other in the sequence, one video placeholder token per pooled
+cell, with no marker or time between them: one view per frame.  LLaVA-NeXT-Video resizes the frame's shorter side to
+the tile and crops the centre (CLIP-336/14: 24x24 patches, average-pooled to 12x12, an odd row or column dropped);
+OneVision squashes the frame to the tile (SigLIP-384/14: 27x27 patches seeing 378 px, resized bilinearly to 14x14,
+edge to edge) and ends the video with one `image_newline` token, in no view.
 """
 
 from __future__ import annotations
@@ -29,12 +36,15 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import numpy as np
 from PIL import Image
 from transformers.image_processing_utils import select_best_resolution
+from transformers.image_transforms import get_resize_output_image_size
 
 from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
+from mllm_explain.video import Video
 from mllm_explain.views import FULL_BOX, Box, View
 
 SCALE_TOLERANCE = 0.01  # a scale this far (relatively) beyond the largest pinpoint's is taken: a shrink of <= 1%
@@ -52,7 +62,9 @@ def _overlap(grid: tuple[float, float], image: tuple[float, float]) -> tuple[flo
 @register_adapter
 class LlavaNextAdapter(ModelAdapter):
     model_types = {"llava_next": "llava-hf/llava-v1.6-mistral-7b-hf",
-                   "llava_next_video": "llava-hf/LLaVA-NeXT-Video-7B-hf"}  # its images; no video
+                   "llava_next_video": "llava-hf/LLaVA-NeXT-Video-7B-hf"}
+    video_model_types = frozenset({"llava_next_video"})
+    video_newlines = 0  # `image_newline` tokens after a video's frames (OneVision: one)
     layout_text = ("an overview (the image squashed to one tile), then the any-resolution tiles as one grid unpadded "
                    "to the image; `image_newline` row ends in no view")
     scales_text = ("the image resized before the processor; enlarged, it takes a larger pinpoint (more tiles) up to "
@@ -77,6 +89,43 @@ class LlavaNextAdapter(ModelAdapter):
             tiles = positions[side * side:].reshape(rows, cols + 1)[:, :cols].flatten()
             views.append(View(tiles, (rows, cols), image_box=image_box, grid_box=tile_box, kind="tile"))
         return views
+
+    def video_views(self, inputs, video: Video) -> list[View]:
+        """One view per frame, in order: its square grid of pooled cells over the part of the frame the encoder's
+        tile shows (`_frame_box`) and its pooled cells cover (`_pooled_seen`)."""
+        positions = (inputs["input_ids"][0] == self.model.config.video_token_index).nonzero().flatten().cpu()
+        count = len(video.frames)
+        per_frame = (len(positions) - self.video_newlines) // count
+        side = math.isqrt(per_frame)
+        if side * side != per_frame or count * per_frame + self.video_newlines != len(positions):
+            raise RuntimeError(f"{len(positions)} video tokens are not {count} frames of a square grid and "
+                               f"{self.video_newlines} row ends")
+        top, left, bottom, right = self._frame_box(video.frames[0])
+        seen = self._pooled_seen(side)
+        box = (top, left, top + (bottom - top) * seen, left + (right - left) * seen)
+        times = video.timestamps
+        return [View(positions[k * per_frame:(k + 1) * per_frame], (side, side), image_box=box, kind="frames",
+                     image_index=k, frames=(k, k), times=(times[k], times[k])) for k in range(count)]
+
+    def _frame_box(self, frame: Image.Image) -> Box:
+        """The part of a frame the video processor feeds the encoder: all of it squashed to `size` (height and width
+        given), or the centre crop of `crop_size` after its shorter side is resized to `size`'s shortest edge."""
+        processor = self.processor.video_processor
+        size, crop = processor.size, processor.crop_size
+        if size.get("shortest_edge") is None or not processor.do_center_crop or crop is None:
+            return FULL_BOX
+        height, width = get_resize_output_image_size(np.zeros((frame.height, frame.width, 1)),
+                                                     size=size["shortest_edge"], default_to_square=False,
+                                                     input_data_format="channels_last")
+        top, left = int((height - crop["height"]) / 2.0), int((width - crop["width"]) / 2.0)
+        return (max(top, 0) / height, max(left, 0) / width, min(top + crop["height"], height) / height,
+                min(left + crop["width"], width) / width)
+
+    def _pooled_seen(self, side: int) -> float:
+        """The share of the encoder's tile (each way) a frame's `side` pooled cells cover: average pooling of stride s
+        covers s * side patches (a last odd one dropped)."""
+        vision = self.model.config.vision_config
+        return min(1.0, side * self.model.config.spatial_pool_stride * vision.patch_size / vision.image_size)
 
     def fill_scale(self, image: Image.Image) -> tuple[float, tuple[int, int]]:
         """The scale at which the image fills the pinpoint that holds it largest, and that pinpoint (height, width):
@@ -161,6 +210,8 @@ class LlavaNextAdapter(ModelAdapter):
 class LlavaOnevisionAdapter(LlavaNextAdapter):
     model_types = {"llava_onevision": "llava-hf/llava-onevision-qwen2-7b-ov-hf"}
     layout_text = "as LLaVA-NeXT (SigLIP, 27x27 per tile), the tile grid shrunk by `anyres_max_9`"
+    video_model_types = frozenset({"llava_onevision"})
+    video_newlines = 1
     scales_text = ("as LLaVA-NeXT; a grid over 9 tiles' worth is shrunk back, so more tiles mostly give finer features "
                    "at about the same grid")
 
@@ -171,6 +222,12 @@ class LlavaOnevisionAdapter(LlavaNextAdapter):
         side = config.vision_config.image_size // config.vision_config.patch_size
         ratio = math.sqrt(rows * cols / (int(config.vision_aspect_ratio.removeprefix("anyres_max_")) * side ** 2))
         return (int(rows // ratio), int(cols // ratio)) if ratio > 1.1 else (rows, cols)
+
+    def _pooled_seen(self, side: int) -> float:
+        """The encoder's patches resized bilinearly edge to edge (`apply_pooling`): the pooled cells cover what they
+        see."""
+        vision = self.model.config.vision_config
+        return vision.image_size // vision.patch_size * vision.patch_size / vision.image_size
 
 
 

@@ -75,7 +75,7 @@ class Qwen2VLAdapter(ModelAdapter):
         groups, height, width = inputs["video_grid_thw"][0].tolist()
         merge = self.model.config.vision_config.spatial_merge_size
         grid = (height // merge, width // merge)
-        positions = (inputs["input_ids"][0] == self.model.config.video_token_id).nonzero().flatten().cpu()
+        positions = self.video_token_positions(inputs)
         if len(positions) != groups * grid[0] * grid[1]:
             raise RuntimeError(f"{len(positions)} video tokens for {groups} groups of {grid[0]}x{grid[1]}")
         per_group = self.processor.video_processor.temporal_patch_size
@@ -86,6 +86,10 @@ class Qwen2VLAdapter(ModelAdapter):
             views.append(View(run, grid, kind="frames", image_index=group, frames=(first, end),
                               times=(times[first], times[end])))
         return views
+
+    def video_token_positions(self, inputs) -> torch.Tensor:
+        """(n,) positions of the video placeholder tokens in the first row of `inputs`, on the CPU."""
+        return (inputs["input_ids"][0] == self.model.config.video_token_id).nonzero().flatten().cpu()
 
     @property
     def _factor(self) -> int:
