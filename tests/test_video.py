@@ -103,3 +103,17 @@ def test_a_family_without_video_refuses_it_in_one_line():
     adapter = build_adapter("paligemma")
     with pytest.raises(UserError, match=r"^paligemma takes no video here"):
         explain(adapter, video=Video.from_frames([make_image(WIDE)] * 2), prompt=PROMPT, answer=ANSWER)
+
+
+@pytest.mark.parametrize(("name", "setting", "message"), [
+    ("glm4v", {"frames": 4}, "glm4v's video processor samples frames by its rate, not by a count"),
+    ("glm46v", {"fps": 1.0}, "glm46v's video processor picks its own frame rate from the clip's length"),
+])
+def test_a_sampler_setting_the_video_processor_ignores_is_refused(clips, name, setting, message):
+    """GLM's samplers take no frame count (GLM-4.6V's not even a rate): asked for one, they refuse in one line
+    instead of sampling otherwise; what they take is applied."""
+    folder, records = clips
+    adapter = build_adapter(name)
+    with pytest.raises(UserError, match=f"^{message}"):
+        adapter.sample_video(folder / records[0]["video"], **setting)
+    assert build_adapter("glm4v").sample_video(folder / records[0]["video"], fps=1.0).indices == [0, 2, 4, 6]

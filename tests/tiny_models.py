@@ -546,15 +546,17 @@ def _smolvlm():
     """SmolVLM as SmolVLM2-256M-Video-Instruct ships it, tiny: 96 px tiles (there 512), the long edge resized to 4
     tiles (`size` 4 * 96, there 2048 = 4 * 512), 4 px patches pixel-shuffled 4x4 (`scale_factor` 4, as there):
     6x6 tokens per sub-image; SmolLM2's special tokens.  WIDE -> 384x288 px -> 3x4 tiles, then the global image.  A
-    video's frames are each stretched to one tile (the video processor's `size` and `max_image_size`)."""
+    video's frames are each stretched to one tile (the video processor's `size` and `max_image_size`), sampled as
+    there (`video_sampling`: up to 64 frames, 1 a second)."""
     special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<end_of_utterance>", "<fake_token_around_image>",
                "<image>", *MARKER_TOKENS]
     tokenizer = _tokenizer(special, IDEFICS3_NAMED, SMOLVLM_TEMPLATE, bos_token="<|im_start|>",
                            eos_token="<end_of_utterance>", pad_token="<|im_end|>")
     image_processor = SmolVLMImageProcessor(size={"longest_edge": 4 * 96}, max_image_size={"longest_edge": 96})
     processor = SmolVLMProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                 video_processor=SmolVLMVideoProcessor(size={"longest_edge": 96},
-                                                                       max_image_size={"longest_edge": 96}),
+                                 video_processor=SmolVLMVideoProcessor(
+                                     video_sampling={"max_frames": 64, "fps": 1, "video_size": {"longest_edge": 96}},
+                                     max_image_size={"longest_edge": 96}),
                                  image_seq_len=36, chat_template=SMOLVLM_TEMPLATE)
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=96,
                   patch_size=4)

@@ -11,16 +11,23 @@ no modeling file of its own) with its own image processor, which resizes each si
 A video (GLM-4.1V, GLM-4.6V, GLM-4.5V): the processor writes each temporal patch (two frames) as an image of its own
 between the begin and end of video, `<|begin_of_image|>`, the merged cells as image tokens, `<|end_of_image|>`, then
 the time of its first frame as text (GLM-4.1V and GLM-4.5V: whole seconds, "3"; GLM-4.6V: "3.0 seconds"); the model
-fills the image tokens inside the video markers with the video's features, group after group, each grid row-major."""
+fills the image tokens inside the video markers with the video's features, group after group, each grid row-major.
+GLM's video processors sample by rate, never by a count of frames, and GLM-4.6V's picks its rate from the clip's
+length: a setting its sampler would ignore is refused in one line."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from PIL import Image
 from transformers.models.glm4v.image_processing_glm4v import smart_resize
+from transformers.video_utils import VideoMetadata
 
 from mllm_explain.adapters.qwen2_vl import Qwen2VLAdapter
 from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.errors import UserError
+from mllm_explain.video import Video
 
 
 @register_adapter
@@ -36,6 +43,21 @@ class Glm4vAdapter(Qwen2VLAdapter):
         ids, config = inputs["input_ids"][0].cpu(), self.model.config
         inside = (ids == config.video_start_token_id).cumsum(0) > (ids == config.video_end_token_id).cumsum(0)
         return ((ids == config.image_token_id) & inside).nonzero().flatten()
+
+    def sample_video(self, path: str | Path, fps: float | None = None, frames: int | None = None) -> Video:
+        """As the base; a frame count or rate the video processor's sampler ignores (tried on a 20 s clip at 30 fps)
+        is refused in one line rather than silently not applied."""
+        self.check_video()
+        if fps is not None or frames is not None:
+            sample, clip = self.processor.video_processor.sample_frames, VideoMetadata(600, fps=30.0, duration=20.0)
+            model_type = self.model.config.model_type
+            if len(sample(clip, fps=0.5)) == len(sample(clip, fps=1.0)):
+                raise UserError(f"{model_type}'s video processor picks its own frame rate from the clip's length: give "
+                                "neither the rate nor the number of frames")
+            if frames is not None and len(sample(clip, num_frames=2)) == len(sample(clip, num_frames=4)):
+                raise UserError(f"{model_type}'s video processor samples frames by its rate, not by a count: give "
+                                "the rate (fps), not the number of frames")
+        return super().sample_video(path, fps=fps, frames=frames)
 
     @property
     def frames_per_patch(self) -> int:
