@@ -41,3 +41,16 @@ def test_the_span_read_as_a_plain_grid_misplaces_the_codes(adapter):
     assert torch.equal(embeds[view.positions], table(grid.flatten()))
     plain = adapter.image_token_positions(inputs)[:grid.numel()]
     assert not torch.equal(embeds[plain], table(grid.flatten()))
+
+
+def test_an_enlarged_scale_lifts_the_pixel_cap_for_that_call_only(adapter):
+    """The slow image processor ignores a `size` keyword: the adapter lifts its `max_pixels` attribute for the call
+    (2x WIDE is past the tiny processor's cap, yet fed whole) and puts it back."""
+    processor = adapter.processor.image_processor
+    cap = processor.max_pixels
+    scaled, _ = adapter.scaled_image(make_image(WIDE), 2.0)
+    assert scaled.width * scaled.height > cap
+    inputs = adapter.encode(scaled, PROMPT, scale=2.0)
+    assert inputs["image_sizes"][0].tolist() == [scaled.height, scaled.width]
+    assert processor.max_pixels == cap
+    assert processor(images=[scaled], return_tensors="pt")["image_sizes"][0].prod() <= cap  # as shipped: shrunk
