@@ -84,6 +84,7 @@ from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
 from mllm_explain.adapters.chameleon import ChameleonAdapter
 from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, DeepseekVLHybridAdapter, JanusAdapter
+from mllm_explain.adapters.emu3 import Emu3Adapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter, Gemma3nAdapter
 from mllm_explain.adapters.gemma4 import Gemma4Adapter
 from mllm_explain.adapters.git import GitAdapter
@@ -1543,6 +1544,39 @@ def _apertus1p5(codes: int = 64, audio_codes: int = 16):
     return Apertus1p5ForConditionalGeneration(config), processor
 
 
+def _emu3_codes(model: torch.nn.Module, inputs: dict) -> list[torch.Tensor]:
+    """Emu3's VQ codes of the image as a grid, as the BPE tokens the vocabulary maps them to."""
+    codes = model.model.vqmodel.encode(inputs["pixel_values"], inputs["image_sizes"]).image_tokens[0]
+    return [model.model.vocabulary_mapping.img2bpe_mapping_tensor[codes].long()]
+
+
+EMU3_TOKENS = {"image_token": "<image>", "boi_token": "<|image start|>", "eoi_token": "<|image end|>",
+               "image_wrapper_token": "<|image token|>", "eof_token": "<|extra_201|>"}
+
+
+def _emu3(codes: int = 32):
+    """Emu3: a VQ-VAE of 8 px cells (three downsamplings, as shipped; 32 channels, attention only in its middle
+    block, one frame where the checkpoint repeats the image over 4) into `codes` codes `<|visual token NNNNNN|>`, an
+    end-of-line token `<|extra_200|>` after each row, LLaVA-1.5's "USER: ... ASSISTANT:" prompt; a
+    200x150 px pixel cap (there 1024x1024)."""
+    from transformers import Emu3Config, Emu3ForConditionalGeneration, Emu3ImageProcessor, Emu3Processor
+
+    visual = [f"<|visual token {code:06d}|>" for code in range(codes)]
+    tokenizer = _tokenizer(["<|endoftext|>", "<|extra_203|>", "<|extra_204|>", "<|extra_200|>",
+                            *EMU3_TOKENS.values(), *visual], EMU3_TOKENS, LLAVA_TEMPLATE,
+                           bos_token="<|extra_203|>", eos_token="<|extra_204|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Emu3ImageProcessor(min_pixels=MIN_PIXELS, max_pixels=200 * 150)
+    processor = Emu3Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=LLAVA_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                bos_token_id=ids("<|extra_203|>"), eos_token_id=ids("<|extra_204|>"), pad_token_id=ids("<|endoftext|>"))
+    vq = dict(codebook_size=codes, embed_dim=8, latent_channels=32, base_channels=32, channel_multiplier=[1] * 4,
+              num_res_blocks=1, attn_resolutions=[], temporal_downsample_factor=1, hidden_size=32)
+    config = Emu3Config(text_config=text, vq_config=vq, vocabulary_map=tokenizer.get_vocab())
+    return Emu3ForConditionalGeneration(config), processor
+
+
 STEP3P7_MARKERS = ["<patch_start>", "<patch_end>", "<patch_newline>", "<im_start>", "<im_end>"]
 
 
@@ -2787,6 +2821,10 @@ FAMILIES = {
     # 126x168 -> 128x160 px / 16 px cells, one code each; at 1.5 192x240 px, at 2 256x320
     "apertus1p5": Family(_apertus1p5, Apertus1p5Adapter, _one((8, 10)), lambda model: None, codes=_apertus1p5_codes,
                          enlarged={1.5: _one((12, 15)), 2.0: _one((16, 20))}),
+    # 168x126 -> 168x128 px / 8 px cells, one code each (and an end-of-line slot per row); at 1.5 252x192 px, at 2
+    # 336x256, each past the tiny processor's 200x150 px cap, which the adapter lifts for that call
+    "emu3": Family(_emu3, Emu3Adapter, _one((16, 21)), lambda model: None, codes=_emu3_codes,
+                   enlarged={1.5: _one((24, 32)), 2.0: _one((32, 42))}),
     # WIDE fits the 224 px global view and is not elongated: no crops, the image squashed onto the square (8x8); 300x220
     # px takes 2x3 windows of 112 px (the image resized to 336x224); at 1.5 252x189 px, 2x3 (336x224), at 2 336x252, 3x3
     "step3p7": Family(_step3p7, Step3p7Adapter, _one((8, 8)), scale_projector("multi_modal_projector", 30),

@@ -11,6 +11,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     apertus1p5,
     chameleon,
     deepseek_vl,
+    emu3,
     gemma3,
     gemma4,
     git,

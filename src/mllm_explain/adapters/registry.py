@@ -83,7 +83,6 @@ def _each(family: ClassLetter, detail: str, *model_types: str) -> dict[str, Refu
 
 _QWEN3 = "the qwen3_vl layout as-is"
 _QWEN2 = "the qwen2_vl layout as-is"
-_NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
 _NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
 
 # The refused `model_type`s by class, from the census of transformers 5.24's image-text-to-text mapping plus
@@ -112,8 +111,6 @@ REFUSALS: dict[str, Refusal] = {
     **_each("D", "", "aria", "blip-2", "idefics2", "instructblip", "instructblipvideo", "kosmos-2", "kosmos-2.5"),
     "deepseek_ocr2": Refusal("D", "its learned, causally ordered queries are not patch-aligned, so they have no "
                                   "verified spatial layout"),
-    # E: discrete image tokens, explainable with a layout
-    "emu3": Refusal("E", _NEW_SLOTS),
     # F: other
     "diffusion_gemma": Refusal("F", "its tokens are not written left to right, so no next-token prediction "
                                     "reads the vision tokens", how="generates by block diffusion"),
