@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
+from mllm_explain.adapters.base import as_images
 from mllm_explain.adapters.qwen2_vl import Qwen2VLAdapter
 from mllm_explain.adapters.registry import register_adapter
 
@@ -42,13 +43,14 @@ class Emu3Adapter(Apertus1p5Adapter):
         """None: the processor ignores a `size` keyword (`encode` lifts its cap instead)."""
         return {}
 
-    def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = (),
+    def encode(self, image: Image.Image | Sequence[Image.Image | Sequence[Image.Image]], prompt: str,
+               answer_ids: Sequence[int] = (),
                scale: float = 1.0):
         """As the base, with the processor's `max_pixels` lifted to what Qwen2-VL's rule asks for at `scale`, for
         this call only."""
         processor = self.processor.image_processor
-        first = image if isinstance(image, Image.Image) else image[0]
-        lifted = Qwen2VLAdapter.processor_kwargs(self, first, scale)
+        images = [one for row in ([image] if isinstance(image, Image.Image) else image) for one in as_images(row)]
+        lifted = Qwen2VLAdapter.processor_kwargs(self, max(images, key=lambda one: one.width * one.height), scale)
         cap = processor.max_pixels
         processor.max_pixels = lifted["size"]["max_pixels"] if lifted else cap
         try:
