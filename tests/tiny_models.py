@@ -101,6 +101,7 @@ from mllm_explain.adapters.internvl import (
     InternVLAdapter,
 )
 from mllm_explain.adapters.kimi_k25 import KimiK25Adapter
+from mllm_explain.adapters.lfm2_vl import Lfm2VlAdapter
 from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
 from mllm_explain.adapters.llava_next import Granite4VisionAdapter, LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.minicpmv import MiniCPMVAdapter
@@ -1025,6 +1026,47 @@ def _lfm3_vl():
                           image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
                           vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
     return Lfm3VlForConditionalGeneration(config), processor
+
+
+LFM2_VL_TOKENS = {"image_token": "<image>", "image_start_token": "<|image_start|>",
+                  "image_end_token": "<|image_end|>", "image_thumbnail_token": "<|img_thumbnail|>"}
+
+
+def _lfm2_vl():
+    """LFM2-VL as LFM2-VL-1.6B ships it, tiny: 4 px patches folded 2x2 (there 16 px), tiles of 32 px (there 512: a
+    tile's tokens equal `max_image_tokens`, 16 here and 256 there), a quarter of that the least tokens; SigLIP2
+    NaFlex; an LFM2 text model of an attention then a short-convolution layer.  WIDE 168x126 (over twice 16 tokens'
+    pixels) -> 3x2 tiles (the 4x3 canvas has more than `max_tiles` 10) of 4x4 tokens, then the thumbnail at 32x24 px
+    (3x4 tokens); (40, 30) -> one grid of 3x4."""
+    from transformers import Lfm2VlConfig, Lfm2VlForConditionalGeneration, Lfm2VlImageProcessor, Lfm2VlProcessor
+
+    markers = [f"<|img_row_{r}_col_{c}|>" for r in range(1, 11) for c in range(1, 11)]
+    special = ["<|startoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>", *LFM2_VL_TOKENS.values(), *markers]
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>\n", "<image>")
+    tokenizer = _tokenizer(special, LFM2_VL_TOKENS, template, eos_token="<|im_end|>", pad_token="<|pad|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Lfm2VlImageProcessor(encoder_patch_size=4, tile_size=32, min_image_tokens=4,
+                                           max_image_tokens=16)
+    processor = Lfm2VlProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                layer_types=["full_attention", "conv"], eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|pad|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, patch_size=4,
+                  num_patches=64)
+    config = Lfm2VlConfig(text_config=text, vision_config=vision, projector_hidden_size=64,
+                          image_token_id=ids("<image>"))
+    return Lfm2VlForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_lfm2_vl(model: torch.nn.Module, factor: float = 30.0, damp: float = 0.1) -> None:
+    """The projector `factor` times larger and the random SigLIP2 attention's output `damp`ed, as for PaliGemma: it
+    spreads every patch's change over its view, which no projector scale undoes (undamped: contrast 1.6 at
+    (400, 200))."""
+    scale_projector("multi_modal_projector", factor)(model)
+    for layer in model.model.vision_tower.encoder.layers:
+        layer.self_attn.out_proj.weight.mul_(damp)
+        layer.self_attn.out_proj.bias.mul_(damp)
 
 
 def _hyperclovax_vision_v2():
@@ -2778,6 +2820,12 @@ FAMILIES = {
                           enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))}),
     "lfm3_vl": Family(_lfm3_vl, Lfm3VlAdapter, _one((4, 5)), scale_projector("multi_modal_projector", 300),
                       enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # WIDE is over twice `max_image_tokens`' pixels: 3x2 tiles (the 4x3 canvas is past `max_tiles`), then the thumbnail
+    # smart-resized to 32x24 px; (400, 200) 4x2 tiles (2:1 ties with 2x1, the larger taken: the image's area is over
+    # half of it) and a 5x2 thumbnail.  (40, 30) is one grid of 3x4; at 1.5 and 2 (60x45, 80x60) it is tiled as WIDE
+    "lfm2_vl": Family(_lfm2_vl, Lfm2VlAdapter, tile_views(2, 3, (4, 4), (3, 4)), _sharpen_lfm2_vl,
+                      large=(400, 200), enlarge=(40, 30),
+                      enlarged={1.5: tile_views(2, 3, (4, 4), (3, 4)), 2.0: tile_views(2, 3, (4, 4), (3, 4))}),
     # as Qwen2-VL; HyperCLOVA X's post-norms add every layer's (mixed) update at full size: a larger projector scale
     "hyperclovax_vision_v2": Family(_hyperclovax_vision_v2, HyperCLOVAXVisionV2Adapter, _one((4, 6)),
                                     scale_projector("projector", 300),

@@ -23,6 +23,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     inkling2,
     internvl,
     kimi_k25,
+    lfm2_vl,
     llava,
     llava_next,
     minicpmv,

@@ -101,7 +101,6 @@ REFUSALS: dict[str, Refusal] = {
                                    "preprocessing (grid size, resizing) is unknown"),
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
-    "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "
                                  "`image_outputs` from an output that has none), so there is nothing to explain"),
     # B, C, D: nothing spatial to explain
