@@ -617,3 +617,27 @@ class ModelAdapter:
 @contextmanager
 def _null():
     yield []
+
+
+class TiledByRule(ModelAdapter):
+    """A tiled family whose tiling follows the image's size by the processor's rule (Ovis2's covering grid, LFM2-VL's
+    canvas): it declares `tiles(size)` ((rows, columns) for a (width, height)) and `vision_tokens(size)`, and takes
+    any scale within `max_vision_tokens`; its detail view is the smallest scale with the most tokens."""
+
+    def tiles(self, size: tuple[int, int]) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        raise NotImplementedError
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        if scale == 1.0:
+            return
+        size = scaled_size(image, scale)
+        rows, columns = self.tiles(size)
+        self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and the thumbnail")
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The smallest scale at which `image` gets the most vision tokens it can within `max_vision_tokens` (1 where
+        none gives more)."""
+        return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)

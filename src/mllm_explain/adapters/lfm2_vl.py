@@ -25,14 +25,14 @@ import math
 
 from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter, most_detailed_scale, scaled_size
+from mllm_explain.adapters.base import TiledByRule
 from mllm_explain.adapters.qwen2_vl import Lfm3VlAdapter
 from mllm_explain.adapters.registry import register_adapter
-from mllm_explain.views import Box, View
+from mllm_explain.views import Box, View, tile_box
 
 
 @register_adapter
-class Lfm2VlAdapter(ModelAdapter):
+class Lfm2VlAdapter(TiledByRule):
     """One grid of the resized image, or tiles (row-major, each the part of the image it was cut from) and the
     thumbnail as an overview, each view on its own grid."""
 
@@ -77,19 +77,6 @@ class Lfm2VlAdapter(ModelAdapter):
         tiles = math.prod(self.tiles(size))
         return image if tiles == 1 else tiles * per_tile + image * self._setting("use_thumbnail")
 
-    def check_scale(self, image: Image.Image, scale: float) -> None:
-        """Any scale within `max_vision_tokens`."""
-        if scale == 1.0:
-            return
-        size = scaled_size(image, scale)
-        rows, columns = self.tiles(size)
-        self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and the thumbnail")
-
-    def max_scale(self, image: Image.Image) -> float:
-        """The smallest scale at which `image` gets the most tokens it can within `max_vision_tokens` (1 where none
-        gives more)."""
-        return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)
-
     def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
         """The tiles, row-major, then the thumbnail (or the one grid), each `spatial_shapes` patch grid folded
         `downsample_factor` each way.  `grid_box` is the whole grid: the base `scaled_image` does not pad."""
@@ -105,7 +92,6 @@ class Lfm2VlAdapter(ModelAdapter):
         runs = positions.split(counts)
         if not tiles:
             return [View(runs[0], grids[0], grid_box=grid_box)]
-        views = [View(run, grid, (i // columns / rows, i % columns / columns,
-                                  (i // columns + 1) / rows, (i % columns + 1) / columns), kind="tile")
+        views = [View(run, grid, tile_box(i, rows, columns), kind="tile")
                  for i, (run, grid) in enumerate(zip(runs[:tiles], grids[:tiles]))]
         return [*views, *(View(run, grid, kind="overview") for run, grid in zip(runs[tiles:], grids[tiles:]))]
