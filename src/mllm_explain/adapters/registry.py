@@ -91,9 +91,6 @@ _NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with
 # gains an adapter leaves this dict (`load_model` checks REFUSED first; tests/test_census.py fails on both).
 REFUSALS: dict[str, Refusal] = {
     # A: reuse an existing layout as-is
-    "qwen3_omni_moe": Refusal("A", "its thinker loaded from the full checkpoint (`qwen3_omni_moe_thinker` is "
-                                   "supported)"),
-    "qwen2_5_omni": Refusal("A", "its thinker loaded from the full checkpoint (`qwen2_5_omni_thinker` is supported)"),
     "shieldgemma2": Refusal("A", fails="its processor (ShieldGemma2Processor) ignores the prompt: whatever text it is "
                                         "given, it writes one of its safety-policy prompts per row (three by default), "
                                         "so no prompt's answer can be explained"),
@@ -102,8 +99,11 @@ REFUSALS: dict[str, Refusal] = {
     "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
                                    "only with the `timm` package, which this project does not depend on; "
                                    "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
-    "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it, so its "
-                                   "preprocessing (grid size, resizing) is unknown"),
+    "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it (its conversion "
+                                   "script, not in the wheel, writes LLaVA's processor: CLIP's, 1024 px, 64 px per "
+                                   "token); a tiny random FastViTHD (timm `fastvit_mci3`) fades a painted corner to "
+                                   "~1e-22 at its feature map, or with He init spreads it over the whole map, so its "
+                                   "row-major layout cannot be checked"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
