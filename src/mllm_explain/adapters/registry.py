@@ -99,11 +99,9 @@ REFUSALS: dict[str, Refusal] = {
     "gemma3n": Refusal("A", fails="transformers builds its vision tower, timm's MobileNetV5 (`mobilenetv5_300m_enc`), "
                                    "only with the `timm` package, which this project does not depend on; "
                                    "its layout would be Gemma 3's (256 tokens of the image stretched to a square)"),
-    "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it (its conversion "
-                                   "script, not in the wheel, writes LLaVA's processor: CLIP's, 1024 px, 64 px per "
-                                   "token); a tiny random FastViTHD (timm `fastvit_mci3`) fades a painted corner to "
-                                   "~1e-22 at its feature map, or with He init spreads it over the whole map, so its "
-                                   "row-major layout cannot be checked"),
+    "fast_vlm": Refusal("A", fails="transformers registers no processor or image processor for it, so a folder "
+                                   "without its own processor config has no preprocessing (transformers' conversion "
+                                   "script, not in the wheel, writes LLaVA's: CLIP's, 1024 px, 64 px per token)"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
     **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
