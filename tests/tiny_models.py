@@ -1540,6 +1540,18 @@ def _qwen3_omni_moe_thinker():
     return Qwen3OmniMoeThinkerForConditionalGeneration(config), processor
 
 
+def _omni(thinker: Callable[[], tuple[torch.nn.Module, object]], model_type: str) -> tuple[torch.nn.Module, object]:
+    """A full Omni model (`qwen2_5_omni`, `qwen3_omni_moe`) around the tiny thinker, as its checkpoint saves it: the
+    thinker's weights under `thinker.`; its speech output (talker, token2wav) disabled, so they stay unbuilt."""
+    from transformers import AutoConfig, AutoModelForMultimodalLM
+
+    inner, processor = thinker()
+    config = AutoConfig.for_model(model_type, thinker_config=inner.config.to_dict(), enable_audio_output=False)
+    model = AutoModelForMultimodalLM.from_config(config)
+    model.thinker = inner
+    return model, processor
+
+
 def _apertus1p5_codes(model: torch.nn.Module, inputs: dict) -> list[torch.Tensor]:
     """Apertus 1.5's VQ codes of the image as a grid, offset into the vocabulary as the model offsets them."""
     height, width = inputs["image_sizes"][0].tolist()
@@ -2866,6 +2878,12 @@ FAMILIES = {
     # as Qwen3-VL
     "qwen3_omni_moe_thinker": Family(_qwen3_omni_moe_thinker, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
                                      enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # the full checkpoints: their thinkers as above
+    "qwen2_5_omni": Family(partial(_omni, _qwen2_5_omni_thinker, "qwen2_5_omni"), Qwen2VLAdapter, _one((4, 6)),
+                           lambda model: QWEN_SHARP(model.thinker), enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    "qwen3_omni_moe": Family(partial(_omni, _qwen3_omni_moe_thinker, "qwen3_omni_moe"), Qwen2VLAdapter,
+                             _one((4, 5)), lambda model: QWEN_SHARP(model.thinker),
+                             enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # 126x168 -> 128x160 px / 16 px cells, one code each; at 1.5 192x240 px, at 2 256x320
     "apertus1p5": Family(_apertus1p5, Apertus1p5Adapter, _one((8, 10)), lambda model: None, codes=_apertus1p5_codes,
                          enlarged={1.5: _one((12, 15)), 2.0: _one((16, 20))}),

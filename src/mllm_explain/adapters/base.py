@@ -139,9 +139,15 @@ class ModelAdapter:
     # Inkling's `logits_mup_width_multiplier`), before any soft-capping
     logit_multiplier_key: ClassVar[str] = ""
     logit_divisor_key: ClassVar[str] = ""
+    # A full checkpoint's `model_type` -> its part that writes the text answer, with its config in `<part>_config`
+    # (Qwen2.5-Omni's and Qwen3-Omni's thinker, beside a talker that speaks the answer): `load_model` loads that part
+    # alone, and the adapter explains it
+    submodels: ClassVar[dict[str, str]] = {}
 
     def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
-        self.model = model.eval()
+        part = self.submodels.get(model.config.model_type)
+        self.full_model = model  # as given; `model` is its text-writing part where `submodels` names one
+        self.model = (getattr(model, part) if part else model).eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.name_or_path = name_or_path
