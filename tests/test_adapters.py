@@ -40,7 +40,7 @@ def family(request) -> tuple[str, ModelAdapter]:
 
 def test_registry_maps_model_type_to_family_adapter(family):
     name, adapter = family
-    assert adapter.model.config.model_type == name
+    assert adapter.full_model.config.model_type == name
     assert ADAPTERS[name] is FAMILIES[name].adapter_cls
     assert type(adapter) is FAMILIES[name].adapter_cls
 
@@ -49,7 +49,7 @@ def test_registry_maps_model_type_to_family_adapter(family):
 def test_load_model_from_saved_directory(name, tmp_path):
     """`save_pretrained` of the model and processor loads back (Auto classes, CPU, float32) as the same family."""
     adapter = build_adapter(name)
-    adapter.model.save_pretrained(tmp_path)
+    adapter.full_model.save_pretrained(tmp_path)
     adapter.processor.save_pretrained(tmp_path)
     loaded = load_model(tmp_path, device="cpu", dtype=torch.float32)
     assert type(loaded) is FAMILIES[name].adapter_cls and type(loaded.model) is type(adapter.model)

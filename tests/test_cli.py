@@ -117,7 +117,7 @@ def test_bad_method_option():
     (["caption", EXAMPLE, "--max-new-tokens", "0"], "'--max-new-tokens'"),
     (["explain", EXAMPLE, "--max-new-tokens", "abc"], "'--max-new-tokens'"),
     (["explain", EXAMPLE, "--bogus"], "No such option: --bogus"),
-    (["explain"], "Missing argument 'image'"),
+    (["explain"], "give an image file or --video"),
     (["nocommand"], "No such command 'nocommand'"),
     (["evaluate", "--data", ".", "--limit", "0"], "'--limit'"),
     (["evaluate"], "Missing option '--data'"),

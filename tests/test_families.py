@@ -22,7 +22,7 @@ from mllm_explain.images import load_image
 def saved(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param)
     adapter = build_adapter(request.param)
-    adapter.model.save_pretrained(folder)
+    adapter.full_model.save_pretrained(folder)
     adapter.processor.save_pretrained(folder)
     return request.param, folder
 

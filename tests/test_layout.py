@@ -140,7 +140,7 @@ def test_a_frames_view_shows_the_part_of_the_frame_fed(name):
 def embedded_inputs(adapter: ModelAdapter, inputs) -> Tensor:
     """(L, d) the embeddings the language model reads for `inputs` (image codes embedded in place)."""
     seen = []
-    language = adapter.model.model.language_model
+    language = adapter.model.get_decoder()  # Emu3's is `text_model`
     handle = language.register_forward_pre_hook(lambda _, args, kwargs: seen.append(kwargs["inputs_embeds"]),
                                                 with_kwargs=True)
     try:

@@ -61,3 +61,16 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, script, args):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in done.stderr
     assert not (tmp_path / "mix").exists()
+
+
+def test_several_images_reports_shares_for_images_and_clips():
+    result = json.loads(_run("several_images.py", "--pairs", 2, "--clips", 1, "--methods", "tam"))
+    assert set(result) == {"images", "video"}
+    images = result["images"]["tam"]
+    assert images["nouns"] > 0 and 0 <= images["mean_share"] <= 1 and 0 < images["mean_token_share"] < 1
+
+
+def test_video_scaling_measures_each_frame_count():
+    result = json.loads(_run("video_scaling.py", "--frames", "2,4", "--methods", "logit_lens"))
+    points = result["methods"]["logit_lens"]["points"]
+    assert [p["frames"] for p in points] == [2, 4] and points[1]["vision_tokens"] == 2 * points[0]["vision_tokens"]

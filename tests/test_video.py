@@ -105,6 +105,40 @@ def test_a_family_without_video_refuses_it_in_one_line():
         explain(adapter, video=Video.from_frames([make_image(WIDE)] * 2), prompt=PROMPT, answer=ANSWER)
 
 
+def test_filmstrip_in_a_browser(clips, tmp_path):
+    """Selecting a word redraws every group's map and share; clicking a frame enlarges it."""
+    from test_report import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    folder, records = clips
+    out = tmp_path / "report"
+    assert cli("explain", "--video", str(folder / records[0]["video"]), "--prompt", VIDEO_PROMPT, "--method", "tam",
+               "--answer", VIDEO_ANSWER, "--out", str(out)).returncode == 0
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto((out / "report.html").as_uri())
+            page.locator('.token[data-token="3"]').click()
+            maps = page.locator(".heatmap")
+            assert maps.count() == 4
+            assert {maps.nth(k).get_attribute("data-shown-token") for k in range(4)} == {"3"}
+            shares = [float(page.locator(".share").nth(k).text_content().split("%")[0]) for k in range(4)]
+            assert abs(sum(shares) - 100) < 0.5
+            frame = page.locator(".filmstrip").nth(2)
+            small = frame.locator("img.picture").bounding_box()["width"]
+            frame.locator(".stack").click()
+            assert "enlarged" in frame.get_attribute("class")
+            assert frame.locator("img.picture").bounding_box()["width"] > 2 * small
+            assert not errors
+        finally:
+            browser.close()
+
+
 @pytest.mark.parametrize(("name", "setting", "message"), [
     ("glm4v", {"frames": 4}, "glm4v's video processor samples frames by its rate, not by a count"),
     ("glm46v", {"fps": 1.0}, "glm46v's video processor picks its own frame rate from the clip's length"),

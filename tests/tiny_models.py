@@ -84,6 +84,7 @@ from mllm_explain.adapters import ADAPTERS, ModelAdapter
 from mllm_explain.adapters.apertus1p5 import Apertus1p5Adapter
 from mllm_explain.adapters.chameleon import ChameleonAdapter
 from mllm_explain.adapters.deepseek_vl import DeepseekVLAdapter, DeepseekVLHybridAdapter, JanusAdapter
+from mllm_explain.adapters.emu3 import Emu3Adapter
 from mllm_explain.adapters.gemma3 import Gemma3Adapter, Gemma3nAdapter
 from mllm_explain.adapters.gemma4 import Gemma4Adapter
 from mllm_explain.adapters.git import GitAdapter
@@ -100,6 +101,7 @@ from mllm_explain.adapters.internvl import (
     InternVLAdapter,
 )
 from mllm_explain.adapters.kimi_k25 import KimiK25Adapter
+from mllm_explain.adapters.lfm2_vl import Lfm2VlAdapter
 from mllm_explain.adapters.llava import LlavaAdapter, VideoLlavaAdapter, VipLlavaAdapter
 from mllm_explain.adapters.llava_next import Granite4VisionAdapter, LlavaNextAdapter, LlavaOnevisionAdapter
 from mllm_explain.adapters.minicpmv import MiniCPMVAdapter
@@ -1042,6 +1044,47 @@ def _lfm3_vl():
     return Lfm3VlForConditionalGeneration(config), processor
 
 
+LFM2_VL_TOKENS = {"image_token": "<image>", "image_start_token": "<|image_start|>",
+                  "image_end_token": "<|image_end|>", "image_thumbnail_token": "<|img_thumbnail|>"}
+
+
+def _lfm2_vl():
+    """LFM2-VL as LFM2-VL-1.6B ships it, tiny: 4 px patches folded 2x2 (there 16 px), tiles of 32 px (there 512: a
+    tile's tokens equal `max_image_tokens`, 16 here and 256 there), a quarter of that the least tokens; SigLIP2
+    NaFlex; an LFM2 text model of an attention then a short-convolution layer.  WIDE 168x126 (over twice 16 tokens'
+    pixels) -> 3x2 tiles (the 4x3 canvas has more than `max_tiles` 10) of 4x4 tokens, then the thumbnail at 32x24 px
+    (3x4 tokens); (40, 30) -> one grid of 3x4."""
+    from transformers import Lfm2VlConfig, Lfm2VlForConditionalGeneration, Lfm2VlImageProcessor, Lfm2VlProcessor
+
+    markers = [f"<|img_row_{r}_col_{c}|>" for r in range(1, 11) for c in range(1, 11)]
+    special = ["<|startoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>", *LFM2_VL_TOKENS.values(), *markers]
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>\n", "<image>")
+    tokenizer = _tokenizer(special, LFM2_VL_TOKENS, template, eos_token="<|im_end|>", pad_token="<|pad|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Lfm2VlImageProcessor(encoder_patch_size=4, tile_size=32, min_image_tokens=4,
+                                           max_image_tokens=16)
+    processor = Lfm2VlProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                layer_types=["full_attention", "conv"], eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|pad|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, patch_size=4,
+                  num_patches=64)
+    config = Lfm2VlConfig(text_config=text, vision_config=vision, projector_hidden_size=64,
+                          image_token_id=ids("<image>"))
+    return Lfm2VlForConditionalGeneration(config), processor
+
+
+@torch.no_grad()
+def _sharpen_lfm2_vl(model: torch.nn.Module, factor: float = 30.0, damp: float = 0.1) -> None:
+    """The projector `factor` times larger and the random SigLIP2 attention's output `damp`ed, as for PaliGemma: it
+    spreads every patch's change over its view, which no projector scale undoes (undamped: contrast 1.6 at
+    (400, 200))."""
+    scale_projector("multi_modal_projector", factor)(model)
+    for layer in model.model.vision_tower.encoder.layers:
+        layer.self_attn.out_proj.weight.mul_(damp)
+        layer.self_attn.out_proj.bias.mul_(damp)
+
+
 def _hyperclovax_vision_v2():
     """HyperCLOVA X Vision V2: Qwen2.5-VL's vision tower (window attention) and merger, then a linear projector,
     EXAONE 4.5's processor with Qwen2-VL's image processor and tokens; a HyperCLOVA X text model with MuP multipliers
@@ -1513,6 +1556,18 @@ def _qwen3_omni_moe_thinker():
     return Qwen3OmniMoeThinkerForConditionalGeneration(config), processor
 
 
+def _omni(thinker: Callable[[], tuple[torch.nn.Module, object]], model_type: str) -> tuple[torch.nn.Module, object]:
+    """A full Omni model (`qwen2_5_omni`, `qwen3_omni_moe`) around the tiny thinker, as its checkpoint saves it: the
+    thinker's weights under `thinker.`; its speech output (talker, token2wav) disabled, so they stay unbuilt."""
+    from transformers import AutoConfig, AutoModelForMultimodalLM
+
+    inner, processor = thinker()
+    config = AutoConfig.for_model(model_type, thinker_config=inner.config.to_dict(), enable_audio_output=False)
+    model = AutoModelForMultimodalLM.from_config(config)
+    model.thinker = inner
+    return model, processor
+
+
 def _apertus1p5_codes(model: torch.nn.Module, inputs: dict) -> list[torch.Tensor]:
     """Apertus 1.5's VQ codes of the image as a grid, offset into the vocabulary as the model offsets them."""
     height, width = inputs["image_sizes"][0].tolist()
@@ -1557,6 +1612,39 @@ def _apertus1p5(codes: int = 64, audio_codes: int = 16):
                               image_token_id=ids("<|image|>"), audio_token_id=ids("<|audio|>"),
                               image_token_offset=text_tokens, audio_token_offset=text_tokens + codes)
     return Apertus1p5ForConditionalGeneration(config), processor
+
+
+def _emu3_codes(model: torch.nn.Module, inputs: dict) -> list[torch.Tensor]:
+    """Emu3's VQ codes of the image as a grid, as the BPE tokens the vocabulary maps them to."""
+    codes = model.model.vqmodel.encode(inputs["pixel_values"], inputs["image_sizes"]).image_tokens[0]
+    return [model.model.vocabulary_mapping.img2bpe_mapping_tensor[codes].long()]
+
+
+EMU3_TOKENS = {"image_token": "<image>", "boi_token": "<|image start|>", "eoi_token": "<|image end|>",
+               "image_wrapper_token": "<|image token|>", "eof_token": "<|extra_201|>"}
+
+
+def _emu3(codes: int = 32):
+    """Emu3: a VQ-VAE of 8 px cells (three downsamplings, as shipped; 32 channels, attention only in its middle
+    block, one frame where the checkpoint repeats the image over 4) into `codes` codes `<|visual token NNNNNN|>`, an
+    end-of-line token `<|extra_200|>` after each row, LLaVA-1.5's "USER: ... ASSISTANT:" prompt; a
+    200x150 px pixel cap (there 1024x1024)."""
+    from transformers import Emu3Config, Emu3ForConditionalGeneration, Emu3ImageProcessor, Emu3Processor
+
+    visual = [f"<|visual token {code:06d}|>" for code in range(codes)]
+    tokenizer = _tokenizer(["<|endoftext|>", "<|extra_203|>", "<|extra_204|>", "<|extra_200|>",
+                            *EMU3_TOKENS.values(), *visual], EMU3_TOKENS, LLAVA_TEMPLATE,
+                           bos_token="<|extra_203|>", eos_token="<|extra_204|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Emu3ImageProcessor(min_pixels=MIN_PIXELS, max_pixels=200 * 150)
+    processor = Emu3Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=LLAVA_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                bos_token_id=ids("<|extra_203|>"), eos_token_id=ids("<|extra_204|>"), pad_token_id=ids("<|endoftext|>"))
+    vq = dict(codebook_size=codes, embed_dim=8, latent_channels=32, base_channels=32, channel_multiplier=[1] * 4,
+              num_res_blocks=1, attn_resolutions=[], temporal_downsample_factor=1, hidden_size=32)
+    config = Emu3Config(text_config=text, vq_config=vq, vocabulary_map=tokenizer.get_vocab())
+    return Emu3ForConditionalGeneration(config), processor
 
 
 STEP3P7_MARKERS = ["<patch_start>", "<patch_end>", "<patch_newline>", "<im_start>", "<im_end>"]
@@ -2769,6 +2857,12 @@ FAMILIES = {
                           enlarged={1.5: _one((7, 9)), 2.0: _one((9, 12))}),
     "lfm3_vl": Family(_lfm3_vl, Lfm3VlAdapter, _one((4, 5)), scale_projector("multi_modal_projector", 300),
                       enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # WIDE is over twice `max_image_tokens`' pixels: 3x2 tiles (the 4x3 canvas is past `max_tiles`), then the thumbnail
+    # smart-resized to 32x24 px; (400, 200) 4x2 tiles (2:1 ties with 2x1, the larger taken: the image's area is over
+    # half of it) and a 5x2 thumbnail.  (40, 30) is one grid of 3x4; at 1.5 and 2 (60x45, 80x60) it is tiled as WIDE
+    "lfm2_vl": Family(_lfm2_vl, Lfm2VlAdapter, tile_views(2, 3, (4, 4), (3, 4)), _sharpen_lfm2_vl,
+                      large=(400, 200), enlarge=(40, 30),
+                      enlarged={1.5: tile_views(2, 3, (4, 4), (3, 4)), 2.0: tile_views(2, 3, (4, 4), (3, 4))}),
     # as Qwen2-VL; HyperCLOVA X's post-norms add every layer's (mixed) update at full size: a larger projector scale
     "hyperclovax_vision_v2": Family(_hyperclovax_vision_v2, HyperCLOVAXVisionV2Adapter, _one((4, 6)),
                                     scale_projector("projector", 300),
@@ -2809,9 +2903,19 @@ FAMILIES = {
     # as Qwen3-VL
     "qwen3_omni_moe_thinker": Family(_qwen3_omni_moe_thinker, Qwen2VLAdapter, _one((4, 5)), QWEN_SHARP,
                                      enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
+    # the full checkpoints: their thinkers as above
+    "qwen2_5_omni": Family(partial(_omni, _qwen2_5_omni_thinker, "qwen2_5_omni"), Qwen2VLAdapter, _one((4, 6)),
+                           lambda model: QWEN_SHARP(model.thinker), enlarged={1.5: _one((6, 9)), 2.0: _one((8, 12))}),
+    "qwen3_omni_moe": Family(partial(_omni, _qwen3_omni_moe_thinker, "qwen3_omni_moe"), Qwen2VLAdapter,
+                             _one((4, 5)), lambda model: QWEN_SHARP(model.thinker),
+                             enlarged={1.5: _one((6, 8)), 2.0: _one((8, 10))}),
     # 126x168 -> 128x160 px / 16 px cells, one code each; at 1.5 192x240 px, at 2 256x320
     "apertus1p5": Family(_apertus1p5, Apertus1p5Adapter, _one((8, 10)), lambda model: None, codes=_apertus1p5_codes,
                          enlarged={1.5: _one((12, 15)), 2.0: _one((16, 20))}),
+    # 168x126 -> 168x128 px / 8 px cells, one code each (and an end-of-line slot per row); at 1.5 252x192 px, at 2
+    # 336x256, each past the tiny processor's 200x150 px cap, which the adapter lifts for that call
+    "emu3": Family(_emu3, Emu3Adapter, _one((16, 21)), lambda model: None, codes=_emu3_codes,
+                   enlarged={1.5: _one((24, 32)), 2.0: _one((32, 42))}),
     # WIDE fits the 224 px global view and is not elongated: no crops, the image squashed onto the square (8x8); 300x220
     # px takes 2x3 windows of 112 px (the image resized to 336x224); at 1.5 252x189 px, 2x3 (336x224), at 2 336x252, 3x3
     "step3p7": Family(_step3p7, Step3p7Adapter, _one((8, 8)), scale_projector("multi_modal_projector", 30),

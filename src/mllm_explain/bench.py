@@ -506,14 +506,14 @@ class Bench:
                 "tokens_for_image_and_scales": sizes.scaling_tokens}
 
 
-    def video(self) -> dict:
+    def video(self, methods: Sequence[str] = VIDEO_METHODS) -> dict:
         """Section 7: `explain` of a video against its frame count (frames of the example image, each shifted): time,
         peak and added memory, vision tokens; power-law exponents and the added bytes per frame."""
         width, height = VIDEO_FRAME
         base = self.image.convert("RGB").resize((width, height), Image.BICUBIC)
         text = VIDEO_ANSWER
         found = {}
-        for name in VIDEO_METHODS:
+        for name in methods:
             points = []
             for n in self.sizes.video_frames:
                 self.step(f"video: {name}, {n} frames")

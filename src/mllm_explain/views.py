@@ -12,6 +12,12 @@ Box = tuple[float, float, float, float]  # (top, left, bottom, right), fractions
 FULL_BOX: Box = (0.0, 0.0, 1.0, 1.0)
 
 
+def tile_box(index: int, rows: int, columns: int) -> Box:
+    """The part of the image that tile `index` (row-major) of a `rows` x `columns` grid of equal tiles shows."""
+    row, column = divmod(index, columns)
+    return row / rows, column / columns, (row + 1) / rows, (column + 1) / columns
+
+
 @dataclass(frozen=True)
 class View:
     """One grid of vision tokens: a tile, an overview (thumbnail, base image) or the one grid of a

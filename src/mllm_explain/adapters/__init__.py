@@ -11,6 +11,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     apertus1p5,
     chameleon,
     deepseek_vl,
+    emu3,
     gemma3,
     gemma4,
     git,
@@ -22,6 +23,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     inkling2,
     internvl,
     kimi_k25,
+    lfm2_vl,
     llava,
     llava_next,
     minicpmv,
@@ -86,9 +88,11 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
         processor = AutoProcessor.from_pretrained(source)
     except ImportError as exc:
         raise UserError(f"cannot load the processor of {source!r}: {str(exc).splitlines()[0]}") from None
-    placement = {} if device_map is None else {"device_map": device_map}
+    options = {} if device_map is None else {"device_map": device_map}
+    if part := adapter_cls.submodels.get(config.model_type):  # that part alone (transformers drops its weights' prefix)
+        options["config"] = getattr(config, f"{part}_config")
     try:
-        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **placement)
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **options)
     except ImportError as exc:  # a vision tower's package missing (timm), or device_map without accelerate
         raise UserError(_missing_package(exc, source, device_map)) from None
     if device_map is None:

@@ -139,9 +139,15 @@ class ModelAdapter:
     # Inkling's `logits_mup_width_multiplier`), before any soft-capping
     logit_multiplier_key: ClassVar[str] = ""
     logit_divisor_key: ClassVar[str] = ""
+    # A full checkpoint's `model_type` -> its part that writes the text answer, with its config in `<part>_config`
+    # (Qwen2.5-Omni's and Qwen3-Omni's thinker, beside a talker that speaks the answer): `load_model` loads that part
+    # alone, and the adapter explains it
+    submodels: ClassVar[dict[str, str]] = {}
 
     def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
-        self.model = model.eval()
+        part = self.submodels.get(model.config.model_type)
+        self.full_model = model  # as given; `model` is its text-writing part where `submodels` names one
+        self.model = (getattr(model, part) if part else model).eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.name_or_path = name_or_path
@@ -617,3 +623,27 @@ class ModelAdapter:
 @contextmanager
 def _null():
     yield []
+
+
+class TiledByRule(ModelAdapter):
+    """A tiled family whose tiling follows the image's size by the processor's rule (Ovis2's covering grid, LFM2-VL's
+    canvas): it declares `tiles(size)` ((rows, columns) for a (width, height)) and `vision_tokens(size)`, and takes
+    any scale within `max_vision_tokens`; its detail view is the smallest scale with the most tokens."""
+
+    def tiles(self, size: tuple[int, int]) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        raise NotImplementedError
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        if scale == 1.0:
+            return
+        size = scaled_size(image, scale)
+        rows, columns = self.tiles(size)
+        self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and the thumbnail")
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The smallest scale at which `image` gets the most vision tokens it can within `max_vision_tokens` (1 where
+        none gives more)."""
+        return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)

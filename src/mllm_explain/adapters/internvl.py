@@ -41,7 +41,7 @@ from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.video import Video
-from mllm_explain.views import Box, View
+from mllm_explain.views import Box, View, tile_box
 
 
 @register_adapter
@@ -142,8 +142,7 @@ class InternVLAdapter(ModelAdapter):
         if count == 1:
             return [View(positions[0], grid, grid_box=grid_box)]
         views = [View(positions[i], grid, kind="tile",
-                      image_box=(i // columns / rows, i % columns / columns,
-                                 (i // columns + 1) / rows, (i % columns + 1) / columns))
+                      image_box=tile_box(i, rows, columns))
                  for i in range(count - 1)]
         return [*views, View(positions[-1], grid, kind="overview")]
 

@@ -27,7 +27,7 @@ from transformers import BatchFeature
 from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
-from mllm_explain.views import Box, View
+from mllm_explain.views import Box, View, tile_box
 
 
 @register_adapter
@@ -105,8 +105,7 @@ class MiniCPMVAdapter(ModelAdapter):
         runs = positions.split(counts)
         if not rows:
             return [View(runs[0], grids[0], grid_box=grid_box)]
-        tiles = [View(run, grid, (i // columns / rows, i % columns / columns,
-                                  (i // columns + 1) / rows, (i % columns + 1) / columns), kind="tile")
+        tiles = [View(run, grid, tile_box(i, rows, columns), kind="tile")
                  for i, (run, grid) in enumerate(zip(runs[1:], grids[1:]))]
         return [View(runs[0], grids[0], kind="overview"), *tiles]
 

@@ -16,13 +16,13 @@ import math
 
 from PIL import Image
 
-from mllm_explain.adapters.base import ModelAdapter, most_detailed_scale, scaled_size
+from mllm_explain.adapters.base import TiledByRule
 from mllm_explain.adapters.registry import register_adapter
-from mllm_explain.views import Box, View
+from mllm_explain.views import Box, View, tile_box
 
 
 @register_adapter
-class Ovis2Adapter(ModelAdapter):
+class Ovis2Adapter(TiledByRule):
     model_types = {"ovis2": "thisisiron/Ovis2-2B-hf"}
     layout_text = ("the thumbnail first (the image stretched onto one tile), then tiles cut row-major from the image "
                    "stretched onto the canvas that covers it (`<IMG_COL>` / `<IMG_ROW>` markers in no view); one tile: "
@@ -66,18 +66,6 @@ class Ovis2Adapter(ModelAdapter):
         tiles = math.prod(self.tiles(size))
         return (tiles + self.thumbnail(tiles)) * self.processor.image_seq_length
 
-    def check_scale(self, image: Image.Image, scale: float) -> None:
-        if scale == 1.0:
-            return
-        size = scaled_size(image, scale)
-        rows, columns = self.tiles(size)
-        self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and the thumbnail")
-
-    def max_scale(self, image: Image.Image) -> float:
-        """The smallest scale at which `image` gets the most tiles it can within `max_vision_tokens` (1 where none
-        gives more)."""
-        return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)
-
     def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
         count = inputs["pixel_values"].shape[-4]  # (tiles, 3, h, w), or (images, tiles, 3, h, w)
         rows, columns = self.tiles(image.size)
@@ -89,7 +77,6 @@ class Ovis2Adapter(ModelAdapter):
         if not self.thumbnail(rows * columns):
             return [View(positions[0], (side, side), grid_box=grid_box)]
         tiles = [View(positions[1 + i], (side, side), kind="tile",
-                      image_box=(i // columns / rows, i % columns / columns,
-                                 (i // columns + 1) / rows, (i % columns + 1) / columns))
+                      image_box=tile_box(i, rows, columns))
                  for i in range(count - 1)]
         return [View(positions[0], (side, side), kind="overview"), *tiles]

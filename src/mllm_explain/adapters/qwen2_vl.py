@@ -4,7 +4,8 @@ vision grid, row-major between the vision start and end tokens.
 The families that reuse that layout unchanged (`image_grid_thw` in patches, 2x2 merge of the processor's patch order
 into a row-major grid, one placeholder token per merged patch): Qwen3.5 (dense, MoE), ERNIE-4.5-VL, EXAONE 4.5,
 dots3 note, Cosmos3 Omni, MiniMax M3 VL and the Qwen2.5-Omni and Qwen3-Omni thinkers (their text generators) as they
-are; PaddleOCR-VL (its own resize rule), Cohere Compass and HyperCLOVA X Vision V2 (scaled logits) and LFM3-VL
+are, alone or loaded from the full Omni checkpoint (its `thinker.` weights; the talker that speaks the answer is not
+loaded); PaddleOCR-VL (its own resize rule), Cohere Compass and HyperCLOVA X Vision V2 (scaled logits) and LFM3-VL
 (final norm and last attention layer) and Qwen4-Exp (final norm) with a family fact each.
 
 A scale is a different input size: the size the processor would give the image, times the scale (it then
@@ -38,7 +39,9 @@ class Qwen2VLAdapter(ModelAdapter):
                    "ernie4_5_vl_moe": "baidu/ERNIE-4.5-VL-28B-A3B-PT", "exaone4_5": "LGAI-EXAONE/EXAONE-4.5-33B",
                    "dots3_note": "dots-studio/dots3-note-prev", "cosmos3_omni": "nvidia/Cosmos3-Nano",
                    "minimax_m3_vl": "MiniMaxAI/MiniMax-M3", "qwen2_5_omni_thinker": "Qwen/Qwen2.5-Omni-7B",
-                   "qwen3_omni_moe_thinker": "Qwen/Qwen3-Omni-30B-A3B-Instruct"}
+                   "qwen3_omni_moe_thinker": "Qwen/Qwen3-Omni-30B-A3B-Instruct", "qwen2_5_omni": "Qwen/Qwen2.5-Omni-7B",
+                   "qwen3_omni_moe": "Qwen/Qwen3-Omni-30B-A3B-Instruct"}
+    submodels = {"qwen2_5_omni": "thinker", "qwen3_omni_moe": "thinker"}  # the full Omni checkpoints: their thinker
     layout_text = ("one native-resolution grid of 2x2-merged patches (Qwen3-VL, Qwen3.5: 16 px patches; DeepStack adds "
                    "vision features in early layers only)")
     scales_text = ("any within `max_vision_tokens` (16,384) and above the processor's smallest input: the size the "

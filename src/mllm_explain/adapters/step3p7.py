@@ -18,7 +18,7 @@ from PIL import Image
 from mllm_explain.adapters.base import ModelAdapter, most_detailed_scale, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
-from mllm_explain.views import Box, View
+from mllm_explain.views import Box, View, tile_box
 
 
 @register_adapter
@@ -70,8 +70,7 @@ class Step3p7Adapter(ModelAdapter):
             raise RuntimeError(f"the processor made {count} crops of the {image.width}x{image.height} image, not the "
                                f"{rows}x{columns} expected")
         crops = [View(positions[i * crop ** 2:(i + 1) * crop ** 2], (crop, crop), kind="tile",
-                      image_box=(i // columns / rows, i % columns / columns,
-                                 (i // columns + 1) / rows, (i % columns + 1) / columns))
+                      image_box=tile_box(i, rows, columns))
                  for i in range(count)]
         whole = View(positions[count * crop ** 2:], (overview, overview), grid_box=grid_box,
                      kind="overview" if count else "image")
