@@ -115,6 +115,7 @@ from mllm_explain.adapters.qwen2_vl import (
     Qwen2VLAdapter,
     Qwen4ExpAdapter,
 )
+from mllm_explain.adapters.stitched_hd import Phi4MultimodalAdapter
 from mllm_explain.adapters.step3p7 import Step3p7Adapter
 from mllm_explain.adapters.video_llama_3 import VideoLlama3Adapter
 from mllm_explain.training.build import (
@@ -1288,6 +1289,33 @@ def _sharpen_ovis2(model: torch.nn.Module, factor: float = 30.0) -> None:
     """The visual words' embedding table `factor` times larger: the image features are softmax mixtures of its rows
     (behind a layer norm, which undoes any scaling of the head before it; unsharpened: contrast 1.1)."""
     model.model.visual_embeddings_table.weight.mul_(factor)
+
+
+def _phi4_multimodal():
+    """Phi-4-multimodal, tiny: crops of 128 px (there 448) of 4 px patches, so each crop is still the 32x32 patches
+    pooled to the 16x16 tokens the processor counts on (it writes 256 + 16 for the global grid whatever the config);
+    up to 12 crops; a tiny audio encoder (never fed); the Phi-4 text model."""
+    from transformers import (Phi4MultimodalConfig, Phi4MultimodalFeatureExtractor, Phi4MultimodalForCausalLM,
+                              Phi4MultimodalImageProcessor, Phi4MultimodalProcessor)
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|image|>", "<|audio|>"]
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<|image|>")
+    tokenizer = _tokenizer(special, {"image_token": "<|image|>", "audio_token": "<|audio|>"}, template,
+                           eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Phi4MultimodalImageProcessor(size={"height": 128, "width": 128}, patch_size=4, dynamic_hd=12)
+    processor = Phi4MultimodalProcessor(image_processor=image_processor, audio_processor=Phi4MultimodalFeatureExtractor(),
+                                        tokenizer=tokenizer, chat_template=template)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=128,
+                  patch_size=4, crop_size=128, image_token_id=ids("<|image|>"))
+    audio = dict(hidden_size=32, intermediate_size=32, num_blocks=1, num_attention_heads=2, ext_pw_out_channel=32,
+                 depthwise_separable_out_channel=32, nemo_conv_channels=32, audio_token_id=ids("<|audio|>"))
+    config = Phi4MultimodalConfig(vision_config=vision, audio_config=audio, vocab_size=len(tokenizer), hidden_size=64,
+                                  intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                                  num_key_value_heads=1, max_position_embeddings=4096,
+                                  original_max_position_embeddings=4096, bos_token_id=ids("<|endoftext|>"),
+                                  eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    return Phi4MultimodalForCausalLM(config), processor
 
 
 # Qwen2.5-Omni: ChatML turns with "<|vision_bos|><|IMAGE|><|vision_eos|>" where the image goes
@@ -2618,6 +2646,14 @@ FAMILIES = {
     "step3p7": Family(_step3p7, Step3p7Adapter, _one((8, 8)), scale_projector("multi_modal_projector", 30),
                       rescales=False,
                       enlarged={1.5: tile_views(2, 3, (4, 4), (8, 8)), 2.0: tile_views(3, 3, (4, 4), (8, 8))}),
+    # 128 px crops: WIDE fits 2x1 crops (256x128 canvas), resized to 170x128 and padded white; the stitched grid keeps
+    # the 16x22 useful tokens (of 16x32), then the global 16x16 grid of the padded canvas; at 1.5 (252x189) 2x2 crops,
+    # 24x32 useful; at 2 (336x252) 3x2, 32x43 useful
+    "phi4_multimodal": Family(_phi4_multimodal, Phi4MultimodalAdapter,
+                              [("tile", (16, 22), (0.0, 0.0, 1.0, 1.0)), ("overview", (16, 16), (0.0, 0.0, 1.0, 1.0))],
+                              scale_projector("embed_tokens_extend.image_embed.img_projection_down", 30),
+                              enlarged={1.5: [("tile", (24, 32)), ("overview", (16, 16))],
+                                        2.0: [("tile", (32, 43)), ("overview", (16, 16))]}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
 }

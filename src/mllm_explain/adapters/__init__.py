@@ -32,6 +32,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     paligemma,
     qwen2_vl,
     step3p7,
+    stitched_hd,
     video_llama_3,
 )
 from mllm_explain.adapters.base import ModelAdapter, Trace
@@ -61,7 +62,8 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
     unless the environment allows downloads (HF_HUB_OFFLINE unset); nothing here forces a download.
     `max_vision_tokens` bounds every input scale but 1 (`ModelAdapter.max_vision_tokens`, 16,384 by default).
     """
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoModelForMultimodalLM, AutoProcessor
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     if device_map is not None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -83,7 +85,10 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
         raise UserError(f"cannot load the processor of {source!r}: {str(exc).splitlines()[0]}") from None
     placement = {} if device_map is None else {"device_map": device_map}
     try:
-        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **placement)
+        # Phi-4-multimodal is registered only as a multimodal LM (it also reads audio)
+        auto = (AutoModelForImageTextToText if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+                else AutoModelForMultimodalLM)
+        model = auto.from_pretrained(source, dtype=dtype, **placement)
     except ImportError as exc:  # device_map without accelerate
         raise UserError(f"device_map={device_map!r}: {str(exc).splitlines()[0]}") from None
     if device_map is None:

@@ -106,7 +106,7 @@ REFUSALS: dict[str, Refusal] = {
                                    "preprocessing (grid size, resizing) is unknown"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
-    **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
+    "unlimited_ocr": Refusal("A", _NEW_HD),
     "perception_lm": Refusal("A", "a new layout: overview-first tiles"),
     "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "

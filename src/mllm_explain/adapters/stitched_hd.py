@@ -1,0 +1,104 @@
+"""Stitched high-resolution grid + global grid, each with a newline slot per row (Phi-4-multimodal,
+`Phi4MultimodalForCausalLM`, outside the image-text-to-text auto class).
+
+The processor picks a canvas of whole crops (`crop_size` px each way; as many as cover the image, else the closest
+aspect ratio within `dynamic_hd` crops), resizes the image to fit it keeping its aspect ratio and pads the rest white
+at the right and bottom.  Each crop's SigLIP patches are average-pooled 2x2 to `base x base` tokens, and the model
+(`Phi4MultimodalImageEmbedding.forward`) writes, in this order:
+
+1. the crops stitched into one grid, cut to its *useful* rows and columns (those the patch mask keeps: the pad is
+   dropped up to the last partly used token), each row followed by a newline slot (`sub_img_feature_extensor`);
+2. one separator slot (`global_img_feature_extensor`);
+3. the global image -- the whole padded canvas stretched to one crop -- as `base x base` tokens, each row followed
+   by a newline slot.
+
+The slots are in no view.  The stitched grid is one "tile" view over the whole image (its `grid_box` the part of
+the useful grid the resized image covers), the global grid the "overview" (its `grid_box` the part of the canvas the
+image covers).  A scale resizes the image before the processor: a larger image gets more crops, up to `dynamic_hd`.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from mllm_explain.adapters.base import ModelAdapter, most_detailed_scale, scaled_size
+from mllm_explain.adapters.registry import register_adapter
+from mllm_explain.views import Box, View
+
+
+@register_adapter
+class Phi4MultimodalAdapter(ModelAdapter):
+    model_types = {"phi4_multimodal": "microsoft/Phi-4-multimodal-instruct"}
+    layout_text = ("the crops stitched into one grid cut to the image's useful area, then a separator, then the "
+                   "global 16x16 grid of the padded canvas; a newline slot ends every row (slots in no view)")
+    scales_text = "any within `max_vision_tokens`: the image resized before the processor; more crops up to `dynamic_hd`"
+    inputs_text = "one image per prompt (audio not read)"
+
+    def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
+        super().__init__(model, processor, name_or_path)
+        # transformers installs its output-capturing hooks lazily, per model: once the vision tower has hooked itself
+        # (any forward: it always asks for a hidden state), a later `generate(output_hidden_states=True)` of the whole
+        # model finds the tower's hidden states empty.  Hooking the whole model first avoids that.
+        from transformers.utils.output_capturing import maybe_install_capturing_hooks
+
+        maybe_install_capturing_hooks(model)
+
+    @property
+    def image_token_id(self) -> int:
+        return self.model.config.vision_config.image_token_id
+
+    @property
+    def final_norm(self) -> torch.nn.Module:
+        return self.model.model.norm
+
+    @property
+    def last_layer(self) -> torch.nn.Module:
+        return self.model.model.layers[-1]
+
+    @property
+    def last_attention(self) -> torch.nn.Module:
+        return self.model.model.layers[-1].self_attn
+
+    @property
+    def base(self) -> int:
+        """Tokens each way of one crop: its patches, padded to even, pooled 2x2."""
+        config = self.model.config.vision_config
+        patches = config.image_size // config.patch_size
+        return (patches + patches % 2) // 2
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        """Image tokens (slots included) the processor writes for an image of `size` (width, height), by its own rule."""
+        blank = Image.new("RGB", size)
+        return int(self.processor.image_processor(blank)["num_img_tokens"][0])
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        if scale != 1.0:
+            self.bound_tokens(scale, self.vision_tokens(scaled_size(image, scale)), "a stitched grid and global grid")
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The smallest scale at which `image` gets the most crops it can within `max_vision_tokens`."""
+        return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens, steps=8)
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        canvas_h, canvas_w = (int(v) for v in inputs["image_sizes"].reshape(-1, 2)[0])
+        ratio = min(canvas_w / image.width, canvas_h / image.height)  # the processor's resize into the canvas
+        shown_w = canvas_w if canvas_w / image.width == ratio else int(image.width * ratio)
+        shown_h = canvas_h if canvas_h / image.height == ratio else int(image.height * ratio)
+        crop = self.model.config.vision_config.crop_size
+        rows, columns = canvas_h // crop, canvas_w // crop
+        base = self.base
+        mask = inputs["image_attention_mask"][0, 1:1 + rows * columns, 0::2, 0::2].cpu()
+        mask = mask.reshape(rows, columns, base, base).transpose(1, 2).reshape(rows * base, columns * base)
+        height, width = int(mask[:, 0].sum()), int(mask[0, :].sum())
+        positions = self.image_token_positions(inputs)
+        stitched = height * (width + 1)
+        if len(positions) != stitched + 1 + base * (base + 1):
+            raise RuntimeError(f"{len(positions)} image tokens, not the {height}x{width} stitched grid, the separator "
+                               f"and the {base}x{base} global grid, each row with its newline slot")
+        token_px = crop / base
+        tiles = View(positions[:stitched].reshape(height, width + 1)[:, :width].flatten(), (height, width), kind="tile",
+                     grid_box=(0.0, 0.0, shown_h / (height * token_px), shown_w / (width * token_px)))
+        overview = View(positions[stitched + 1:].reshape(base, base + 1)[:, :base].flatten(), (base, base),
+                        kind="overview", grid_box=(0.0, 0.0, shown_h / canvas_h, shown_w / canvas_w))
+        return [tiles, overview]
