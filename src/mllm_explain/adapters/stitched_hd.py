@@ -43,6 +43,9 @@ class Phi4MultimodalAdapter(ModelAdapter):
         from transformers.utils.output_capturing import maybe_install_capturing_hooks
 
         maybe_install_capturing_hooks(model)
+        # its processor does not reload its own chat template (the checkpoint ships it with the tokenizer)
+        if processor.chat_template is None:
+            processor.chat_template = processor.tokenizer.chat_template
 
     @property
     def image_token_id(self) -> int:
