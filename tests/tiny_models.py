@@ -115,7 +115,7 @@ from mllm_explain.adapters.qwen2_vl import (
     Qwen2VLAdapter,
     Qwen4ExpAdapter,
 )
-from mllm_explain.adapters.stitched_hd import Phi4MultimodalAdapter
+from mllm_explain.adapters.stitched_hd import Phi4MultimodalAdapter, UnlimitedOcrAdapter
 from mllm_explain.adapters.step3p7 import Step3p7Adapter
 from mllm_explain.adapters.video_llama_3 import VideoLlama3Adapter
 from mllm_explain.training.build import (
@@ -1316,6 +1316,35 @@ def _phi4_multimodal():
                                   original_max_position_embeddings=4096, bos_token_id=ids("<|endoftext|>"),
                                   eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
     return Phi4MultimodalForCausalLM(config), processor
+
+
+def _unlimited_ocr():
+    """Unlimited-OCR, tiny: a 128 px global square and 64 px tiles of 8 px patches downsampled 4x (4x4 and 2x2 tokens;
+    there 1024 and 640 px of 16 px), up to 12 tiles; SAM and CLIP of one layer; a DeepSeek-V2 text model of a dense and
+    a sparse layer, with the checkpoints' sliding window of 128 answer tokens."""
+    from transformers import (UnlimitedOcrConfig, UnlimitedOcrForConditionalGeneration, UnlimitedOcrImageProcessor,
+                              UnlimitedOcrProcessor)
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<image>")
+    tokenizer = _tokenizer(special, {"image_token": "<image>"}, template, eos_token="<|im_end|>",
+                           pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = UnlimitedOcrImageProcessor(size={"height": 128, "width": 128}, tile_size=64, max_patches=12)
+    processor = UnlimitedOcrProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template,
+                                      patch_size=8, downsample_ratio=4)
+    sam = dict(hidden_size=32, output_channels=32, num_hidden_layers=1, num_attention_heads=2, image_size=128,
+               patch_size=8, window_size=4, global_attn_indexes=[0], mlp_dim=64, downsample_channels=[32, 32],
+               initializer_range=0.02)  # the default 1e-10 leaves a random SAM blind to the image
+    encoder = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=128,
+                   patch_size=8)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, n_routed_experts=4, num_experts_per_tok=2,
+                moe_intermediate_size=32, n_shared_experts=1, mlp_layer_types=["dense", "sparse"],
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"), bos_token_id=ids("<|endoftext|>"))
+    config = UnlimitedOcrConfig(vision_config=dict(sam_config=sam, encoder_config=encoder), text_config=text,
+                                image_token_id=ids("<image>"))
+    return UnlimitedOcrForConditionalGeneration(config), processor
 
 
 # Qwen2.5-Omni: ChatML turns with "<|vision_bos|><|IMAGE|><|vision_eos|>" where the image goes
@@ -2654,6 +2683,14 @@ FAMILIES = {
                               scale_projector("embed_tokens_extend.image_embed.img_projection_down", 30),
                               enlarged={1.5: [("tile", (24, 32)), ("overview", (16, 16))],
                                         2.0: [("tile", (32, 43)), ("overview", (16, 16))]}),
+    # the 4:3 image stretched onto 3x4 tiles of 64 px (2x2 tokens each: one 6x8 grid), then the global 4x4 grid, the
+    # image letterboxed into it; the canvas follows the aspect ratio only (a 0.5 scale is stretched back onto it). A
+    # square takes 2x2 tiles until its area is over half of 3x3 tiles': 96 px 2x2, 144 and 192 px 3x3
+    "unlimited_ocr": Family(_unlimited_ocr, UnlimitedOcrAdapter,
+                            [("tile", (6, 8), (0.0, 0.0, 1.0, 1.0)), ("overview", (4, 4), (0.0, 0.0, 1.0, 1.0))],
+                            scale_projector("multi_modal_projector", 30), rescales=False, enlarge=(96, 96),
+                            enlarged={1.5: [("tile", (6, 6)), ("overview", (4, 4))],
+                                      2.0: [("tile", (6, 6)), ("overview", (4, 4))]}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
 }

@@ -84,7 +84,6 @@ def _each(family: ClassLetter, detail: str, *model_types: str) -> dict[str, Refu
 _QWEN3 = "the qwen3_vl layout as-is"
 _QWEN2 = "the qwen2_vl layout as-is"
 _NEW_SLOTS = "a new layout: a grid with a row-end slot inside the image-token span"
-_NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
 
 # The refused `model_type`s by class, from the census of transformers 5.24's image-text-to-text mapping plus
 # the three image-taking multimodal-LM extras (phi4_multimodal, qwen2_5_omni, qwen3_omni_moe).  A type that
@@ -106,7 +105,6 @@ REFUSALS: dict[str, Refusal] = {
                                    "preprocessing (grid size, resizing) is unknown"),
     "git": Refusal("A", "a fixed square plus CLS as a prefix, with no placeholders"),
     # A: a new layout kind
-    "unlimited_ocr": Refusal("A", _NEW_HD),
     "perception_lm": Refusal("A", "a new layout: overview-first tiles"),
     "lfm2_vl": Refusal("A", "a new layout: idefics3-style tiles plus a native-aspect thumbnail"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "

@@ -19,12 +19,21 @@ image covers).  A scale resizes the image before the processor: a larger image g
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from PIL import Image
+from transformers import BatchFeature
 
 from mllm_explain.adapters.base import ModelAdapter, most_detailed_scale, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.views import Box, View
+
+
+def _less_row_slots(positions: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
+    """The `rows` x `columns` grid's positions out of `positions`, rows of `columns` tokens each followed by a slot."""
+    return positions.reshape(rows, columns + 1)[:, :columns].flatten()
 
 
 @register_adapter
@@ -100,8 +109,110 @@ class Phi4MultimodalAdapter(ModelAdapter):
             raise RuntimeError(f"{len(positions)} image tokens, not the {height}x{width} stitched grid, the separator "
                                f"and the {base}x{base} global grid, each row with its newline slot")
         token_px = crop / base
-        tiles = View(positions[:stitched].reshape(height, width + 1)[:, :width].flatten(), (height, width), kind="tile",
+        tiles = View(_less_row_slots(positions[:stitched], height, width), (height, width), kind="tile",
                      grid_box=(0.0, 0.0, shown_h / (height * token_px), shown_w / (width * token_px)))
-        overview = View(positions[stitched + 1:].reshape(base, base + 1)[:, :base].flatten(), (base, base),
+        overview = View(_less_row_slots(positions[stitched + 1:], base, base), (base, base),
                         kind="overview", grid_box=(0.0, 0.0, shown_h / canvas_h, shown_w / canvas_w))
         return [tiles, overview]
+
+
+@register_adapter
+class UnlimitedOcrAdapter(ModelAdapter):
+    """Unlimited-OCR (`UnlimitedOcrForConditionalGeneration`): SAM + CLIP features, no learned queries.  An image
+    larger than `tile_size` is stretched onto the canvas of `tile_size` tiles nearest its aspect ratio
+    (`get_optimal_tiled_canvas`, up to `max_patches`), whose tiles' grids are stitched into one grid, each row followed
+    by an `image_newline` slot; then the global view -- the image letterboxed (centred, grey bands) into the
+    `size` square -- row by row with its newline slots; then one `view_separator` slot.  A smaller image has only the
+    global view.  Its generation keeps only the last `sliding_window` answer tokens in view of each new one (R-SWA)."""
+
+    model_types = {"unlimited_ocr": "baidu/Unlimited-OCR"}
+    layout_text = ("tiles stitched into one grid (the image stretched onto the canvas), then the global grid (the "
+                   "image letterboxed into a square), a newline slot ending every row and a separator at the end (slots "
+                   "in no view); an image within one tile: the global grid only")
+    scales_text = "any within `max_vision_tokens`: the image resized before the processor; more tiles up to `max_patches`"
+
+    def _setting(self, key: str):
+        return getattr(self.processor.image_processor, key)
+
+    def encode(self, image: Image.Image | Sequence[Image.Image], prompt: str, answer_ids: Sequence[int] = (),
+               scale: float = 1.0) -> BatchFeature:
+        """As `ModelAdapter.encode`; an answer longer than the sliding window gets the attention generation gives it
+        (R-SWA: the prompt and the last `sliding_window` answer tokens), not the causal mask of one forward, under
+        which its later tokens would see the whole answer."""
+        inputs = super().encode(image, prompt, answer_ids, scale)
+        window = self.model.config.get_text_config().sliding_window
+        if window is None or len(answer_ids) <= window:
+            return inputs
+        rows, length = inputs["input_ids"].shape
+        query, key = torch.arange(length)[:, None], torch.arange(length)[None]
+        prompt_end = length - len(answer_ids)
+        masks = {"full_attention": key <= query,
+                 "reference_sliding_attention": (key <= query) & ((key < prompt_end) | (query - key < window))}
+        floor = torch.finfo(self.model.dtype).min
+        inputs["attention_mask"] = {kind: torch.zeros(rows, 1, length, length, dtype=self.model.dtype)
+                                    .masked_fill(~seen, floor).to(self.device) for kind, seen in masks.items()}
+        return inputs
+
+    def queries(self, side: int) -> int:
+        """Tokens each way of a square of `side` px (the processor's count: patches, downsampled)."""
+        return math.ceil(side // self.processor.patch_size / self.processor.downsample_ratio)
+
+    @property
+    def global_side(self) -> int:
+        return max(self._setting("size")["height"], self._setting("size")["width"])
+
+    def tiles(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(rows, columns) of local tiles for an image of `size` (width, height), by the processor's own rule (0, 0:
+        the global view only)."""
+        from transformers.models.unlimited_ocr.image_processing_unlimited_ocr import get_optimal_tiled_canvas
+
+        tile = self._setting("tile_size")
+        if not self._setting("crop_to_patches") or max(size) <= tile:
+            return 0, 0
+        columns, rows = get_optimal_tiled_canvas(size[::-1], (tile, tile), self._setting("min_patches"),
+                                                 self._setting("max_patches"))
+        return rows, columns
+
+    def vision_tokens(self, size: tuple[int, int]) -> int:
+        """Image tokens (slots included) of an image of `size` (width, height)."""
+        rows, columns = self.tiles(size)
+        side, local = self.queries(self.global_side), self.queries(self._setting("tile_size"))
+        return side * (side + 1) + 1 + rows * local * (columns * local + 1)
+
+    def check_scale(self, image: Image.Image, scale: float) -> None:
+        if scale != 1.0:
+            size = scaled_size(image, scale)
+            self.bound_tokens(scale, self.vision_tokens(size), "{}x{} tiles and the global view".format(*self.tiles(size)))
+
+    def max_scale(self, image: Image.Image) -> float:
+        """The smallest scale at which `image` gets the most tiles it can within `max_vision_tokens`."""
+        return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)
+
+    def global_box(self, image: Image.Image) -> Box:
+        """The part of the global square the image shows: the processor's letterbox, or all of it where it stretches
+        the image (no tiling and a square within `maximum_pad_value`)."""
+        side = self.global_side
+        if not self._setting("crop_to_patches") and side <= self._setting("maximum_pad_value"):
+            return 0.0, 0.0, 1.0, 1.0
+        scale = side / max(image.size)
+        width, height = round(image.width * scale), round(image.height * scale)
+        top, left = (side - height) // 2, (side - width) // 2
+        return top / side, left / side, (top + height) / side, (left + width) / side
+
+    def vision_views(self, inputs, image: Image.Image, grid_box: Box) -> list[View]:
+        rows, columns = self.tiles(image.size)
+        if [columns or 1, rows or 1] != list(inputs["patches_grid"][0]):
+            raise RuntimeError(f"the processor tiled the {image.width}x{image.height} image as "
+                               f"{inputs['patches_grid'][0]} (columns, rows), not {columns}x{rows}")
+        positions = self.image_token_positions(inputs)
+        if len(positions) != self.vision_tokens(image.size):
+            raise RuntimeError(f"{len(positions)} image tokens, not the {self.vision_tokens(image.size)} expected")
+        side, local = self.queries(self.global_side), self.queries(self._setting("tile_size"))
+        stitched = rows * local * (columns * local + 1)
+        overview = View(_less_row_slots(positions[stitched:stitched + side * (side + 1)], side, side), (side, side),
+                        grid_box=self.global_box(image))
+        if not rows:
+            return [overview]
+        grid = (rows * local, columns * local)
+        tiles = View(_less_row_slots(positions[:stitched], *grid), grid, kind="tile")
+        return [tiles, View(overview.positions, overview.grid, grid_box=overview.grid_box, kind="overview")]
