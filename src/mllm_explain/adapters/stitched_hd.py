@@ -1,5 +1,8 @@
-"""Stitched high-resolution grid + global grid, each with a newline slot per row (Phi-4-multimodal,
-`Phi4MultimodalForCausalLM`, outside the image-text-to-text auto class).
+"""Stitched high-resolution grid + global grid, each with a newline slot per row, and a separator slot: Phi-4-multimodal
+(`Phi4MultimodalForCausalLM`, a multimodal-LM class outside the image-text-to-text auto class) and Unlimited-OCR
+(`UnlimitedOcrAdapter` below: the separator last, the global view letterboxed).
+
+Phi-4-multimodal:
 
 The processor picks a canvas of whole crops (`crop_size` px each way; as many as cover the image, else the closest
 aspect ratio within `dynamic_hd` crops), resizes the image to fit it keeping its aspect ratio and pads the rest white
