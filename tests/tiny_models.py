@@ -120,6 +120,7 @@ from mllm_explain.adapters.qwen2_vl import (
     Qwen2VLAdapter,
     Qwen4ExpAdapter,
 )
+from mllm_explain.adapters.stitched_hd import Phi4MultimodalAdapter, UnlimitedOcrAdapter
 from mllm_explain.adapters.step3p7 import Step3p7Adapter
 from mllm_explain.adapters.video_llama_3 import VideoLlama3Adapter
 from mllm_explain.training.build import (
@@ -1480,6 +1481,60 @@ def _perception_lm():
     config = PerceptionLMConfig(vision_config=vision, text_config=text, projector_pooling_ratio=2,
                                 image_token_id=ids("<|image|>"), video_token_id=ids("<|video|>"))
     return PerceptionLMForConditionalGeneration(config), processor
+def _phi4_multimodal():
+    """Phi-4-multimodal, tiny: crops of 128 px (there 448) of 4 px patches, so each crop is still the 32x32 patches
+    pooled to the 16x16 tokens the processor counts on (it writes 256 + 16 for the global grid whatever the config);
+    up to 12 crops; a tiny audio encoder (never fed); the Phi-4 text model."""
+    from transformers import (Phi4MultimodalConfig, Phi4MultimodalFeatureExtractor, Phi4MultimodalForCausalLM,
+                              Phi4MultimodalImageProcessor, Phi4MultimodalProcessor)
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|image|>", "<|audio|>"]
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<|image|>")
+    tokenizer = _tokenizer(special, {"image_token": "<|image|>", "audio_token": "<|audio|>"}, template,
+                           eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Phi4MultimodalImageProcessor(size={"height": 128, "width": 128}, patch_size=4, dynamic_hd=12)
+    processor = Phi4MultimodalProcessor(image_processor=image_processor, audio_processor=Phi4MultimodalFeatureExtractor(),
+                                        tokenizer=tokenizer, chat_template=template)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=128,
+                  patch_size=4, crop_size=128, image_token_id=ids("<|image|>"))
+    audio = dict(hidden_size=32, intermediate_size=32, num_blocks=1, num_attention_heads=2, ext_pw_out_channel=32,
+                 depthwise_separable_out_channel=32, nemo_conv_channels=32, audio_token_id=ids("<|audio|>"))
+    config = Phi4MultimodalConfig(vision_config=vision, audio_config=audio, vocab_size=len(tokenizer), hidden_size=64,
+                                  intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                                  num_key_value_heads=1, max_position_embeddings=4096,
+                                  original_max_position_embeddings=4096, bos_token_id=ids("<|endoftext|>"),
+                                  eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+    return Phi4MultimodalForCausalLM(config), processor
+
+
+def _unlimited_ocr():
+    """Unlimited-OCR, tiny: a 128 px global square and 64 px tiles of 8 px patches downsampled 4x (4x4 and 2x2 tokens;
+    there 1024 and 640 px of 16 px), up to 12 tiles; SAM and CLIP of one layer; a DeepSeek-V2 text model of a dense and
+    a sparse layer, with the checkpoints' sliding window of 128 answer tokens."""
+    from transformers import (UnlimitedOcrConfig, UnlimitedOcrForConditionalGeneration, UnlimitedOcrImageProcessor,
+                              UnlimitedOcrProcessor)
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+    template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<image>")
+    tokenizer = _tokenizer(special, {"image_token": "<image>"}, template, eos_token="<|im_end|>",
+                           pad_token="<|endoftext|>")
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = UnlimitedOcrImageProcessor(size={"height": 128, "width": 128}, tile_size=64, max_patches=12)
+    processor = UnlimitedOcrProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template,
+                                      patch_size=8, downsample_ratio=4)
+    sam = dict(hidden_size=32, output_channels=32, num_hidden_layers=1, num_attention_heads=2, image_size=128,
+               patch_size=8, window_size=4, global_attn_indexes=[0], mlp_dim=64, downsample_channels=[32, 32],
+               initializer_range=0.02)  # the default 1e-10 leaves a random SAM blind to the image
+    encoder = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=128,
+                   patch_size=8)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, n_routed_experts=4, num_experts_per_tok=2,
+                moe_intermediate_size=32, n_shared_experts=1, mlp_layer_types=["dense", "sparse"],
+                eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"), bos_token_id=ids("<|endoftext|>"))
+    config = UnlimitedOcrConfig(vision_config=dict(sam_config=sam, encoder_config=encoder), text_config=text,
+                                image_token_id=ids("<image>"))
+    return UnlimitedOcrForConditionalGeneration(config), processor
 
 
 # Qwen2.5-Omni: ChatML turns with "<|vision_bos|><|IMAGE|><|vision_eos|>" where the image goes
@@ -2921,6 +2976,22 @@ FAMILIES = {
     "step3p7": Family(_step3p7, Step3p7Adapter, _one((8, 8)), scale_projector("multi_modal_projector", 30),
                       rescales=False,
                       enlarged={1.5: tile_views(2, 3, (4, 4), (8, 8)), 2.0: tile_views(3, 3, (4, 4), (8, 8))}),
+    # 128 px crops: WIDE fits 2x1 crops (256x128 canvas), resized to 170x128 and padded white; the stitched grid keeps
+    # the 16x22 useful tokens (of 16x32), then the global 16x16 grid of the padded canvas; at 1.5 (252x189) 2x2 crops,
+    # 24x32 useful; at 2 (336x252) 3x2, 32x43 useful
+    "phi4_multimodal": Family(_phi4_multimodal, Phi4MultimodalAdapter,
+                              [("tile", (16, 22), (0.0, 0.0, 1.0, 1.0)), ("overview", (16, 16), (0.0, 0.0, 1.0, 1.0))],
+                              scale_projector("embed_tokens_extend.image_embed.img_projection_down", 30),
+                              enlarged={1.5: [("tile", (24, 32)), ("overview", (16, 16))],
+                                        2.0: [("tile", (32, 43)), ("overview", (16, 16))]}),
+    # the 4:3 image stretched onto 3x4 tiles of 64 px (2x2 tokens each: one 6x8 grid), then the global 4x4 grid, the
+    # image letterboxed into it; the canvas follows the aspect ratio only (a 0.5 scale is stretched back onto it). A
+    # square takes 2x2 tiles until its area is over half of 3x3 tiles': 96 px 2x2, 144 and 192 px 3x3
+    "unlimited_ocr": Family(_unlimited_ocr, UnlimitedOcrAdapter,
+                            [("tile", (6, 8), (0.0, 0.0, 1.0, 1.0)), ("overview", (4, 4), (0.0, 0.0, 1.0, 1.0))],
+                            scale_projector("multi_modal_projector", 30), rescales=False, enlarge=(96, 96),
+                            enlarged={1.5: [("tile", (6, 6)), ("overview", (4, 4))],
+                                      2.0: [("tile", (6, 6)), ("overview", (4, 4))]}),
     "ovis2": Family(_ovis2, Ovis2Adapter, overview_first(2, 2, (4, 4)), _sharpen_ovis2,
                     enlarged={1.5: overview_first(3, 2, (4, 4)), 2.0: overview_first(3, 3, (4, 4))}),
     # WIDE fits only the 3x2 canvas of at most 6 tiles of 64 px (192x128 px): the thumbnail, then 2 rows of 3 tiles,

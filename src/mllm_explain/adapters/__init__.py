@@ -36,6 +36,7 @@ from mllm_explain.adapters import (  # noqa: F401  (registers)
     perception_lm,
     qwen2_vl,
     step3p7,
+    stitched_hd,
     video_llama_3,
 )
 from mllm_explain.adapters.base import ModelAdapter, Trace
@@ -68,7 +69,8 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
     unless the environment allows downloads (HF_HUB_OFFLINE unset); nothing here forces a download.
     `max_vision_tokens` bounds every input scale but 1 (`ModelAdapter.max_vision_tokens`, 16,384 by default).
     """
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoModelForMultimodalLM, AutoProcessor
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     if device_map is not None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -92,7 +94,11 @@ def load_model(name_or_path: str | Path | None = None, device: str | torch.devic
     if part := adapter_cls.submodels.get(config.model_type):  # that part alone (transformers drops its weights' prefix)
         options["config"] = getattr(config, f"{part}_config")
     try:
-        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **options)
+        # Phi-4-multimodal is registered only as a multimodal LM (it also reads audio); an Omni thinker is ITT
+        loaded = options.get("config", config).model_type
+        auto = AutoModelForImageTextToText if loaded in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else \
+            AutoModelForMultimodalLM
+        model = auto.from_pretrained(source, dtype=dtype, **options)
     except ImportError as exc:  # a vision tower's package missing (timm), or device_map without accelerate
         raise UserError(_missing_package(exc, source, device_map)) from None
     if device_map is None:

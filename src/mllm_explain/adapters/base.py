@@ -102,6 +102,12 @@ def _vision_end(views: Sequence[View]) -> int:
     return int(max(view.positions.max() for view in views)) + 1
 
 
+def _concat(parts: list) -> Tensor | list:
+    """One batch of the processor's per-row outputs: tensors concatenated, lists (Unlimited-OCR's per-image tile
+    counts and grids, which the processor leaves unconverted) joined."""
+    return torch.cat(parts) if isinstance(parts[0], Tensor) else [item for part in parts for item in part]
+
+
 def _find_subsequence(haystack: Sequence[int], needle: Sequence[int], start: int) -> int:
     n = len(needle)
     for i in range(len(haystack) - n, start - 1, -1):
@@ -385,7 +391,7 @@ class ModelAdapter:
             what = "video" if isinstance(given[0], Video) else "image"
             raise UserError(f"the model's processor refused the {first.width}x{first.height} {what}: "
                             f"{str(exc).splitlines()[0]}") from None
-        inputs = rows[0] if len(rows) == 1 else BatchFeature({key: torch.cat([row[key] for row in rows])
+        inputs = rows[0] if len(rows) == 1 else BatchFeature({key: _concat([row[key] for row in rows])
                                                                for key in rows[0]})
         if answer_ids:
             rows, length = inputs["input_ids"].shape

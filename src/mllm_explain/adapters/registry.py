@@ -83,7 +83,6 @@ def _each(family: ClassLetter, detail: str, *model_types: str) -> dict[str, Refu
 
 _QWEN3 = "the qwen3_vl layout as-is"
 _QWEN2 = "the qwen2_vl layout as-is"
-_NEW_HD = "a new layout: a stitched high-res grid, then a global grid, each with a newline slot per row"
 
 # The refused `model_type`s by class, from the census of transformers 5.24's image-text-to-text mapping plus
 # the three image-taking multimodal-LM extras (phi4_multimodal, qwen2_5_omni, qwen3_omni_moe).  A type that
@@ -100,7 +99,6 @@ REFUSALS: dict[str, Refusal] = {
                                    "region over its whole feature map, so the layout test cannot show where its tokens "
                                    "sit"),
     # A: a new layout kind
-    **_each("A", _NEW_HD, "unlimited_ocr", "phi4_multimodal"),
     "llama4": Refusal("A", fails="transformers 5.x cannot run Llama4ForConditionalGeneration's forward (it reads "
                                  "`image_outputs` from an output that has none), so there is nothing to explain"),
     # B, C, D: nothing spatial to explain
