@@ -120,8 +120,8 @@ from mllm_explain.adapters.qwen2_vl import (
     Qwen2VLAdapter,
     Qwen4ExpAdapter,
 )
-from mllm_explain.adapters.stitched_hd import Phi4MultimodalAdapter, UnlimitedOcrAdapter
 from mllm_explain.adapters.step3p7 import Step3p7Adapter
+from mllm_explain.adapters.stitched_hd import Phi4MultimodalAdapter, UnlimitedOcrAdapter
 from mllm_explain.adapters.video_llama_3 import VideoLlama3Adapter
 from mllm_explain.training.build import (
     CHAT_TEMPLATE,
@@ -1485,8 +1485,13 @@ def _phi4_multimodal():
     """Phi-4-multimodal, tiny: crops of 128 px (there 448) of 4 px patches, so each crop is still the 32x32 patches
     pooled to the 16x16 tokens the processor counts on (it writes 256 + 16 for the global grid whatever the config);
     up to 12 crops; a tiny audio encoder (never fed); the Phi-4 text model."""
-    from transformers import (Phi4MultimodalConfig, Phi4MultimodalFeatureExtractor, Phi4MultimodalForCausalLM,
-                              Phi4MultimodalImageProcessor, Phi4MultimodalProcessor)
+    from transformers import (
+        Phi4MultimodalConfig,
+        Phi4MultimodalFeatureExtractor,
+        Phi4MultimodalForCausalLM,
+        Phi4MultimodalImageProcessor,
+        Phi4MultimodalProcessor,
+    )
 
     special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|image|>", "<|audio|>"]
     template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<|image|>")
@@ -1512,8 +1517,12 @@ def _unlimited_ocr():
     """Unlimited-OCR, tiny: a 128 px global square and 64 px tiles of 8 px patches downsampled 4x (4x4 and 2x2 tokens;
     there 1024 and 640 px of 16 px), up to 12 tiles; SAM and CLIP of one layer; a DeepSeek-V2 text model of a dense and
     a sparse layer, with the checkpoints' sliding window of 128 answer tokens."""
-    from transformers import (UnlimitedOcrConfig, UnlimitedOcrForConditionalGeneration, UnlimitedOcrImageProcessor,
-                              UnlimitedOcrProcessor)
+    from transformers import (
+        UnlimitedOcrConfig,
+        UnlimitedOcrForConditionalGeneration,
+        UnlimitedOcrImageProcessor,
+        UnlimitedOcrProcessor,
+    )
 
     special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
     template = INTERNVL_TEMPLATE.replace("<IMG_CONTEXT>", "<image>")
