@@ -1499,8 +1499,9 @@ def _phi4_multimodal():
                            eos_token="<|im_end|>", pad_token="<|endoftext|>")
     ids = tokenizer.convert_tokens_to_ids
     image_processor = Phi4MultimodalImageProcessor(size={"height": 128, "width": 128}, patch_size=4, dynamic_hd=12)
-    processor = Phi4MultimodalProcessor(image_processor=image_processor, audio_processor=Phi4MultimodalFeatureExtractor(),
-                                        tokenizer=tokenizer, chat_template=template)
+    processor = Phi4MultimodalProcessor(image_processor=image_processor,
+                                        audio_processor=Phi4MultimodalFeatureExtractor(), tokenizer=tokenizer,
+                                        chat_template=template)
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=128,
                   patch_size=4, crop_size=128, image_token_id=ids("<|image|>"))
     audio = dict(hidden_size=32, intermediate_size=32, num_blocks=1, num_attention_heads=2, ext_pw_out_channel=32,

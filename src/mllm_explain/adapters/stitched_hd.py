@@ -44,7 +44,8 @@ class Phi4MultimodalAdapter(ModelAdapter):
     model_types = {"phi4_multimodal": "microsoft/Phi-4-multimodal-instruct"}
     layout_text = ("the crops stitched into one grid cut to the image's useful area, then a separator, then the "
                    "global 16x16 grid of the padded canvas; a newline slot ends every row (slots in no view)")
-    scales_text = "any within `max_vision_tokens`: the image resized before the processor; more crops up to `dynamic_hd`"
+    scales_text = ("any within `max_vision_tokens`: the image resized before the processor; more crops up to "
+                   "`dynamic_hd`")
     inputs_text = "one image per prompt (audio not read)"
 
     def __init__(self, model: torch.nn.Module, processor, name_or_path: str = "") -> None:
@@ -83,7 +84,8 @@ class Phi4MultimodalAdapter(ModelAdapter):
         return (patches + patches % 2) // 2
 
     def vision_tokens(self, size: tuple[int, int]) -> int:
-        """Image tokens (slots included) the processor writes for an image of `size` (width, height), by its own rule."""
+        """Image tokens (slots included) the processor writes for an image of `size` (width, height), by its own
+        rule."""
         blank = Image.new("RGB", size)
         return int(self.processor.image_processor(blank)["num_img_tokens"][0])
 
@@ -130,9 +132,10 @@ class UnlimitedOcrAdapter(ModelAdapter):
 
     model_types = {"unlimited_ocr": "baidu/Unlimited-OCR"}
     layout_text = ("tiles stitched into one grid (the image stretched onto the canvas), then the global grid (the "
-                   "image letterboxed into a square), a newline slot ending every row and a separator at the end (slots "
-                   "in no view); an image within one tile: the global grid only")
-    scales_text = "any within `max_vision_tokens`: the image resized before the processor; more tiles up to `max_patches`"
+                   "image letterboxed into a square), a newline slot ending every row and a separator at the end "
+                   "(slots in no view); an image within one tile: the global grid only")
+    scales_text = ("any within `max_vision_tokens`: the image resized before the processor; more tiles up to "
+                   "`max_patches`")
 
     def _setting(self, key: str):
         return getattr(self.processor.image_processor, key)
@@ -185,7 +188,8 @@ class UnlimitedOcrAdapter(ModelAdapter):
     def check_scale(self, image: Image.Image, scale: float) -> None:
         if scale != 1.0:
             size = scaled_size(image, scale)
-            self.bound_tokens(scale, self.vision_tokens(size), "{}x{} tiles and the global view".format(*self.tiles(size)))
+            rows, columns = self.tiles(size)
+            self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and the global view")
 
     def max_scale(self, image: Image.Image) -> float:
         """The smallest scale at which `image` gets the most tiles it can within `max_vision_tokens`."""
