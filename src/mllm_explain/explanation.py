@@ -1,6 +1,9 @@
 """`Explanation`: the result of explaining one answer, token by token.  Writing it to disk (arrays,
-JSON, the interactive HTML report) is `mllm_explain.report.save` (`mllm_explain.save_report`), which
-depends on this module, never the other way round."""
+JSON, the interactive HTML report) is `mllm_explain.report.save` (`mllm_explain.save_report`).
+
+Its views for people (`_repr_html_` in Jupyter, `show`, `plot`) are thin calls into `mllm_explain.notebook`, which
+renders through the report; both are imported only when a view is asked for, so importing this module loads neither,
+and they name `Explanation` only for type checking, so the package's import graph keeps no cycle."""
 
 from __future__ import annotations
 

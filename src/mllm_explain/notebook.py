@@ -11,12 +11,15 @@ import html
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mllm_explain.errors import UserError
-from mllm_explain.explanation import Explanation
 from mllm_explain.grounding import THRESHOLD as GROUNDING_THRESHOLD
+
+if TYPE_CHECKING:  # annotations only: Explanation's notebook methods import this module (no cycle)
+    from mllm_explain.explanation import Explanation
 
 __all__ = ["compare", "in_notebook", "notebook_html", "plot", "show", "summary"]
 
