@@ -8,6 +8,7 @@ import io
 import re
 import sys
 import types
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -178,6 +179,10 @@ def test_show_in_a_terminal_prints_a_summary(tam, capsys):
     assert not capsys.readouterr().out  # all of it went to the given console
     tam.show()  # the default console: stdout
     assert "answer: There is a red circle" in capsys.readouterr().out
+    unscored = Console(file=io.StringIO(), width=120, color_system=None)
+    replace(tam, grounding=None).show(unscored)
+    text = unscored.file.getvalue()
+    assert "answer: There is a red circle." in text and "(?)" not in text and "grounding" not in text
 
 
 def test_show_in_a_notebook_displays_the_viewer(tam, monkeypatch):

@@ -124,15 +124,16 @@ def summary(explanation: Explanation) -> list:
     lines = [header, answer]
     if flagged:
         lines.append(Text(f"(?) a noun the image may not show (grounding below {GROUNDING_THRESHOLD})", style="red"))
-    several = len(e.images) > 1
+    several, scored = len(e.images) > 1, e.grounding is not None
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("#", "word", *(("image",) if several else ()), "peak (x, y)", "where", "value", "grounding"):
+    for name in ("#", "word", *(("image",) if several else ()), "peak (x, y)", "where", "value",
+                 *(("grounding",) if scored else ())):
         table.add_column(name, justify="right" if name in ("#", "value", "grounding") else "left")
     for index, (row, score) in enumerate(zip(peaks(e), e.word_grounding)):
         table.add_row(str(index), Text(row["word"], style="bold red" if index in flagged else ""),
                       *((f"{row['image'] + 1} ({100 * row['share']:.0f}%)",) if several else ()),
                       f"({row['x']}, {row['y']})", row["region"], f"{row['value']:.2f}",
-                      "" if score is None else f"{score:.2f}")
+                      *((f"{score:.2f}",) if scored else ()))
     return [*lines, table]
 
 
