@@ -113,6 +113,16 @@ def test_untrusted_text_escaped(report: Path) -> None:
     assert len(re.findall(r"</script>", html)) == 2  # only the page's own two script blocks close
 
 
+def test_page_leads_with_the_image_and_folds_the_settings(report: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    places = [html.index(mark) for mark in ('id="image"', 'class="token', '<details class="settings"',
+                                            '<table class="settings">')]
+    assert places == sorted(places)  # the settings table sits in the fold
+    assert re.search(r'<details class="settings" id="settings">\s*<summary>Settings: msea\+arc on synthetic/model, '
+                     r'2 options</summary>', html)
+    assert "<th>layers</th><td>all</td>" in html and "<details open" not in html
+
+
 def test_embedded_maps(report: Path, explanation: Explanation) -> None:
     data = page_data(report.read_text(encoding="utf-8"))
     maps = [token["heatmaps"][0] for token in data["tokens"]]

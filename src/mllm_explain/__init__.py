@@ -8,6 +8,7 @@ from importlib import import_module
 _EXPORTS = {  # public name -> (module, attribute)
     "Explanation": ("mllm_explain.explanation", "Explanation"),
     "UserError": ("mllm_explain.errors", "UserError"),
+    "compare": ("mllm_explain.notebook", "compare"),
     "explain": ("mllm_explain.pipeline", "explain"),
     "explain_many": ("mllm_explain.pipeline", "explain_many"),
     "get_method": ("mllm_explain.methods", "get_method"),

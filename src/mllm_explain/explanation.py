@@ -1,6 +1,9 @@
 """`Explanation`: the result of explaining one answer, token by token.  Writing it to disk (arrays,
-JSON, the interactive HTML report) is `mllm_explain.report.save` (`mllm_explain.save_report`), which
-depends on this module, never the other way round."""
+JSON, the interactive HTML report) is `mllm_explain.report.save` (`mllm_explain.save_report`).
+
+Its views for people (`_repr_html_` in Jupyter, `show`, `plot`) are thin calls into `mllm_explain.notebook`, which
+renders through the report; both are imported only when a view is asked for, so importing this module loads neither,
+and they name `Explanation` only for type checking, so the package's import graph keeps no cycle."""
 
 from __future__ import annotations
 
@@ -155,6 +158,62 @@ class Explanation:
     def word_map(self, word: int, size: tuple[int, int] | None = None) -> np.ndarray:
         """A word's map at `size` (default: the image's): the element-wise max over its tokens' maps."""
         return self.maps_at(size, [t for t, w in enumerate(self.word_index) if w == word]).max(axis=0)
+
+    def phrase_map(self, first: int, last: int, size: tuple[int, int] | None = None, image: int = 0) -> np.ndarray:
+        """One map for the run of words `first`..`last` (word indices, both included) over image `image`, at `size`
+        (default: that image's (height, width)): the element-wise max over their tokens' maps, as `word_map`."""
+        count = len(self.words)
+        if not 0 <= first <= last < count:
+            raise IndexError(f"words {first}..{last} are not a run of this answer's {count} words (0..{count - 1})")
+        one = self if image == 0 else self.for_image(image)
+        return one.maps_at(size, [t for t, w in enumerate(self.word_index) if first <= w <= last]).max(axis=0)
+
+    def find_words(self, text: str) -> tuple[int, int]:
+        """(first, last): the first run of the answer's words that spells `text` (case and spaces ignored), e.g.
+        "circle" or "red circle"; `UserError` when the answer has none."""
+        from mllm_explain.errors import UserError
+
+        target, words = "".join(text.split()).lower(), [word.lower() for word in self.words]
+        for first in range(len(words) if target else 0):
+            spelled = ""
+            for last in range(first, len(words)):
+                spelled += "".join(words[last].split())
+                if spelled == target:
+                    return first, last
+                if not target.startswith(spelled):
+                    break
+        raise UserError(f"{text!r} is not in the answer; its words: {', '.join(map(repr, self.words))}")
+
+    def __repr__(self) -> str:
+        """One short line: method, answer (cut at 60 characters), grid, scales and the number of images."""
+        answer = self.answer if len(self.answer) <= 60 else self.answer[:59] + "…"
+        grid = "x".join(str(side) for side in self.grid_maps.shape[1:])
+        images = f", images={len(self.images)}" if len(self.images) > 1 else ""
+        scales = tuple(float(scale) for scale in self.scales)
+        return f"Explanation(method={self.method!r}, answer={answer!r}, grid={grid}, scales={scales}{images})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the report's word strip and map viewer in a sandboxed `<iframe srcdoc>` (data URIs, no
+        files), so that its ids, styles and arrow keys stay its own (`mllm_explain.notebook.notebook_html`)."""
+        from mllm_explain.notebook import notebook_html
+
+        return notebook_html(self)
+
+    def show(self, console=None) -> None:
+        """In a notebook (a running IPython kernel), display the map viewer; elsewhere print a short summary with
+        rich (method, answer with its ungrounded nouns flagged, grid, scales, each word's map peak) on `console`
+        (default: a new `rich.console.Console` on stdout)."""
+        from mllm_explain.notebook import show
+
+        show(self, console)
+
+    def plot(self, word: int | str, alpha: float = 0.5, cmap: str = "jet", ax=None, image: int = 0):
+        """A matplotlib `Figure` of the map of `word` (its index, or its text: a word or a run of words such as
+        "red circle") over image `image`, blended with `alpha`; drawn on `ax` if given (its figure is returned).
+        No pyplot state is touched: in a script, `figure.savefig(path)`."""
+        from mllm_explain.notebook import plot
+
+        return plot(self, word, alpha=alpha, cmap=cmap, ax=ax, image=image)
 
     def to_dict(self) -> dict:
         """Everything but the arrays: tokens, words, candidates, context relevances, settings."""

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from mllm_explain.explanation import Explanation
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
 from mllm_explain.report.html import FILMSTRIP_SIDE, render_html
 from mllm_explain.report.images import embed_size, overlay, safe_name
+
+if TYPE_CHECKING:  # annotations only: Explanation's notebook view renders through the report (no cycle)
+    from mllm_explain.explanation import Explanation
 
 __all__ = ["MAX_WORD_SIDE", "save", "write_arrays", "write_report", "write_word_images"]
 

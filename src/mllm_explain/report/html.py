@@ -6,14 +6,17 @@ template fields or the `tojson` data block, which the page's script reads with J
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from jinja2 import Environment, PackageLoader
 from PIL import Image
 
-from mllm_explain.explanation import Explanation
 from mllm_explain.grounding import THRESHOLD as GROUNDING_THRESHOLD
 from mllm_explain.report.images import MAX_EMBED_SIDE, data_uri, embed_size, heat_image
+
+if TYPE_CHECKING:  # annotations only: Explanation's notebook view renders through the report (no cycle)
+    from mllm_explain.explanation import Explanation
 
 FILMSTRIP_SIDE = 192  # longest side of each frame of a filmstrip (more than two panels), on the page and stored
 
