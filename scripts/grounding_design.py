@@ -48,7 +48,7 @@ def features(model, image: Image.Image, prompt: str, present: set[int], vocabula
         return []
     traces = [model.trace(image, prompt, ids, scale=1.0, attention=True), model.trace(image, prompt, ids, scale=0.75)]
     scores = [base_scores(trace, model) for trace in traces]
-    raw = common_grid([split_views(s.answer_maps, t.views) for s, t in zip(scores, traces)], traces).flatten(2)
+    raw = common_grid([split_views(s.answer_maps, t.views) for s, t in zip(scores, traces)], traces)[0].flatten(2)
     largest = model.max_scale(image)  # within the processor's own range: the detail views of the first rule
 
     def takes(scale: float) -> bool:
