@@ -653,3 +653,20 @@ class TiledByRule(ModelAdapter):
         """The smallest scale at which `image` gets the most vision tokens it can within `max_vision_tokens` (1 where
         none gives more)."""
         return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)
+
+
+class DecoderOnModel(ModelAdapter):
+    """A family whose decoder sits on `model.model` itself, with no `language_model` (Chameleon, Phi-4-multimodal):
+    its final norm and last layer are there."""
+
+    @property
+    def final_norm(self) -> torch.nn.Module:
+        return self.model.model.norm
+
+    @property
+    def last_layer(self) -> torch.nn.Module:
+        return self.model.model.layers[-1]
+
+    @property
+    def last_attention(self) -> torch.nn.Module:
+        return self.model.model.layers[-1].self_attn

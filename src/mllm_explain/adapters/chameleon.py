@@ -16,14 +16,14 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.adapters.base import DecoderOnModel
 from mllm_explain.adapters.fixed_resolution import refuse_enlarging
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.views import Box, View
 
 
 @register_adapter
-class ChameleonAdapter(ModelAdapter):
+class ChameleonAdapter(DecoderOnModel):
     model_types = {"chameleon": "facebook/chameleon-7b"}
     several_images = False  # its prompt is written for one image (`chat_text`)
     layout_text = ("one fixed 32x32 grid of VQ image codes of the image's center-cropped square (the views' "
@@ -52,18 +52,6 @@ class ChameleonAdapter(ModelAdapter):
     def chat_text(self, prompt: str) -> str:
         """The image placeholder, then the raw prompt (no chat template); the processor adds its separator after."""
         return f"{self.processor.image_token}{prompt}"
-
-    @property
-    def final_norm(self) -> torch.nn.Module:
-        return self.model.model.norm
-
-    @property
-    def last_layer(self) -> torch.nn.Module:
-        return self.model.model.layers[-1]
-
-    @property
-    def last_attention(self) -> torch.nn.Module:
-        return self.model.model.layers[-1].self_attn
 
     @torch.no_grad()
     def logits(self, states: Tensor, block_rows: int | None = None) -> Tensor:

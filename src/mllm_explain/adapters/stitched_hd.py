@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from transformers import BatchFeature
 
-from mllm_explain.adapters.base import ModelAdapter, most_detailed_scale, scaled_size
+from mllm_explain.adapters.base import DecoderOnModel, ModelAdapter, most_detailed_scale, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.views import Box, View
 
@@ -40,7 +40,7 @@ def _less_row_slots(positions: torch.Tensor, rows: int, columns: int) -> torch.T
 
 
 @register_adapter
-class Phi4MultimodalAdapter(ModelAdapter):
+class Phi4MultimodalAdapter(DecoderOnModel):
     model_types = {"phi4_multimodal": "microsoft/Phi-4-multimodal-instruct"}
     layout_text = ("the crops stitched into one grid cut to the image's useful area, then a separator, then the "
                    "global 16x16 grid of the padded canvas; a newline slot ends every row (slots in no view)")
@@ -63,18 +63,6 @@ class Phi4MultimodalAdapter(ModelAdapter):
     @property
     def image_token_id(self) -> int:
         return self.model.config.vision_config.image_token_id
-
-    @property
-    def final_norm(self) -> torch.nn.Module:
-        return self.model.model.norm
-
-    @property
-    def last_layer(self) -> torch.nn.Module:
-        return self.model.model.layers[-1]
-
-    @property
-    def last_attention(self) -> torch.nn.Module:
-        return self.model.model.layers[-1].self_attn
 
     @property
     def base(self) -> int:
