@@ -155,16 +155,11 @@ def data_synth(
     split: Annotated[str, typer.Option(help="train, val or test: disjoint random streams.")] = "test",
 ) -> None:
     """Write N synthetic scenes with captions and per-pixel category masks (TAM GranDf layout)."""
-    from mllm_explain.data.synth import SPLITS, write_dataset
-
-    if split not in SPLITS:
-        raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     from rich.progress import Progress
 
-    from mllm_explain.outputs import prepare_folder
+    from mllm_explain.data.synth import write_dataset
 
-    prepare_folder(out)
-
+    _data_folder(out, split)
     with Progress(console=err, disable=QUIET) as progress:
         task = progress.add_task(f"{split} scenes", total=n)
         anno = write_dataset(out, n, seed, split, progress=lambda k: progress.advance(task, k))
@@ -181,13 +176,20 @@ def data_clips(
     split: Annotated[str, typer.Option(help="train, val or test: disjoint random streams.")] = "test",
 ) -> None:
     """Write N synthetic clips in which one object is present from the middle frame on only (the `video` extra)."""
-    from mllm_explain.data.synth import SPLITS, write_clips
+    from mllm_explain.data.synth import write_clips
+
+    _data_folder(out, split)
+    typer.echo(f"wrote {n} clips to {write_clips(out, n, seed, split, frames, fps)}")
+
+
+def _data_folder(out: Path, split: str) -> None:
+    """Refuse an unknown split, and an output folder that cannot be written, before any work."""
+    from mllm_explain.data.synth import SPLITS
     from mllm_explain.outputs import prepare_folder
 
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     prepare_folder(out)
-    typer.echo(f"wrote {n} clips to {write_clips(out, n, seed, split, frames, fps)}")
 
 
 @app.command()
