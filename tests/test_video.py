@@ -151,3 +151,12 @@ def test_a_sampler_setting_the_video_processor_ignores_is_refused(clips, name, s
     with pytest.raises(UserError, match=f"^{message}"):
         adapter.sample_video(folder / records[0]["video"], **setting)
     assert build_adapter("glm4v").sample_video(folder / records[0]["video"], fps=1.0).indices == [0, 2, 4, 6]
+
+
+def test_data_clips_writes_clips_and_refuses_an_unknown_split(tmp_path):
+    done = cli("data", "clips", "--out", str(tmp_path / "clips"), "--n", "1", "--frames", "4")
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "clips" / "clips.json").read_text())[0]
+    assert record["frames"] == 4 and record["enters"] == 2 and (tmp_path / "clips" / record["video"]).stat().st_size
+    refused = cli("data", "clips", "--out", str(tmp_path / "other"), "--split", "nope")
+    assert refused.returncode == 2 and refused.stderr.startswith("error: unknown split 'nope'")
