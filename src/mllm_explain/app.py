@@ -1,7 +1,7 @@
 """`mllm-explain app`: a local web app to explain an uploaded image's answer with one or several methods.
 
 Built on Starlette (served by uvicorn, uploads parsed by python-multipart), the `app` extra: three small
-pure-Python packages (about 1 MB together, no compiled parts), where Gradio would bring about 100 MB (pandas,
+pure-Python packages (200 kB of wheels together, no compiled parts), where Gradio would bring about 100 MB (pandas,
 a bundled front end, FastAPI, ...) for a form and a results area.  Starlette's `TestClient` tests the endpoints
 in-process, and the front end is one small page plus the report's own viewer (`report.html.render_html`), so
 the app shows exactly what `mllm-explain explain` writes to report.html.
@@ -104,7 +104,7 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
     async def index(request: Request) -> HTMLResponse:
         boxes = "\n".join(f'<label><input type="checkbox" name="methods" value="{name}"'
                           f'{" checked" if name in DEFAULT_METHODS else ""}> {name}</label>' for name in methods)
-        return HTMLResponse(PAGE.replace("{{methods}}", boxes).replace("{{max_upload}}", str(MAX_UPLOAD_BYTES)))
+        return HTMLResponse(PAGE.replace("{{methods}}", boxes))
 
     async def progress(request: Request) -> JSONResponse:
         return JSONResponse(state)
