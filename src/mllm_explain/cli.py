@@ -138,6 +138,49 @@ def _echo_image_shares(result) -> None:
         typer.echo(f"{word}: " + ", ".join(f"{name} {100 * share:.0f}%" for name, share in zip(names, mean)))
 
 
+@app.command("app")
+def app_command(
+    model: ModelOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 (this machine only) unless you say "
+                                           "otherwise.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 7860,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest generated answer in tokens.", min=1)] = 64,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
+) -> None:
+    """A local web app: upload an image, type a prompt, see several methods' maps side by side (the `app` extra)."""
+    missing = _missing_app_extra()
+    if missing:
+        raise UserError(f"the app needs {', '.join(missing)}: pip install 'mllm-explain[app]'")
+    from mllm_explain.adapters import load_model
+
+    placement = _placement(device, dtype)
+    err.print("loading model", highlight=False)
+    adapter = load_model(model, **placement)
+    from mllm_explain.app import serve
+
+    serve(adapter, host=host, port=port, max_new_tokens=max_new_tokens)
+
+
+def _missing_app_extra() -> list[str]:
+    """The `app` extra's packages that cannot be imported (python-multipart is `python_multipart`, before 0.0.13
+    `multipart`)."""
+    from importlib import import_module
+
+    missing = []
+    for package, modules in (("starlette", ["starlette"]), ("uvicorn", ["uvicorn"]),
+                             ("python-multipart", ["python_multipart", "multipart"])):
+        for module in modules:
+            try:
+                import_module(module)
+                break
+            except ImportError:
+                continue
+        else:
+            missing.append(package)
+    return missing
+
+
 @app.command("methods")
 def methods_command() -> None:
     """List the explanation methods and their default options."""

@@ -11,6 +11,7 @@ own `load_image` show it.  Images above `MAX_PIXELS` are refused before they are
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,8 +38,20 @@ def load_image(path: str | Path) -> Image.Image:
             raise UserError(f"not a file: {path}")
     except OSError as exc:  # a name too long, a folder we may not search, ...
         raise UserError(f"cannot read image {path}: {exc.strerror or exc}") from None
-    with _opened(path) as image:
-        check_size(image.width, image.height, path)
+    return _decode(path, path)
+
+
+def read_image(data: bytes, name: str = "the upload") -> Image.Image:
+    """`load_image` of an image file's bytes (e.g. an upload), the same checks and errors naming `name`."""
+    if not data:
+        raise UserError(f"{name} is empty (no bytes)")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source: Path | io.BytesIO, name: object) -> Image.Image:
+    """The upright RGB image of an image file (a path or its bytes), size checked before decoding."""
+    with _opened(source, name) as image:
+        check_size(image.width, image.height, name)
         image.load()
         upright = ImageOps.exif_transpose(image)
         rgb = as_rgb(upright)
@@ -78,23 +91,24 @@ def make_upright(image: Image.Image, orientation: int) -> Image.Image:
 
 
 @contextmanager
-def _opened(path: Path) -> Iterator[Image.Image]:
-    """`Image.open(path)` with every failure a UserError (PIL's decoders fail on malformed files
-    with many exception types) and without PIL's own size warning (our limit is lower)."""
+def _opened(source: Path | io.BytesIO, name: object = None) -> Iterator[Image.Image]:
+    """`Image.open(source)` with every failure a UserError naming `name` (default: `source`, a path; PIL's decoders
+    fail on malformed files with many exception types) and without PIL's own size warning (our limit is lower)."""
+    name = source if name is None else name
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 yield image
     except Image.DecompressionBombError:
-        raise UserError(f"image {path} has more pixels than the limit of {MAX_PIXELS:,} (64 megapixels); "
+        raise UserError(f"image {name} has more pixels than the limit of {MAX_PIXELS:,} (64 megapixels); "
                         "scale it down first") from None
     except UnidentifiedImageError:
-        raise UserError(f"not an image file (unrecognised format): {path}") from None
+        raise UserError(f"not an image file (unrecognised format): {name}") from None
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
+        raise UserError(f"cannot read image {name}: {type(exc).__name__}: {exc}") from None
 
 
 def check_size(width: int, height: int, name: object = "the image") -> None:

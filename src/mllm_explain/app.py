@@ -1,0 +1,366 @@
+"""`mllm-explain app`: a local web app to explain an uploaded image's answer with one or several methods.
+
+Built on Starlette (served by uvicorn, uploads parsed by python-multipart), the `app` extra: three small
+pure-Python packages (200 kB of wheels together, no compiled parts), where Gradio would bring about 100 MB (pandas,
+a bundled front end, FastAPI, ...) for a form and a results area.  Starlette's `TestClient` tests the endpoints
+in-process, and the front end is one small page plus the report's own viewer (`report.html.render_html`), so
+the app shows exactly what `mllm-explain explain` writes to report.html.
+
+Endpoints (all JSON errors are `{"error": message}` with a 4xx status, the message a `UserError`'s):
+
+- `GET /`: the page: an image upload, the prompt, an optional answer, a checkbox per method.
+- `POST /explain` (multipart: `image` file, `prompt`, `answer`, `methods` repeated): runs `explain_many` and
+  returns `{"id", "answer", "words", "methods": [{"name", "report", "maps", "tokens"}], "image"}`.
+- `GET /progress`: `{"busy", "label"}`, the running request's stage (the page polls it while it waits).
+- `GET /result/{id}/image.png`: the explained image (upright RGB, longest side at most 512).
+- `GET /result/{id}/{method}/report.html`: the report page of one method (shown in a sandboxed iframe).
+- `GET /result/{id}/{method}/maps.npz`, `.../tokens.json`: the downloads, as `mllm-explain explain` writes them.
+- `GET /result/{id}/{method}/point?x=&y=`: the reverse query: for a point (x, y) in [0, 1]² of the image, every
+  answer token's map value there, highest first.
+
+The model loads once (`serve`); requests run one at a time (an `asyncio.Lock`) in a worker thread, so the server
+keeps answering (the page, `/progress`) while one runs.  Uploads are read from the request body only: a form field
+naming a path is refused, never opened.  The last `KEEP` results are kept in memory for the downloads and queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import secrets
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from mllm_explain.adapters.base import ModelAdapter
+from mllm_explain.errors import UserError
+from mllm_explain.explanation import Explanation
+from mllm_explain.images import read_image
+from mllm_explain.methods import list_methods
+from mllm_explain.pipeline import explain_many
+from mllm_explain.report import write_arrays
+from mllm_explain.report.html import render_html
+from mllm_explain.report.images import embed_size
+
+__all__ = ["KEEP", "MAX_UPLOAD_BYTES", "create_app", "point_query", "serve"]
+
+KEEP = 8  # results kept in memory (for downloads, report pages and reverse queries)
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # a larger request is refused before it is parsed
+QUERY_SIDE = 256  # longest side the reverse query reads the maps at: their detail is the vision grid's
+IMAGE_SIDE = 512  # longest side of the image the page shows for the reverse query
+DEFAULT_METHODS = ("tam",)
+log = logging.getLogger("mllm_explain.app")
+
+
+class Gone(Exception):
+    """A /result/... path names a result or method the app does not hold: a 404 with the message."""
+
+
+def point_query(explanation: Explanation, x: float, y: float) -> list[dict]:
+    """Each answer token's map value at (x, y) in [0, 1]² of the (first) image, highest first: which tokens draw on
+    that point.  The maps are read at the longest side `QUERY_SIDE`."""
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise UserError(f"the point ({x}, {y}) is outside the image: x and y must lie in [0, 1]")
+    one = explanation.for_image(0)
+    width, height = embed_size(one.image.width, one.image.height, QUERY_SIDE)
+    maps = one.maps_at((height, width))
+    row, column = min(int(y * height), height - 1), min(int(x * width), width - 1)
+    values = maps[:, row, column]
+    order = sorted(range(len(values)), key=lambda t: (-float(values[t]), t))
+    return [{"index": t, "token": explanation.tokens[t], "word": explanation.words[explanation.word_index[t]],
+             "value": round(float(values[t]), 4)} for t in order]
+
+
+def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) -> Starlette:
+    """The app around a loaded `model`."""
+    results: OrderedDict[str, dict[str, Explanation]] = OrderedDict()
+    lock = asyncio.Lock()
+    state = {"busy": False, "label": ""}
+    methods = list_methods()
+
+    def error(message: str, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    def found(request: Request) -> tuple[dict[str, Explanation], Explanation | None]:
+        """The result and method a /result/... path names (`Gone` when it is not held)."""
+        result = results.get(request.path_params["id"])
+        if result is None:
+            raise Gone(f"no such result (the app keeps the last {keep}); explain the image again")
+        name = request.path_params.get("method")
+        if name is not None and name not in result:
+            raise Gone(f"this result has no method {name!r}; it has {', '.join(result)}")
+        return result, None if name is None else result[name]
+
+    async def index(request: Request) -> HTMLResponse:
+        boxes = "\n".join(f'<label><input type="checkbox" name="methods" value="{name}"'
+                          f'{" checked" if name in DEFAULT_METHODS else ""}> {name}</label>' for name in methods)
+        return HTMLResponse(PAGE.replace("{{methods}}", boxes))
+
+    async def progress(request: Request) -> JSONResponse:
+        return JSONResponse(state)
+
+    async def run(request: Request) -> JSONResponse:
+        try:
+            size = int(request.headers.get("content-length", "0"))
+        except ValueError:
+            return error("bad Content-Length header")
+        if size > MAX_UPLOAD_BYTES:
+            return error(f"the upload is {size / 2**20:.1f} MB, more than the limit of {MAX_UPLOAD_BYTES // 2**20} MB; "
+                         "scale the image down first", 413)
+        try:
+            async with request.form(max_files=1, max_fields=32) as form:
+                upload = form.get("image")
+                prompt = str(form.get("prompt") or "")
+                answer = str(form.get("answer") or "").strip() or None
+                chosen = [str(name) for name in form.getlist("methods")]
+                if not isinstance(upload, UploadFile):  # a path or any text is never opened
+                    raise UserError("choose an image file to upload")
+                data = await upload.read(MAX_UPLOAD_BYTES + 1)
+                name = f"upload {upload.filename!r}" if upload.filename else "the upload"
+        except UserError as exc:
+            return error(str(exc))
+        except Exception as exc:  # a malformed multipart body, too many fields, ...
+            return error(f"cannot read the form: {exc}")
+        if len(data) > MAX_UPLOAD_BYTES:
+            return error(f"the upload is more than the limit of {MAX_UPLOAD_BYTES // 2**20} MB", 413)
+        if not prompt.strip():
+            return error("the prompt is empty: type a question or instruction for the model")
+        if not chosen:
+            return error("choose at least one method")
+        unknown = [name for name in chosen if name not in methods]
+        if unknown:
+            return error(f"unknown method {unknown[0]!r}; choose from {', '.join(methods)}")
+
+        def work() -> dict[str, Explanation]:
+            image = read_image(data, name)
+            return explain_many(model, image, prompt, answer=answer, methods=chosen, max_new_tokens=max_new_tokens,
+                                progress=lambda label: state.update(label=label), notice=log.info)
+
+        async with lock:
+            state.update(busy=True, label="reading the image")
+            try:
+                explanations = await run_in_threadpool(work)
+            except UserError as exc:
+                return error(str(exc))
+            except Exception as exc:  # a bug: logged with its traceback, the page gets one line, the server goes on
+                log.exception("explaining failed")
+                return error(f"internal error: {type(exc).__name__}: {exc}", 500)
+            finally:
+                state.update(busy=False, label="")
+        key = secrets.token_hex(8)
+        results[key] = explanations
+        while len(results) > keep:
+            results.popitem(last=False)
+        first = next(iter(explanations.values()))
+        return JSONResponse({
+            "id": key, "answer": first.answer, "words": first.words, "image": f"/result/{key}/image.png",
+            "methods": [{"name": name, "report": f"/result/{key}/{name}/report.html",
+                         "maps": f"/result/{key}/{name}/maps.npz", "tokens": f"/result/{key}/{name}/tokens.json",
+                         "point": f"/result/{key}/{name}/point"} for name in explanations],
+        })
+
+    async def image(request: Request) -> Response:
+        result, _ = found(request)
+        picture = next(iter(result.values())).image
+        small = picture.resize(embed_size(picture.width, picture.height, IMAGE_SIDE), Image.Resampling.LANCZOS)
+        return Response(_png(small), media_type="image/png")
+
+    async def report(request: Request) -> Response:
+        _, explanation = found(request)
+        return HTMLResponse(await run_in_threadpool(render_html, explanation))
+
+    async def maps(request: Request) -> Response:
+        _, explanation = found(request)
+        with tempfile.TemporaryDirectory(prefix="mllm-explain-app-") as folder:
+            path = Path(folder) / "maps.npz"
+            await run_in_threadpool(write_arrays, explanation, path)
+            body = path.read_bytes()
+        return Response(body, media_type="application/octet-stream", headers=_attachment(request, "maps.npz"))
+
+    async def tokens(request: Request) -> Response:
+        _, explanation = found(request)
+        body = json.dumps(explanation.to_dict(), indent=1)
+        return Response(body, media_type="application/json", headers=_attachment(request, "tokens.json"))
+
+    async def point(request: Request) -> JSONResponse:
+        _, explanation = found(request)
+        try:
+            x, y = float(request.query_params["x"]), float(request.query_params["y"])
+        except (KeyError, ValueError):
+            return error("give the point as numbers x and y in [0, 1], e.g. ?x=0.5&y=0.25")
+        try:
+            rows = await run_in_threadpool(point_query, explanation, x, y)
+        except UserError as exc:
+            return error(str(exc))
+        return JSONResponse({"method": request.path_params["method"], "x": x, "y": y, "tokens": rows})
+
+    async def missing(request: Request, exc: Gone) -> JSONResponse:
+        return error(str(exc.args[0]), 404)
+
+    routes = [
+        Route("/", index), Route("/progress", progress), Route("/explain", run, methods=["POST"]),
+        Route("/result/{id}/image.png", image), Route("/result/{id}/{method}/report.html", report),
+        Route("/result/{id}/{method}/maps.npz", maps), Route("/result/{id}/{method}/tokens.json", tokens),
+        Route("/result/{id}/{method}/point", point),
+    ]
+    return Starlette(routes=routes, exception_handlers={Gone: missing})
+
+
+def _attachment(request: Request, filename: str) -> dict:
+    return {"Content-Disposition": f'attachment; filename="{request.path_params["method"]}-{filename}"'}
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def serve(model: ModelAdapter, host: str = "127.0.0.1", port: int = 7860, max_new_tokens: int = 64) -> None:
+    """Serve the app for `model` until Ctrl-C."""
+    import uvicorn
+
+    print(f"mllm-explain app: http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    uvicorn.run(create_app(model, max_new_tokens=max_new_tokens), host=host, port=port, log_level="warning")
+
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>mllm-explain app</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 1rem 1.5rem; color: #222; }
+  form { display: grid; gap: .5rem; max-width: 44rem; }
+  textarea, input[type=text] { width: 100%; box-sizing: border-box; font: inherit; }
+  fieldset { display: flex; flex-wrap: wrap; gap: .2rem 1rem; }
+  #status { color: #36c; min-height: 1.4em; }
+  #error { color: #b00; font-weight: bold; }
+  .methods { display: flex; flex-wrap: wrap; gap: 1rem; }
+  .method { flex: 1 1 40rem; min-width: 30rem; }
+  .method iframe { width: 100%; height: 820px; border: 1px solid #ddd; }
+  .pick { position: relative; display: inline-block; cursor: crosshair; }
+  .pick img { display: block; max-width: 100%; }
+  #marker { position: absolute; width: 12px; height: 12px; margin: -7px; border: 2px solid #f0f;
+            border-radius: 50%; pointer-events: none; }
+  #reverse-list li span { display: inline-block; width: 4rem; text-align: right; margin-right: .5rem; }
+</style>
+</head>
+<body>
+<h1>mllm-explain</h1>
+<form id="form" enctype="multipart/form-data">
+  <label>Image <input type="file" name="image" id="image" accept="image/*" required></label>
+  <label>Prompt <textarea name="prompt" id="prompt" rows="2">Describe this image.</textarea></label>
+  <label>Answer to explain (optional; empty: the model's own answer)
+    <input type="text" name="answer" id="answer"></label>
+  <fieldset><legend>Methods</legend>
+{{methods}}
+  </fieldset>
+  <button type="submit" id="run">Explain</button>
+</form>
+<p id="status" role="status"></p>
+<p id="error" role="alert" hidden></p>
+<section id="result" hidden>
+  <p><b>Answer:</b> <span id="answer-text"></span></p>
+  <h2>Which words draw on a region?</h2>
+  <p>Click the image: the answer's tokens, by their <select id="reverse-method"></select> map's value there.</p>
+  <div class="pick"><img id="pick-image" alt="the explained image"><span id="marker" hidden></span></div>
+  <ol id="reverse-list"></ol>
+  <h2>Methods side by side</h2>
+  <div class="methods" id="methods"></div>
+</section>
+<script>
+(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const form = $("form"), status = $("status"), errorEl = $("error"), result = $("result");
+  let current = null, poller = null;
+
+  function showError(message) { errorEl.textContent = message; errorEl.hidden = !message; }
+
+  function element(tag, props, ...children) {
+    const el = Object.assign(document.createElement(tag), props || {});
+    el.append(...children);
+    return el;
+  }
+
+  function render(data) {
+    current = data;
+    $("answer-text").textContent = data.answer;
+    $("pick-image").src = data.image;
+    $("marker").hidden = true;
+    $("reverse-list").replaceChildren();
+    $("reverse-method").replaceChildren(...data.methods.map((m) => element("option", {value: m.name}, m.name)));
+    $("methods").replaceChildren(...data.methods.map((m) => {
+      const frame = element("iframe", {src: m.report, title: "viewer: " + m.name});
+      frame.setAttribute("sandbox", "allow-scripts");
+      const box = element("div", {className: "method"},
+        element("h2", {}, m.name),
+        element("p", {}, element("a", {href: m.maps, download: m.name + "-maps.npz", className: "maps"}, "maps.npz"),
+                " \\u00b7 ", element("a", {href: m.tokens, download: m.name + "-tokens.json", className: "tokens"},
+                                   "tokens.json")),
+        frame);
+      box.dataset.method = m.name;
+      return box;
+    }));
+    result.hidden = false;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("");
+    $("run").disabled = true;
+    status.textContent = "running\\u2026";
+    poller = setInterval(async () => {
+      try {
+        const p = await (await fetch("/progress")).json();
+        if (p.busy && p.label) status.textContent = "running\\u2026 " + p.label;
+      } catch (e) { /* the next poll tries again */ }
+    }, 400);
+    try {
+      const response = await fetch("/explain", {method: "POST", body: new FormData(form)});
+      const data = await response.json();
+      if (!response.ok) showError(data.error || ("error " + response.status));
+      else render(data);
+    } catch (e) {
+      showError("the request failed: " + e);
+    } finally {
+      clearInterval(poller);
+      status.textContent = "";
+      $("run").disabled = false;
+    }
+  });
+
+  $("pick-image").addEventListener("click", async (event) => {
+    if (!current) return;
+    const box = event.currentTarget.getBoundingClientRect();
+    const x = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+    const y = Math.min(1, Math.max(0, (event.clientY - box.top) / box.height));
+    const marker = $("marker");
+    Object.assign(marker.style, {left: (100 * x) + "%", top: (100 * y) + "%"});
+    marker.hidden = false;
+    const method = current.methods.find((m) => m.name === $("reverse-method").value) || current.methods[0];
+    const response = await fetch(method.point + "?x=" + x.toFixed(4) + "&y=" + y.toFixed(4));
+    const data = await response.json();
+    if (!response.ok) { showError(data.error); return; }
+    $("reverse-list").replaceChildren(...data.tokens.map((t) => {
+      const li = element("li", {}, element("span", {}, t.value.toFixed(3)), JSON.stringify(t.token));
+      li.dataset.token = String(t.index);
+      return li;
+    }));
+  });
+})();
+</script>
+</body>
+</html>
+"""
