@@ -10,13 +10,16 @@ Endpoints (all JSON errors are `{"error": message}` with a 4xx status, the messa
 
 - `GET /`: the page: an image upload, the prompt, an optional answer, a checkbox per method.
 - `POST /explain` (multipart: `image` file, `prompt`, `answer`, `methods` repeated): runs `explain_many` and
-  returns `{"id", "answer", "words", "methods": [{"name", "report", "maps", "tokens"}], "image"}`.
+  returns `{"id", "answer", "words", "image", "methods": [{"name", "report", "map", "maps", "tokens", "region",
+  "grounding", "ungrounded"}]}` (`grounding`: each word's score, `ungrounded`: the nouns below the threshold).
 - `GET /progress`: `{"busy", "label"}`, the running request's stage (the page polls it while it waits).
 - `GET /result/{id}/image.png`: the explained image (upright RGB, longest side at most 512).
 - `GET /result/{id}/{method}/report.html`: the report page of one method (shown in a sandboxed iframe).
 - `GET /result/{id}/{method}/maps.npz`, `.../tokens.json`: the downloads, as `mllm-explain explain` writes them.
-- `GET /result/{id}/{method}/point?x=&y=`: the reverse query: for a point (x, y) in [0, 1]² of the image, every
-  answer token's map value there, highest first.
+- `GET /result/{id}/{method}/map.png?first=&last=`: the map of the run of words `first`..`last` (word indices, both
+  included; one word when they are equal) over the image, `Explanation.phrase_map` blended as the report blends it.
+- `GET /result/{id}/{method}/region?x=&y=[&x2=&y2=]`: the reverse query: for a point (x, y) in [0, 1]² of the
+  image, or the box from it to (x2, y2), every answer token's map value there (its mean over the box), highest first.
 
 The model loads once (`serve`); requests run one at a time (an `asyncio.Lock`) in a worker thread, so the server
 keeps answering (the page, `/progress`) while one runs.  Uploads are read from the request body only: a form field
@@ -29,6 +32,7 @@ import asyncio
 import io
 import json
 import logging
+import math
 import secrets
 import tempfile
 from collections import OrderedDict
@@ -50,9 +54,9 @@ from mllm_explain.methods import list_methods
 from mllm_explain.pipeline import explain_many
 from mllm_explain.report import write_arrays
 from mllm_explain.report.html import render_html
-from mllm_explain.report.images import embed_size
+from mllm_explain.report.images import embed_size, overlay
 
-__all__ = ["KEEP", "MAX_UPLOAD_BYTES", "create_app", "point_query", "serve"]
+__all__ = ["KEEP", "MAX_UPLOAD_BYTES", "create_app", "phrase_png", "region_query", "serve"]
 
 KEEP = 8  # results kept in memory (for downloads, report pages and reverse queries)
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # a larger request is refused before it is parsed
@@ -66,19 +70,37 @@ class Gone(Exception):
     """A /result/... path names a result or method the app does not hold: a 404 with the message."""
 
 
-def point_query(explanation: Explanation, x: float, y: float) -> list[dict]:
-    """Each answer token's map value at (x, y) in [0, 1]² of the (first) image, highest first: which tokens draw on
-    that point.  The maps are read at the longest side `QUERY_SIDE`."""
-    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-        raise UserError(f"the point ({x}, {y}) is outside the image: x and y must lie in [0, 1]")
+def region_query(explanation: Explanation, x: float, y: float, x2: float | None = None,
+                 y2: float | None = None) -> list[dict]:
+    """Which answer tokens draw on a point (x, y), or on the box between (x, y) and (x2, y2), of the (first) image,
+    in [0, 1]² of its width and height: each token's map value there (a box: its mean over the box), highest first.
+    The maps are read at the longest side `QUERY_SIDE`."""
+    corners = [(x, y)] if x2 is None or y2 is None else [(x, y), (x2, y2)]
+    for u, v in corners:
+        if not (0.0 <= u <= 1.0 and 0.0 <= v <= 1.0):
+            raise UserError(f"the point ({u}, {v}) is outside the image: x and y must lie in [0, 1]")
     one = explanation.for_image(0)
     width, height = embed_size(one.image.width, one.image.height, QUERY_SIDE)
     maps = one.maps_at((height, width))
-    row, column = min(int(y * height), height - 1), min(int(x * width), width - 1)
-    values = maps[:, row, column]
+    xs, ys = sorted(u for u, _ in corners), sorted(v for _, v in corners)
+    left, top = min(int(xs[0] * width), width - 1), min(int(ys[0] * height), height - 1)
+    right, bottom = max(left + 1, math.ceil(xs[-1] * width)), max(top + 1, math.ceil(ys[-1] * height))
+    values = maps[:, top:bottom, left:right].mean(axis=(1, 2))
     order = sorted(range(len(values)), key=lambda t: (-float(values[t]), t))
     return [{"index": t, "token": explanation.tokens[t], "word": explanation.words[explanation.word_index[t]],
              "value": round(float(values[t]), 4)} for t in order]
+
+
+def phrase_png(explanation: Explanation, first: int, last: int) -> bytes:
+    """PNG of the map of words `first`..`last` (`Explanation.phrase_map`) blended over the (first) image, its longest
+    side `IMAGE_SIDE`: the picture the page shows for a clicked word or a selected run of words."""
+    count = len(explanation.words)
+    if not 0 <= first <= last < count:
+        raise UserError(f"words {first}..{last} are not a run of this answer's {count} words (0..{count - 1})")
+    picture = explanation.for_image(0).image
+    width, height = embed_size(picture.width, picture.height, IMAGE_SIDE)
+    small = picture.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+    return _png(overlay(small, explanation.phrase_map(first, last, (height, width))))
 
 
 def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) -> Starlette:
@@ -165,8 +187,12 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
         return JSONResponse({
             "id": key, "answer": first.answer, "words": first.words, "image": f"/result/{key}/image.png",
             "methods": [{"name": name, "report": f"/result/{key}/{name}/report.html",
-                         "maps": f"/result/{key}/{name}/maps.npz", "tokens": f"/result/{key}/{name}/tokens.json",
-                         "point": f"/result/{key}/{name}/point"} for name in explanations],
+                         "map": f"/result/{key}/{name}/map.png", "maps": f"/result/{key}/{name}/maps.npz",
+                         "tokens": f"/result/{key}/{name}/tokens.json", "region": f"/result/{key}/{name}/region",
+                         "grounding": [None if score is None or not math.isfinite(score) else round(score, 4)
+                                       for score in explanation.word_grounding],
+                         "ungrounded": explanation.ungrounded_words}
+                        for name, explanation in explanations.items()],
         })
 
     async def image(request: Request) -> Response:
@@ -192,17 +218,32 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
         body = json.dumps(explanation.to_dict(), indent=1)
         return Response(body, media_type="application/json", headers=_attachment(request, "tokens.json"))
 
-    async def point(request: Request) -> JSONResponse:
+    async def phrase(request: Request) -> Response:
         _, explanation = found(request)
         try:
-            x, y = float(request.query_params["x"]), float(request.query_params["y"])
+            first, last = int(request.query_params["first"]), int(request.query_params["last"])
         except (KeyError, ValueError):
-            return error("give the point as numbers x and y in [0, 1], e.g. ?x=0.5&y=0.25")
+            return error("give the run of words as word indices first and last, e.g. ?first=1&last=2")
         try:
-            rows = await run_in_threadpool(point_query, explanation, x, y)
+            body = await run_in_threadpool(phrase_png, explanation, first, last)
         except UserError as exc:
             return error(str(exc))
-        return JSONResponse({"method": request.path_params["method"], "x": x, "y": y, "tokens": rows})
+        return Response(body, media_type="image/png")
+
+    async def region(request: Request) -> JSONResponse:
+        _, explanation = found(request)
+        query = request.query_params
+        try:
+            x, y = float(query["x"]), float(query["y"])
+            x2, y2 = (float(query["x2"]), float(query["y2"])) if "x2" in query or "y2" in query else (None, None)
+        except (KeyError, ValueError):
+            return error("give the point as numbers x and y in [0, 1] (a box: also x2 and y2), e.g. ?x=0.5&y=0.25")
+        try:
+            rows = await run_in_threadpool(region_query, explanation, x, y, x2, y2)
+        except UserError as exc:
+            return error(str(exc))
+        return JSONResponse({"method": request.path_params["method"], "x": x, "y": y, "x2": x2, "y2": y2,
+                             "tokens": rows})
 
     async def missing(request: Request, exc: Gone) -> JSONResponse:
         return error(str(exc.args[0]), 404)
@@ -211,7 +252,7 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
         Route("/", index), Route("/progress", progress), Route("/explain", run, methods=["POST"]),
         Route("/result/{id}/image.png", image), Route("/result/{id}/{method}/report.html", report),
         Route("/result/{id}/{method}/maps.npz", maps), Route("/result/{id}/{method}/tokens.json", tokens),
-        Route("/result/{id}/{method}/point", point),
+        Route("/result/{id}/{method}/map.png", phrase), Route("/result/{id}/{method}/region", region),
     ]
     return Starlette(routes=routes, exception_handlers={Gone: missing})
 
@@ -246,13 +287,24 @@ PAGE = """<!doctype html>
   fieldset { display: flex; flex-wrap: wrap; gap: .2rem 1rem; }
   #status { color: #36c; min-height: 1.4em; }
   #error { color: #b00; font-weight: bold; }
-  .methods { display: flex; flex-wrap: wrap; gap: 1rem; }
+  #words { font-size: 1.15rem; line-height: 2; user-select: none; }
+  #words:focus { outline: 1px dotted #36c; }
+  .word { padding: .1rem .25rem; margin-right: .15rem; border-radius: 4px; cursor: pointer; }
+  .word:hover { background: #e6eefc; }
+  .word.on { background: #36c; color: #fff; }
+  .hint { color: #666; font-size: .9rem; }
+  .row { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+  .card { flex: 0 1 auto; max-width: 512px; }
+  .card img { display: block; max-width: 100%; }
+  .flags { color: #b00; font-size: .9rem; }
+  .flags.none { color: #666; }
   .method { flex: 1 1 40rem; min-width: 30rem; }
   .method iframe { width: 100%; height: 820px; border: 1px solid #ddd; }
   .pick { position: relative; display: inline-block; cursor: crosshair; }
   .pick img { display: block; max-width: 100%; }
   #marker { position: absolute; width: 12px; height: 12px; margin: -7px; border: 2px solid #f0f;
             border-radius: 50%; pointer-events: none; }
+  #box { position: absolute; border: 2px solid #f0f; pointer-events: none; box-sizing: border-box; }
   #reverse-list li span { display: inline-block; width: 4rem; text-align: right; margin-right: .5rem; }
 </style>
 </head>
@@ -271,20 +323,29 @@ PAGE = """<!doctype html>
 <p id="status" role="status"></p>
 <p id="error" role="alert" hidden></p>
 <section id="result" hidden>
-  <p><b>Answer:</b> <span id="answer-text"></span></p>
+  <h2>Answer</h2>
+  <p class="hint">Click a word for its map; shift-click another to select the run of words between (one map for the
+    phrase); &larr;/&rarr; move, with shift they extend.</p>
+  <p id="words" tabindex="0" aria-label="the answer's words"></p>
+  <p><b id="phrase"></b></p>
+  <div class="row" id="maps"></div>
   <h2>Which words draw on a region?</h2>
-  <p>Click the image: the answer's tokens, by their <select id="reverse-method"></select> map's value there.</p>
-  <div class="pick"><img id="pick-image" alt="the explained image"><span id="marker" hidden></span></div>
+  <p>Click a point of the image, or drag a box over it: the answer's tokens, by their
+    <select id="reverse-method"></select> map's value there (over a box, its mean).</p>
+  <div class="pick" id="pick"><img id="pick-image" alt="the explained image" draggable="false"><span id="marker"
+    hidden></span><span id="box" hidden></span></div>
   <ol id="reverse-list"></ol>
-  <h2>Methods side by side</h2>
-  <div class="methods" id="methods"></div>
+  <h2>Each method's viewer</h2>
+  <p class="hint">The report's page (as <code>mllm-explain explain</code> writes it): each token's map, the top
+    candidates and the text context.</p>
+  <div class="row" id="methods"></div>
 </section>
 <script>
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const form = $("form"), status = $("status"), errorEl = $("error"), result = $("result");
-  let current = null, poller = null;
+  let current = null, poller = null, anchor = 0, first = 0, last = 0;
 
   function showError(message) { errorEl.textContent = message; errorEl.hidden = !message; }
 
@@ -294,18 +355,56 @@ PAGE = """<!doctype html>
     return el;
   }
 
+  function flags(m) {
+    if (m.grounding.every((score) => score === null))
+      return element("p", {className: "flags none"}, "no grounding scores");
+    if (!m.ungrounded.length)
+      return element("p", {className: "flags none"}, "every noun grounded");
+    const listed = m.ungrounded.map((w) => current.words[w] + " (" + m.grounding[w].toFixed(2) + ")").join(", ");
+    return element("p", {className: "flags"}, "may not be in the image: " + listed);
+  }
+
+  function select(anchorWord, from, to) {
+    anchor = anchorWord; first = Math.min(from, to); last = Math.max(from, to);
+    document.querySelectorAll("#words .word").forEach((el) => {
+      const w = Number(el.dataset.word);
+      el.classList.toggle("on", first <= w && w <= last);
+    });
+    const text = current.words.slice(first, last + 1).join(" ");
+    $("phrase").textContent = (first === last ? "Word " + (first + 1) : "Words " + (first + 1) + "\\u2013" + (last + 1))
+      + ": \\u201c" + text + "\\u201d";
+    document.querySelectorAll("#maps .card").forEach((card) => {
+      const m = current.methods.find((method) => method.name === card.dataset.method);
+      const img = card.querySelector("img");
+      img.src = m.map + "?first=" + first + "&last=" + last;
+      img.alt = m.name + " map of \\u201c" + text + "\\u201d";
+    });
+  }
+
   function render(data) {
     current = data;
-    $("answer-text").textContent = data.answer;
+    $("words").replaceChildren(...data.words.map((word, w) => {
+      const span = element("span", {className: "word"}, word);
+      span.dataset.word = String(w);
+      return span;
+    }));
+    $("maps").replaceChildren(...data.methods.map((m) => {
+      const img = element("img", {className: "map"});
+      img.addEventListener("error", () => showError("cannot show the " + m.name + " map"));
+      const card = element("div", {className: "card"}, element("h3", {}, m.name), img, flags(m));
+      card.dataset.method = m.name;
+      return card;
+    }));
     $("pick-image").src = data.image;
     $("marker").hidden = true;
+    $("box").hidden = true;
     $("reverse-list").replaceChildren();
     $("reverse-method").replaceChildren(...data.methods.map((m) => element("option", {value: m.name}, m.name)));
     $("methods").replaceChildren(...data.methods.map((m) => {
       const frame = element("iframe", {src: m.report, title: "viewer: " + m.name});
       frame.setAttribute("sandbox", "allow-scripts");
       const box = element("div", {className: "method"},
-        element("h2", {}, m.name),
+        element("h3", {}, m.name),
         element("p", {}, element("a", {href: m.maps, download: m.name + "-maps.npz", className: "maps"}, "maps.npz"),
                 " \\u00b7 ", element("a", {href: m.tokens, download: m.name + "-tokens.json", className: "tokens"},
                                    "tokens.json")),
@@ -314,7 +413,28 @@ PAGE = """<!doctype html>
       return box;
     }));
     result.hidden = false;
+    select(0, 0, 0);
   }
+
+  $("words").addEventListener("click", (event) => {
+    const el = event.target.closest(".word");
+    if (!el || !current) return;
+    const w = Number(el.dataset.word);
+    if (event.shiftKey) select(anchor, anchor, w); else select(w, w, w);
+  });
+
+  $("words").addEventListener("keydown", (event) => {
+    if (!current || (event.key !== "ArrowLeft" && event.key !== "ArrowRight")) return;
+    event.preventDefault();
+    const step = event.key === "ArrowLeft" ? -1 : 1, end = current.words.length - 1;
+    if (event.shiftKey) {
+      const moving = anchor === first ? last : first;
+      select(anchor, anchor, Math.min(end, Math.max(0, moving + step)));
+    } else {
+      const w = Math.min(end, Math.max(0, (step < 0 ? first : last) + step));
+      select(w, w, w);
+    }
+  });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -341,16 +461,48 @@ PAGE = """<!doctype html>
     }
   });
 
-  $("pick-image").addEventListener("click", async (event) => {
+  let dragStart = null;
+
+  function fraction(event) {
+    const box = $("pick-image").getBoundingClientRect();
+    return [Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)),
+            Math.min(1, Math.max(0, (event.clientY - box.top) / box.height))];
+  }
+
+  function drawBox(a, b) {
+    Object.assign($("box").style, {left: 100 * Math.min(a[0], b[0]) + "%", top: 100 * Math.min(a[1], b[1]) + "%",
+      width: 100 * Math.abs(a[0] - b[0]) + "%", height: 100 * Math.abs(a[1] - b[1]) + "%"});
+  }
+
+  $("pick").addEventListener("pointerdown", (event) => {
     if (!current) return;
-    const box = event.currentTarget.getBoundingClientRect();
-    const x = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
-    const y = Math.min(1, Math.max(0, (event.clientY - box.top) / box.height));
-    const marker = $("marker");
-    Object.assign(marker.style, {left: (100 * x) + "%", top: (100 * y) + "%"});
-    marker.hidden = false;
+    event.preventDefault();
+    dragStart = fraction(event);
+  });
+
+  $("pick").addEventListener("pointermove", (event) => {
+    if (!dragStart) return;
+    drawBox(dragStart, fraction(event));
+    $("box").hidden = false;
+    $("marker").hidden = true;
+  });
+
+  window.addEventListener("pointerup", async (event) => {
+    if (!dragStart) return;
+    const a = dragStart, b = fraction(event), rect = $("pick-image").getBoundingClientRect();
+    dragStart = null;
+    const isBox = Math.abs(a[0] - b[0]) * rect.width >= 4 || Math.abs(a[1] - b[1]) * rect.height >= 4;
+    let query = "?x=" + a[0].toFixed(4) + "&y=" + a[1].toFixed(4);
+    if (isBox) {
+      drawBox(a, b);
+      query += "&x2=" + b[0].toFixed(4) + "&y2=" + b[1].toFixed(4);
+    } else {
+      Object.assign($("marker").style, {left: (100 * a[0]) + "%", top: (100 * a[1]) + "%"});
+    }
+    $("box").hidden = !isBox;
+    $("marker").hidden = isBox;
     const method = current.methods.find((m) => m.name === $("reverse-method").value) || current.methods[0];
-    const response = await fetch(method.point + "?x=" + x.toFixed(4) + "&y=" + y.toFixed(4));
+    const response = await fetch(method.region + query);
     const data = await response.json();
     if (!response.ok) { showError(data.error); return; }
     $("reverse-list").replaceChildren(...data.tokens.map((t) => {
