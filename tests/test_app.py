@@ -138,6 +138,20 @@ def test_cli_without_the_extra_says_how_to_install(tmp_path):
     assert done.stderr.strip() == "error: the app needs starlette, uvicorn: pip install 'mllm-explain[app]'"
 
 
+def test_cli_port_in_use_is_one_line(tmp_path):
+    """A port another program holds, or an unknown host, is an `error:` line and exit code 2, before the model loads."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for arguments, message in ((["--port", str(port)], f"error: cannot listen on 127.0.0.1:{port}: "),
+                                   (["--host", "256.0.0.1"], "error: cannot listen on 256.0.0.1:7860: unknown host")):
+            done = subprocess.run([sys.executable, "-m", "mllm_explain", "app", *arguments], capture_output=True,
+                                  text=True, cwd=tmp_path, timeout=120, env=ENV)
+            assert done.returncode == 2 and done.stderr.startswith(message), done.stderr
+            assert len(done.stderr.splitlines()) == 1 and "loading model" not in done.stderr
+
+
 @pytest.fixture(scope="module")
 def server():
     """`mllm-explain app --port N` on the bundled model, as a user starts it, in its own process."""

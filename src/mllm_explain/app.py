@@ -21,9 +21,10 @@ Endpoints (all JSON errors are `{"error": message}` with a 4xx status, the messa
 - `GET /result/{id}/{method}/region?x=&y=[&x2=&y2=]`: the reverse query: for a point (x, y) in [0, 1]² of the
   image, or the box from it to (x2, y2), every answer token's map value there (its mean over the box), highest first.
 
-The model loads once (`serve`); requests run one at a time (an `asyncio.Lock`) in a worker thread, so the server
-keeps answering (the page, `/progress`) while one runs.  Uploads are read from the request body only: a form field
-naming a path is refused, never opened.  The last `KEEP` results are kept in memory for the downloads and queries.
+The address is bound first (`listen`), then the model loads once (`serve`); requests run one at a time (an
+`asyncio.Lock`) in a worker thread, so the server keeps answering (the page, `/progress`) while one runs.  Uploads are
+read from the request body only: a form field naming a path is refused, never opened.  The last `KEEP` results are
+kept in memory for the downloads and queries.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import json
 import logging
 import math
 import secrets
+import socket
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
@@ -56,7 +58,7 @@ from mllm_explain.report import write_arrays
 from mllm_explain.report.html import render_html
 from mllm_explain.report.images import embed_size, overlay
 
-__all__ = ["KEEP", "MAX_UPLOAD_BYTES", "create_app", "phrase_png", "region_query", "serve"]
+__all__ = ["KEEP", "MAX_UPLOAD_BYTES", "create_app", "listen", "phrase_png", "region_query", "serve"]
 
 KEEP = 8  # results kept in memory (for downloads, report pages and reverse queries)
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # a larger request is refused before it is parsed
@@ -267,12 +269,33 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def serve(model: ModelAdapter, host: str = "127.0.0.1", port: int = 7860, max_new_tokens: int = 64) -> None:
-    """Serve the app for `model` until Ctrl-C."""
+def listen(host: str = "127.0.0.1", port: int = 7860) -> socket.socket:
+    """A socket bound to (host, port), taken before the model loads, so that a port in use or an unknown host is a
+    `UserError` at once."""
+    where = f"{host}:{port}"
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UserError(f"cannot listen on {where}: unknown host ({getattr(exc, 'strerror', None) or exc})") from None
+    sock = socket.socket(family, kind, protocol)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {where}: {exc.strerror or exc}; choose another --port or --host") from None
+    return sock
+
+
+def serve(model: ModelAdapter, sock: socket.socket, max_new_tokens: int = 64) -> None:
+    """Serve the app for `model` on the bound socket `sock` (`listen`) until Ctrl-C."""
     import uvicorn
 
-    print(f"mllm-explain app: http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
-    uvicorn.run(create_app(model, max_new_tokens=max_new_tokens), host=host, port=port, log_level="warning")
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"mllm-explain app: http://{shown}:{port}/ (Ctrl-C stops it)", flush=True)
+    config = uvicorn.Config(create_app(model, max_new_tokens=max_new_tokens), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 PAGE = """<!doctype html>

@@ -153,13 +153,12 @@ def app_command(
     if missing:
         raise UserError(f"the app needs {', '.join(missing)}: pip install 'mllm-explain[app]'")
     from mllm_explain.adapters import load_model
+    from mllm_explain.app import listen, serve
 
     placement = _placement(device, dtype)
-    err.print("loading model", highlight=False)
-    adapter = load_model(model, **placement)
-    from mllm_explain.app import serve
-
-    serve(adapter, host=host, port=port, max_new_tokens=max_new_tokens)
+    with listen(host, port) as sock:
+        err.print("loading model", highlight=False)
+        serve(load_model(model, **placement), sock, max_new_tokens=max_new_tokens)
 
 
 def _missing_app_extra() -> list[str]:
