@@ -1,7 +1,7 @@
 """`mllm-explain app`: a local web app to explain an uploaded image's answer with one or several methods.
 
 Built on Starlette (served by uvicorn, uploads parsed by python-multipart), the `app` extra: three small
-pure-Python packages (200 kB of wheels together, no compiled parts).  Gradio 6.31 would add 19 packages over the
+pure-Python packages (200 kB of wheels together, no compiled parts).  Gradio 6.31 would add about 20 packages over the
 core install (pandas, FastAPI, its bundled front end, ...): 45 MB of wheels, 138 MB unpacked (pip, 2026-12-05), for
 a form and a results area.  Starlette's `TestClient` tests the endpoints
 in-process, and the front end is one small page plus the report's own viewer (`report.html.render_html`), so
