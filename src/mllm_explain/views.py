@@ -4,6 +4,7 @@ them) and methods."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch import Tensor
@@ -16,6 +17,20 @@ def tile_box(index: int, rows: int, columns: int) -> Box:
     """The part of the image that tile `index` (row-major) of a `rows` x `columns` grid of equal tiles shows."""
     row, column = divmod(index, columns)
     return row / rows, column / columns, (row + 1) / rows, (column + 1) / columns
+
+
+def frame_views(runs: Sequence[Tensor], grid: tuple[int, int], times: Sequence[float], frames_per_view: int = 1,
+                image_box: Box = FULL_BOX) -> list[View]:
+    """A video's views, one per run of vision tokens in order, each merging `frames_per_view` consecutive sampled
+    frames (Qwen's temporal patch; 1: a view per frame), with the first and last of them and their times (`times`:
+    one per sampled frame; a last view past the final frame ends at it)."""
+    last = len(times) - 1
+    views = []
+    for index, run in enumerate(runs):
+        first, end = min(index * frames_per_view, last), min((index + 1) * frames_per_view - 1, last)
+        views.append(View(run, grid, image_box=image_box, kind="frames", image_index=index, frames=(first, end),
+                          times=(times[first], times[end])))
+    return views
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,10 @@ class ModelAdapter:
         """(n,) positions of the image placeholder tokens in the first row of `inputs`, on the CPU."""
         return (inputs["input_ids"][0] == self.image_token_id).nonzero().flatten().cpu()
 
+    def video_token_positions(self, inputs) -> Tensor:
+        """(n,) positions of the video placeholder tokens in the first row of `inputs`, on the CPU."""
+        return (inputs["input_ids"][0] == self.video_token_id).nonzero().flatten().cpu()
+
     def prompt_views(self, inputs, images: Sequence[Image.Image] | Video, boxes: Sequence[Box], prompt: str,
                      scale: float = 1.0) -> list[View]:
         """The views of every image of one prompt in `inputs` (one row), image after image, each with its
@@ -339,6 +343,12 @@ class ModelAdapter:
         config = self.model.config
         value = getattr(config, "image_token_id", None)
         return int(value if value is not None else config.image_token_index)
+
+    @property
+    def video_token_id(self) -> int:
+        config = self.model.config
+        value = getattr(config, "video_token_id", None)
+        return int(value if value is not None else config.video_token_index)
 
     def chat_text(self, prompt: str, images: int = 1) -> str:
         """The chat turn with `images` images before the prompt, as text, without the template's BOS where the

@@ -34,7 +34,7 @@ from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
 from mllm_explain.video import Video
-from mllm_explain.views import FULL_BOX, Box, View
+from mllm_explain.views import FULL_BOX, Box, View, frame_views
 
 _TILE_MARKER = re.compile(r"<row_(\d+)_col_(\d+)>")
 
@@ -148,6 +148,4 @@ class SmolVLMAdapter(Idefics3Adapter):
         side = math.isqrt(per_frame)
         if len(positions) != count * per_frame or side * side != per_frame:
             raise RuntimeError(f"{len(positions)} image tokens are not {count} frames of {per_frame}")
-        times = video.timestamps
-        return [View(run, (side, side), kind="frames", image_index=k, frames=(k, k), times=(times[k], times[k]))
-                for k, run in enumerate(positions.reshape(count, per_frame))]
+        return frame_views(positions.reshape(count, per_frame), (side, side), video.timestamps)

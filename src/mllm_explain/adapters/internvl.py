@@ -41,7 +41,7 @@ from mllm_explain.adapters.fixed_resolution import FixedResolutionAdapter
 from mllm_explain.adapters.idefics3 import Idefics3Adapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.video import Video
-from mllm_explain.views import Box, View, tile_box
+from mllm_explain.views import Box, View, frame_views, tile_box
 
 
 @register_adapter
@@ -151,10 +151,8 @@ class InternVLAdapter(ModelAdapter):
         count, _, height, width = inputs["pixel_values"].shape
         if count != len(video.frames):
             raise RuntimeError(f"the processor made {count} tiles of a {len(video.frames)}-frame video")
-        grid, times = self.tile_grid(height, width), video.timestamps
         positions = self.image_token_positions(inputs).reshape(count, -1)
-        return [View(positions[k], grid, kind="frames", image_index=k, frames=(k, k), times=(times[k], times[k]))
-                for k in range(count)]
+        return frame_views(positions, self.tile_grid(height, width), video.timestamps)
 
 
 class InternVLLetterboxAdapter(FixedResolutionAdapter, InternVLAdapter):

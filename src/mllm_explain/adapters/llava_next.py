@@ -45,7 +45,7 @@ from mllm_explain.adapters.base import ModelAdapter, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
 from mllm_explain.video import Video
-from mllm_explain.views import FULL_BOX, Box, View
+from mllm_explain.views import FULL_BOX, Box, View, frame_views
 
 SCALE_TOLERANCE = 0.01  # a scale this far (relatively) beyond the largest pinpoint's is taken: a shrink of <= 1%
 
@@ -93,7 +93,7 @@ class LlavaNextAdapter(ModelAdapter):
     def video_views(self, inputs, video: Video) -> list[View]:
         """One view per frame, in order: its square grid of pooled cells over the part of the frame the encoder's
         tile shows (`_frame_box`) and its pooled cells cover (`_pooled_seen`)."""
-        positions = (inputs["input_ids"][0] == self.model.config.video_token_index).nonzero().flatten().cpu()
+        positions = self.video_token_positions(inputs)
         count = len(video.frames)
         per_frame = (len(positions) - self.video_newlines) // count
         side = math.isqrt(per_frame)
@@ -103,9 +103,8 @@ class LlavaNextAdapter(ModelAdapter):
         top, left, bottom, right = self._frame_box(video.frames[0])
         seen = self._pooled_seen(side)
         box = (top, left, top + (bottom - top) * seen, left + (right - left) * seen)
-        times = video.timestamps
-        return [View(positions[k * per_frame:(k + 1) * per_frame], (side, side), image_box=box, kind="frames",
-                     image_index=k, frames=(k, k), times=(times[k], times[k])) for k in range(count)]
+        return frame_views(positions[:count * per_frame].reshape(count, per_frame), (side, side), video.timestamps,
+                           image_box=box)
 
     def _frame_box(self, frame: Image.Image) -> Box:
         """The part of a frame the video processor feeds the encoder: all of it squashed to `size` (height and width

@@ -28,7 +28,7 @@ from mllm_explain.adapters.base import ModelAdapter
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.errors import UserError
 from mllm_explain.video import Video
-from mllm_explain.views import Box, View
+from mllm_explain.views import Box, View, frame_views
 
 
 @register_adapter
@@ -81,18 +81,8 @@ class Qwen2VLAdapter(ModelAdapter):
         positions = self.video_token_positions(inputs)
         if len(positions) != groups * grid[0] * grid[1]:
             raise RuntimeError(f"{len(positions)} video tokens for {groups} groups of {grid[0]}x{grid[1]}")
-        per_group = self.processor.video_processor.temporal_patch_size
-        times, last = video.timestamps, len(video.frames) - 1
-        views = []
-        for group, run in enumerate(positions.split(grid[0] * grid[1])):
-            first, end = min(group * per_group, last), min((group + 1) * per_group - 1, last)
-            views.append(View(run, grid, kind="frames", image_index=group, frames=(first, end),
-                              times=(times[first], times[end])))
-        return views
-
-    def video_token_positions(self, inputs) -> torch.Tensor:
-        """(n,) positions of the video placeholder tokens in the first row of `inputs`, on the CPU."""
-        return (inputs["input_ids"][0] == self.model.config.video_token_id).nonzero().flatten().cpu()
+        return frame_views(positions.split(grid[0] * grid[1]), grid, video.timestamps,
+                           self.processor.video_processor.temporal_patch_size)
 
     @property
     def _factor(self) -> int:
