@@ -39,6 +39,7 @@ import secrets
 import socket
 import tempfile
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
@@ -59,18 +60,27 @@ from mllm_explain.report import write_arrays
 from mllm_explain.report.html import render_html
 from mllm_explain.report.images import embed_size, overlay
 
-__all__ = ["KEEP", "MAX_UPLOAD_BYTES", "create_app", "listen", "phrase_png", "region_query", "serve"]
+__all__ = ["KEEP", "MAX_UPLOAD_BYTES", "create_app", "listen", "phrase_png", "region_query", "serve", "shown_image"]
 
 KEEP = 8  # results kept in memory (for downloads, report pages and reverse queries)
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024  # a larger request is refused before it is parsed
 QUERY_SIDE = 256  # longest side the reverse query reads the maps at: their detail is the vision grid's
-IMAGE_SIDE = 512  # longest side of the image the page shows for the reverse query
+IMAGE_SIDE = 512  # longest side of the image the page shows (under the maps and for the reverse query)
 DEFAULT_METHODS = ("tam",)
 log = logging.getLogger("mllm_explain.app")
 
 
 class Gone(Exception):
     """A /result/... path names a result or method the app does not hold: a 404 with the message."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """One request's result, kept for its downloads and queries: an explanation per method, and the image as the page
+    shows it (`shown_image`, made once: every word's map is drawn over it)."""
+
+    explanations: dict[str, Explanation]
+    shown: Image.Image
 
 
 def region_query(explanation: Explanation, x: float, y: float, x2: float | None = None,
@@ -94,21 +104,26 @@ def region_query(explanation: Explanation, x: float, y: float, x2: float | None 
              "value": round(float(values[t]), 4)} for t in order]
 
 
-def phrase_png(explanation: Explanation, first: int, last: int) -> bytes:
-    """PNG of the map of words `first`..`last` (`Explanation.phrase_map`) blended over the (first) image, its longest
-    side `IMAGE_SIDE`: the picture the page shows for a clicked word or a selected run of words."""
-    count = len(explanation.words)
-    if not 0 <= first <= last < count:
-        raise UserError(f"words {first}..{last} are not a run of this answer's {count} words (0..{count - 1})")
-    picture = explanation.for_image(0).image
-    width, height = embed_size(picture.width, picture.height, IMAGE_SIDE)
-    small = picture.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-    return _png(overlay(small, explanation.phrase_map(first, last, (height, width))))
+def shown_image(explanation: Explanation) -> Image.Image:
+    """The (first) image as the page shows it: RGB, its longest side at most `IMAGE_SIDE`."""
+    picture = explanation.image.convert("RGB")
+    return picture.resize(embed_size(picture.width, picture.height, IMAGE_SIDE), Image.Resampling.LANCZOS)
+
+
+def phrase_png(explanation: Explanation, first: int, last: int, shown: Image.Image | None = None) -> bytes:
+    """PNG of the map of words `first`..`last` (`Explanation.phrase_map`) blended over `shown` (default:
+    `shown_image`): the picture the page shows for a clicked word or a selected run of words."""
+    shown = shown_image(explanation) if shown is None else shown
+    try:
+        heat = explanation.phrase_map(first, last, (shown.height, shown.width))
+    except IndexError as exc:  # not a run of the answer's words
+        raise UserError(str(exc)) from None
+    return _png(overlay(shown, heat))
 
 
 def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) -> Starlette:
     """The app around a loaded `model`."""
-    results: OrderedDict[str, dict[str, Explanation]] = OrderedDict()
+    results: OrderedDict[str, Held] = OrderedDict()
     lock = asyncio.Lock()
     state = {"busy": False, "label": ""}
     methods = list_methods()
@@ -116,15 +131,15 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
     def error(message: str, status: int = 400) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
-    def found(request: Request) -> tuple[dict[str, Explanation], Explanation | None]:
+    def found(request: Request) -> tuple[Held, Explanation | None]:
         """The result and method a /result/... path names (`Gone` when it is not held)."""
         result = results.get(request.path_params["id"])
         if result is None:
             raise Gone(f"no such result (the app keeps the last {keep}); explain the image again")
         name = request.path_params.get("method")
-        if name is not None and name not in result:
-            raise Gone(f"this result has no method {name!r}; it has {', '.join(result)}")
-        return result, None if name is None else result[name]
+        if name is not None and name not in result.explanations:
+            raise Gone(f"this result has no method {name!r}; it has {', '.join(result.explanations)}")
+        return result, None if name is None else result.explanations[name]
 
     async def index(request: Request) -> HTMLResponse:
         boxes = "\n".join(f'<label><input type="checkbox" name="methods" value="{name}"'
@@ -166,15 +181,17 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
         if unknown:
             return error(f"unknown method {unknown[0]!r}; choose from {', '.join(methods)}")
 
-        def work() -> dict[str, Explanation]:
+        def work() -> Held:
             image = read_image(data, name)
-            return explain_many(model, image, prompt, answer=answer, methods=chosen, max_new_tokens=max_new_tokens,
-                                progress=lambda label: state.update(label=label), notice=log.info)
+            explanations = explain_many(model, image, prompt, answer=answer, methods=chosen,
+                                        max_new_tokens=max_new_tokens, progress=lambda label: state.update(label=label),
+                                        notice=log.info)
+            return Held(explanations, shown_image(next(iter(explanations.values()))))
 
         async with lock:
             state.update(busy=True, label="reading the image")
             try:
-                explanations = await run_in_threadpool(work)
+                held = await run_in_threadpool(work)
             except UserError as exc:
                 return error(str(exc))
             except Exception as exc:  # a bug: logged with its traceback, the page gets one line, the server goes on
@@ -183,10 +200,10 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
             finally:
                 state.update(busy=False, label="")
         key = secrets.token_hex(8)
-        results[key] = explanations
+        results[key] = held
         while len(results) > keep:
             results.popitem(last=False)
-        first = next(iter(explanations.values()))
+        first = next(iter(held.explanations.values()))
         return JSONResponse({
             "id": key, "answer": first.answer, "words": first.words, "image": f"/result/{key}/image.png",
             "methods": [{"name": name, "report": f"/result/{key}/{name}/report.html",
@@ -195,14 +212,12 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
                          "grounding": [None if score is None or not math.isfinite(score) else round(score, 4)
                                        for score in explanation.word_grounding],
                          "ungrounded": explanation.ungrounded_words}
-                        for name, explanation in explanations.items()],
+                        for name, explanation in held.explanations.items()],
         })
 
     async def image(request: Request) -> Response:
         result, _ = found(request)
-        picture = next(iter(result.values())).image
-        small = picture.resize(embed_size(picture.width, picture.height, IMAGE_SIDE), Image.Resampling.LANCZOS)
-        return Response(_png(small), media_type="image/png")
+        return Response(_png(result.shown), media_type="image/png")
 
     async def report(request: Request) -> Response:
         _, explanation = found(request)
@@ -222,13 +237,13 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
         return Response(body, media_type="application/json", headers=_attachment(request, "tokens.json"))
 
     async def phrase(request: Request) -> Response:
-        _, explanation = found(request)
+        result, explanation = found(request)
         try:
             first, last = int(request.query_params["first"]), int(request.query_params["last"])
         except (KeyError, ValueError):
             return error("give the run of words as word indices first and last, e.g. ?first=1&last=2")
         try:
-            body = await run_in_threadpool(phrase_png, explanation, first, last)
+            body = await run_in_threadpool(phrase_png, explanation, first, last, result.shown)
         except UserError as exc:
             return error(str(exc))
         return Response(body, media_type="image/png")

@@ -157,11 +157,11 @@ class Explanation:
 
     def word_map(self, word: int, size: tuple[int, int] | None = None) -> np.ndarray:
         """A word's map at `size` (default: the image's): the element-wise max over its tokens' maps."""
-        return self.maps_at(size, [t for t, w in enumerate(self.word_index) if w == word]).max(axis=0)
+        return self.phrase_map(word, word, size)
 
     def phrase_map(self, first: int, last: int, size: tuple[int, int] | None = None, image: int = 0) -> np.ndarray:
         """One map for the run of words `first`..`last` (word indices, both included) over image `image`, at `size`
-        (default: that image's (height, width)): the element-wise max over their tokens' maps, as `word_map`."""
+        (default: that image's (height, width)): the element-wise max over their tokens' maps."""
         count = len(self.words)
         if not 0 <= first <= last < count:
             raise IndexError(f"words {first}..{last} are not a run of this answer's {count} words (0..{count - 1})")

@@ -19,6 +19,8 @@ from mllm_explain.errors import UserError
 from mllm_explain.grounding import THRESHOLD as GROUNDING_THRESHOLD
 
 if TYPE_CHECKING:  # annotations only: Explanation's notebook methods import this module (no cycle)
+    from PIL import Image
+
     from mllm_explain.explanation import Explanation
 
 __all__ = ["compare", "in_notebook", "notebook_html", "plot", "show", "summary"]
@@ -154,6 +156,13 @@ def _words(explanation: Explanation, word: int | str) -> tuple[int, int, str]:
     return first, last, " ".join(explanation.words[first:last + 1])
 
 
+def _image(explanation: Explanation, image: int) -> Image.Image:
+    """Image `image` of the explanation (negative counts from the end); `UserError` when it has no such image."""
+    if not -len(explanation.images) <= image < len(explanation.images):
+        raise UserError(f"image {image} is not one of this explanation's {len(explanation.images)}")
+    return explanation.images[image]
+
+
 def plot(explanation: Explanation, word: int | str, alpha: float = 0.5, cmap: str = "jet", ax=None, image: int = 0):
     """A matplotlib `Figure` of the map of `word` (index or text) over image `image`, the map blended with `alpha`
     in colour map `cmap`; drawn on `ax` when given (and its figure returned)."""
@@ -165,9 +174,7 @@ def _draw(explanation: Explanation, first: int, last: int, label: str, alpha: fl
     """`plot` of the words `first`..`last`, titled `label`."""
     from matplotlib.figure import Figure
 
-    if not -len(explanation.images) <= image < len(explanation.images):
-        raise UserError(f"image {image} is not one of this explanation's {len(explanation.images)}")
-    picture = explanation.images[image].convert("RGB")
+    picture = _image(explanation, image).convert("RGB")
     heat = explanation.phrase_map(first, last, image=image)
     if ax is None:
         figure = Figure(figsize=(6.0, 6.0 * picture.height / max(picture.width, 1)), layout="constrained")
@@ -195,9 +202,7 @@ def compare(explanations: Mapping[str, Explanation], word: int | str, alpha: flo
             raise UserError(f"compare needs explanations of one answer: {names[0]!r} explains {reference.answer!r}, "
                             f"{name!r} explains {explanations[name].answer!r}")
     first, last, label = _words(reference, word)
-    if not -len(reference.images) <= image < len(reference.images):
-        raise UserError(f"image {image} is not one of this explanation's {len(reference.images)}")
-    picture = reference.images[image]
+    picture = _image(reference, image)
     width = 4.0 * len(names)
     figure = Figure(figsize=(width, 4.0 * picture.height / max(picture.width, 1) + 0.6), layout="constrained")
     axes = figure.subplots(1, len(names), squeeze=False)[0]
