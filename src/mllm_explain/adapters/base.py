@@ -643,8 +643,11 @@ def _null():
 
 class TiledByRule(ModelAdapter):
     """A tiled family whose tiling follows the image's size by the processor's rule (Ovis2's covering grid, LFM2-VL's
-    canvas): it declares `tiles(size)` ((rows, columns) for a (width, height)) and `vision_tokens(size)`, and takes
-    any scale within `max_vision_tokens`; its detail view is the smallest scale with the most tokens."""
+    canvas, Unlimited-OCR's canvas): it declares `tiles(size)` ((rows, columns) for a (width, height)) and
+    `vision_tokens(size)`, and takes any scale within `max_vision_tokens`; its detail view is the smallest scale with
+    the most tokens."""
+
+    beside_tiles: ClassVar[str] = "the thumbnail"  # the view besides the tiles, as a refused scale's message names it
 
     def tiles(self, size: tuple[int, int]) -> tuple[int, int]:
         raise NotImplementedError
@@ -657,7 +660,7 @@ class TiledByRule(ModelAdapter):
             return
         size = scaled_size(image, scale)
         rows, columns = self.tiles(size)
-        self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and the thumbnail")
+        self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and {self.beside_tiles}")
 
     def max_scale(self, image: Image.Image) -> float:
         """The smallest scale at which `image` gets the most vision tokens it can within `max_vision_tokens` (1 where

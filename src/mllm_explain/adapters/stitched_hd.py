@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from transformers import BatchFeature
 
-from mllm_explain.adapters.base import DecoderOnModel, ModelAdapter, most_detailed_scale, scaled_size
+from mllm_explain.adapters.base import DecoderOnModel, TiledByRule, most_detailed_scale, scaled_size
 from mllm_explain.adapters.registry import register_adapter
 from mllm_explain.views import Box, View
 
@@ -110,7 +110,7 @@ class Phi4MultimodalAdapter(DecoderOnModel):
 
 
 @register_adapter
-class UnlimitedOcrAdapter(ModelAdapter):
+class UnlimitedOcrAdapter(TiledByRule):
     """Unlimited-OCR (`UnlimitedOcrForConditionalGeneration`): SAM + CLIP features, no learned queries.  An image
     larger than `tile_size` is stretched onto the canvas of `tile_size` tiles nearest its aspect ratio
     (`get_optimal_tiled_canvas`, up to `max_patches`), whose tiles' grids are stitched into one grid, each row followed
@@ -124,6 +124,7 @@ class UnlimitedOcrAdapter(ModelAdapter):
                    "(slots in no view); an image within one tile: the global grid only")
     scales_text = ("any within `max_vision_tokens`: the image resized before the processor; more tiles up to "
                    "`max_patches`")
+    beside_tiles = "the global view"
 
     def _setting(self, key: str):
         return getattr(self.processor.image_processor, key)
@@ -172,16 +173,6 @@ class UnlimitedOcrAdapter(ModelAdapter):
         rows, columns = self.tiles(size)
         side, local = self.queries(self.global_side), self.queries(self._setting("tile_size"))
         return side * (side + 1) + 1 + rows * local * (columns * local + 1)
-
-    def check_scale(self, image: Image.Image, scale: float) -> None:
-        if scale != 1.0:
-            size = scaled_size(image, scale)
-            rows, columns = self.tiles(size)
-            self.bound_tokens(scale, self.vision_tokens(size), f"{rows}x{columns} tiles and the global view")
-
-    def max_scale(self, image: Image.Image) -> float:
-        """The smallest scale at which `image` gets the most tiles it can within `max_vision_tokens`."""
-        return most_detailed_scale(image, self.vision_tokens, self.max_vision_tokens)
 
     def global_box(self, image: Image.Image) -> Box:
         """The part of the global square the image shows: the processor's letterbox, or all of it where it stretches
