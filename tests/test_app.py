@@ -246,7 +246,9 @@ def test_page_in_the_browser(server, model, tmp_path):
             # the viewer of tam: clicking a token shows the map `explain` computes for it
             viewer = page.frame_locator('.method[data-method="tam"] iframe')
             t = expected.tokens.index(" star")
+            viewer.locator('#heatmap[data-shown-token="0"]').wait_for()  # its script ran: the first token is shown
             viewer.locator(f'.token[data-token="{t}"]').click()
+            viewer.locator(f'#heatmap[data-shown-token="{t}"]').wait_for()
             shown = viewer.locator("#heatmap").get_attribute("src")
             difference = np.abs(decode(shown) - decode(expected_maps[t]["heatmaps"][0]))
             assert difference.max() <= 2, difference.max()
