@@ -58,7 +58,7 @@ from mllm_explain.methods import list_methods
 from mllm_explain.pipeline import explain_many
 from mllm_explain.report import write_arrays
 from mllm_explain.report.html import render_html
-from mllm_explain.report.images import embed_size, overlay
+from mllm_explain.report.images import display_image, embed_size, overlay
 
 __all__ = ["KEEP", "MAX_UPLOAD_BYTES", "create_app", "listen", "phrase_png", "region_query", "serve", "shown_image"]
 
@@ -106,8 +106,7 @@ def region_query(explanation: Explanation, x: float, y: float, x2: float | None 
 
 def shown_image(explanation: Explanation) -> Image.Image:
     """The (first) image as the page shows it: RGB, its longest side at most `IMAGE_SIDE`."""
-    picture = explanation.image.convert("RGB")
-    return picture.resize(embed_size(picture.width, picture.height, IMAGE_SIDE), Image.Resampling.LANCZOS)
+    return display_image(explanation.image, IMAGE_SIDE)
 
 
 def phrase_png(explanation: Explanation, first: int, last: int, shown: Image.Image | None = None) -> bytes:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from mllm_explain.outputs import atomic_path, locked_folder, write_text
 from mllm_explain.report.html import FILMSTRIP_SIDE, render_html
-from mllm_explain.report.images import embed_size, overlay, safe_name
+from mllm_explain.report.images import display_image, overlay, safe_name
 
 if TYPE_CHECKING:  # annotations only: Explanation's notebook view renders through the report (no cycle)
     from mllm_explain.explanation import Explanation
@@ -76,14 +76,11 @@ def write_overlays(explanation: Explanation, words_dir: Path) -> list[Path]:
     paths, several = [], len(explanation.images) > 1
     for k in range(len(explanation.images)):
         one = explanation.for_image(k)
-        width, height = embed_size(one.image.width, one.image.height, MAX_WORD_SIDE)
-        image = one.image if one.image.mode == "RGB" else one.image.convert("RGB")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        image = display_image(one.image, MAX_WORD_SIDE)
         for index, word in enumerate(one.words):
             path = words_dir / f"{index:03d}_{safe_name(word)}{f'_image{k + 1}' if several else ''}.png"
             with atomic_path(path) as temp:
-                overlay(image, one.word_map(index, (height, width))).save(temp)
+                overlay(image, one.word_map(index, (image.height, image.width))).save(temp)
             paths.append(path)
     return paths
 
@@ -93,9 +90,7 @@ def write_filmstrips(explanation: Explanation, words_dir: Path) -> list[Path]:
     strips = []
     for k in range(len(explanation.images)):
         one = explanation.for_image(k)
-        width, height = embed_size(one.image.width, one.image.height, FILMSTRIP_SIDE)
-        frame = one.image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        strips.append((one, frame))
+        strips.append((one, display_image(one.image, FILMSTRIP_SIDE)))
     paths = []
     for index, word in enumerate(explanation.words):
         tiles = [overlay(frame, one.word_map(index, (frame.height, frame.width))) for one, frame in strips]

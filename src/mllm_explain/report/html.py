@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from jinja2 import Environment, PackageLoader
-from PIL import Image
 
 from mllm_explain.grounding import THRESHOLD as GROUNDING_THRESHOLD
-from mllm_explain.report.images import MAX_EMBED_SIDE, data_uri, embed_size, heat_image
+from mllm_explain.report.images import MAX_EMBED_SIDE, data_uri, display_image, embed_size, heat_image
 
 if TYPE_CHECKING:  # annotations only: Explanation's notebook view renders through the report (no cycle)
     from mllm_explain.explanation import Explanation
@@ -123,8 +122,8 @@ def panel_side(panels: int) -> int:
 def image_panel(explanation: Explanation, side: int = MAX_EMBED_SIDE) -> dict:
     """What the page shows of one image (`Explanation.for_image`): the image, its display size (longest side
     `side`), its views and the tiles to outline."""
-    image = explanation.image if explanation.image.mode == "RGB" else explanation.image.convert("RGB")
-    small = image.resize(embed_size(image.width, image.height, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    image = explanation.image
     views = view_rows(explanation)
-    return {"uri": data_uri(small), "display_size": embed_size(image.width, image.height, side, enlarge=True),
+    return {"uri": data_uri(display_image(image, side)),
+            "display_size": embed_size(image.width, image.height, side, enlarge=True),
             "views": views, "tiles": [view for view in views if view["kind"] == "tile"] if len(views) > 1 else []}

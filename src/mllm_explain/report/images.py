@@ -37,6 +37,14 @@ def embed_size(width: int, height: int, max_side: int = MAX_EMBED_SIDE, enlarge:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def display_image(image: Image.Image, max_side: int = MAX_EMBED_SIDE) -> Image.Image:
+    """`image` in RGB with its longest side at most `max_side` (`embed_size`; Lanczos), as every page and PNG shows
+    it; the image itself where it is already so."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    size = embed_size(rgb.width, rgb.height, max_side)
+    return rgb if rgb.size == size else rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
 def heat_image(heat: np.ndarray, size: tuple[int, int]) -> Image.Image:
     """The heat map alone, JET-coloured at `size` (width, height); the page blends it over the image."""
     small = cv2.resize(np.nan_to_num(np.asarray(heat, dtype=np.float32)), size, interpolation=cv2.INTER_AREA)
