@@ -37,11 +37,10 @@ import logging
 import math
 import secrets
 import socket
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -56,7 +55,7 @@ from mllm_explain.explanation import Explanation
 from mllm_explain.images import read_image
 from mllm_explain.methods import list_methods
 from mllm_explain.pipeline import explain_many
-from mllm_explain.report import write_arrays
+from mllm_explain.report import maps_arrays
 from mllm_explain.report.html import render_html
 from mllm_explain.report.images import display_image, embed_size, overlay
 
@@ -224,10 +223,7 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
 
     async def maps(request: Request) -> Response:
         _, explanation = found(request)
-        with tempfile.TemporaryDirectory(prefix="mllm-explain-app-") as folder:
-            path = Path(folder) / "maps.npz"
-            await run_in_threadpool(write_arrays, explanation, path)
-            body = path.read_bytes()
+        body = await run_in_threadpool(_npz, explanation)
         return Response(body, media_type="application/octet-stream", headers=_attachment(request, "maps.npz"))
 
     async def tokens(request: Request) -> Response:
@@ -276,6 +272,13 @@ def create_app(model: ModelAdapter, max_new_tokens: int = 64, keep: int = KEEP) 
 
 def _attachment(request: Request, filename: str) -> dict:
     return {"Content-Disposition": f'attachment; filename="{request.path_params["method"]}-{filename}"'}
+
+
+def _npz(explanation: Explanation) -> bytes:
+    """maps.npz of `explanation`, as `mllm-explain explain` writes it (`maps_arrays`), in memory."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **maps_arrays(explanation))
+    return buffer.getvalue()
 
 
 def _png(image: Image.Image) -> bytes:

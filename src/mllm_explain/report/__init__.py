@@ -22,7 +22,7 @@ from mllm_explain.report.images import display_image, overlay, safe_name
 if TYPE_CHECKING:  # annotations only: Explanation's notebook view renders through the report (no cycle)
     from mllm_explain.explanation import Explanation
 
-__all__ = ["MAX_WORD_SIDE", "save", "write_arrays", "write_report", "write_word_images"]
+__all__ = ["MAX_WORD_SIDE", "maps_arrays", "save", "write_arrays", "write_report", "write_word_images"]
 
 MAX_WORD_SIDE = 1024  # longest side of a word PNG: the maps' detail is the vision grid's, tens of cells
 
@@ -36,26 +36,32 @@ def save(explanation: Explanation, out: Path) -> Path:
 
 
 def write_arrays(explanation: Explanation, path: Path) -> None:
-    """maps.npz: `grid_maps` (T, gh, gw) over the `image_box` (top, left, bottom, right as fractions of
+    """maps.npz (`maps_arrays`), written atomically."""
+    with atomic_path(path) as temp:
+        np.savez_compressed(temp, **maps_arrays(explanation))
+
+
+def maps_arrays(explanation: Explanation) -> dict[str, np.ndarray]:
+    """The arrays of maps.npz: `grid_maps` (T, gh, gw) over the `image_box` (top, left, bottom, right as fractions of
     the grid) of an image of `image_size` (width, height), and `relevance` (T, C).  To get the maps at
     the image's resolution: `mllm_explain.maps.crop_resize(torch.from_numpy(grid_maps), image_box,
     (height, width))`, as `Explanation.maps_at` does.  A model of several views (tiles, an overview) also
     gets `view_maps_I` (T, gh, gw): view I's maps before composition, described by tokens.json's `views`.  A prompt of
     several images gets `grid_maps_K` and `image_size_K` of image K (K >= 1; `grid_maps` is image 0's) and
     `image_shares` (T, images): each token's share of map mass on each image."""
-    views = {}
+    arrays = {"grid_maps": np.asarray(explanation.grid_maps, dtype=np.float32),
+              "image_box": np.asarray(explanation.image_box, dtype=np.float64),
+              "image_size": np.asarray(explanation.image.size, dtype=np.int64),
+              "relevance": np.asarray(explanation.relevance, dtype=np.float32)}
     if len(explanation.views) > 1 and explanation.view_maps is not None:
-        views = {f"view_maps_{i}": np.asarray(maps, dtype=np.float32) for i, maps in enumerate(explanation.view_maps)}
+        arrays.update({f"view_maps_{i}": np.asarray(maps, dtype=np.float32)
+                       for i, maps in enumerate(explanation.view_maps)})
     if len(explanation.images) > 1:
         for k, (image, maps) in enumerate(zip(explanation.images[1:], explanation.image_grid_maps[1:]), start=1):
-            views[f"grid_maps_{k}"] = np.asarray(maps, dtype=np.float32)
-            views[f"image_size_{k}"] = np.asarray(image.size, dtype=np.int64)
-        views["image_shares"] = explanation.image_shares.astype(np.float32)
-    with atomic_path(path) as temp:
-        np.savez_compressed(temp, grid_maps=np.asarray(explanation.grid_maps, dtype=np.float32),
-                            image_box=np.asarray(explanation.image_box, dtype=np.float64),
-                            image_size=np.asarray(explanation.image.size, dtype=np.int64),
-                            relevance=np.asarray(explanation.relevance, dtype=np.float32), **views)
+            arrays[f"grid_maps_{k}"] = np.asarray(maps, dtype=np.float32)
+            arrays[f"image_size_{k}"] = np.asarray(image.size, dtype=np.int64)
+        arrays["image_shares"] = explanation.image_shares.astype(np.float32)
+    return arrays
 
 
 def write_word_images(explanation: Explanation, words_dir: Path) -> list[Path]:
